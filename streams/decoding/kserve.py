@@ -1,0 +1,176 @@
+"""KServe payload-logger CloudEvents: request and response joined on ``ce_id``.
+
+Each half is validated when it arrives (so a bad half is rejected with its own
+bytes) and held until its counterpart comes; then one ``InferenceEvent`` per
+batch row is built: features from the request's input tensors, prediction,
+probabilities and confidence from the response's output tensors, latency from
+the two events' ``time`` attributes (or arrival times when absent).
+Unmatched halves are dropped after ``ttl_seconds`` or when more than
+``max_pending`` wait, oldest first, and counted in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from streams.decoding.cloudevents import CloudEvent
+from streams.decoding.oip import Tensor, parse_tensors
+from streams.decoding.reasons import from_validation_error, reject
+from streams.records import InferenceEvent
+from streams.timestamps import to_epoch_seconds
+
+__all__ = ["REQUEST_TYPE", "RESPONSE_TYPE", "KServeJoiner", "is_kserve"]
+
+REQUEST_TYPE = "org.kubeflow.serving.inference.request"
+RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
+_PROB_TOLERANCE = 1e-3
+
+
+def is_kserve(event: CloudEvent) -> bool:
+    """True for a KServe payload-logger request or response event."""
+    return event.type in (REQUEST_TYPE, RESPONSE_TYPE)
+
+
+@dataclass(slots=True)
+class _Half:
+    event: CloudEvent
+    tensors: list[Tensor]
+    at: float  # epoch seconds: the event's time attribute, else arrival
+    arrived: float  # monotonic clock, for expiry
+
+
+class KServeJoiner:
+    """Joins KServe request/response CloudEvents into inference events."""
+
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float = 60.0,
+        max_pending: int = 10_000,
+        max_features: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_pending = max_pending
+        self.max_features = max_features
+        self._clock = clock
+        self._pending: OrderedDict[tuple[str, str], _Half] = OrderedDict()
+        self.dropped = 0
+
+    @property
+    def pending(self) -> int:
+        """Halves waiting for their counterpart."""
+        return len(self._pending)
+
+    def add(self, event: CloudEvent, received_at: float) -> list[InferenceEvent]:
+        """Take one half; return the joined events when it completes a pair, else ``[]``."""
+        if event.type not in (REQUEST_TYPE, RESPONSE_TYPE):
+            raise reject("bad_cloudevent", f"CloudEvent type {event.type!r} is not a KServe request/response")
+        is_request = event.type == REQUEST_TYPE
+        half = _Half(
+            event=event,
+            tensors=parse_tensors(event.data, "inputs" if is_request else "outputs"),
+            at=_event_time(event, received_at),
+            arrived=self._clock(),
+        )
+        self._expire()
+        other_kind = RESPONSE_TYPE if is_request else REQUEST_TYPE
+        other = self._pending.pop((event.id, other_kind), None)
+        if other is None:
+            self._pending[(event.id, event.type)] = half
+            while len(self._pending) > self.max_pending:
+                self._pending.popitem(last=False)
+                self.dropped += 1
+            return []
+        request, response = (half, other) if is_request else (other, half)
+        return self._join(request, response)
+
+    def _expire(self) -> None:
+        deadline = self._clock() - self.ttl_seconds
+        while self._pending:
+            oldest = next(iter(self._pending.values()))
+            if oldest.arrived >= deadline:
+                break
+            self._pending.popitem(last=False)
+            self.dropped += 1
+
+    def _join(self, request: _Half, response: _Half) -> list[InferenceEvent]:
+        batch = {t.shape[0] for t in request.tensors + response.tensors}
+        if len(batch) != 1:
+            raise reject("bad_tensor", f"KServe {request.event.id}: tensors disagree on batch size {sorted(batch)}")
+        rows = batch.pop()
+        body = response.event.data if isinstance(response.event.data, dict) else {}
+        attrs = request.event.attributes
+        model = attrs.get("inferenceservicename") or body.get("model_name")
+        if not model:
+            raise reject("missing_field", f"KServe {request.event.id}: no inferenceservicename nor model_name")
+        base: dict[str, Any] = {
+            "ts": request.at,
+            "model": model,
+            "latency_ms": max(0.0, (response.at - request.at) * 1000.0),
+            "extra": {f"ce_{k}": v for k, v in attrs.items() if k != "inferenceservicename"},
+        }
+        if body.get("model_version"):
+            base["model_version"] = str(body["model_version"])
+        events = []
+        for b in range(rows):
+            fields = dict(base)
+            fields["request_id"] = request.event.id if rows == 1 else f"{request.event.id}#{b}"
+            fields["features"] = _features(request.tensors, b)
+            fields.update(_outputs(response.tensors, b))
+            if len(fields["features"]) > self.max_features:
+                raise reject("too_many_features", f"{len(fields['features'])} features, at most {self.max_features}")
+            try:
+                events.append(msgspec.convert(fields, InferenceEvent))
+            except msgspec.ValidationError as exc:
+                raise from_validation_error(exc) from None
+        return events
+
+
+def _event_time(event: CloudEvent, received_at: float) -> float:
+    if event.time is None:
+        return received_at
+    try:
+        return to_epoch_seconds(event.time)
+    except ValueError as exc:
+        raise reject("bad_timestamp", f"CloudEvent time: {exc}") from None
+
+
+def _features(tensors: list[Tensor], row: int) -> dict[str, Any]:
+    features: dict[str, Any] = {}
+    for t in tensors:
+        values = t.rows[row]
+        if t.width == 1:
+            features[t.name] = values[0]
+        else:
+            features.update((f"{t.name}[{j}]", v) for j, v in enumerate(values))
+    return features
+
+
+def _outputs(tensors: list[Tensor], row: int) -> dict[str, Any]:
+    """prediction / probabilities / confidence of one batch row."""
+    out: dict[str, Any] = {}
+    for t in tensors:
+        values = t.rows[row]
+        if t.width == 1 and "prediction" not in out:
+            out["prediction"] = values[0]
+        elif t.width > 1 and "probabilities" not in out and _is_distribution(values):
+            out["probabilities"] = [float(v) for v in values]
+    probs = out.get("probabilities")
+    if probs:
+        out["confidence"] = max(probs)
+        out.setdefault("prediction", probs.index(out["confidence"]))
+    return out
+
+
+def _is_distribution(values: list[Any]) -> bool:
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0 for v in values):
+        return False
+    return abs(math.fsum(values) - 1.0) <= _PROB_TOLERANCE

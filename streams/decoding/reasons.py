@@ -1,0 +1,82 @@
+"""Turn parser and validation failures into ``Rejected`` with a stable reason code."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from streams.errors import Rejected
+
+__all__ = ["REASONS", "from_decode_error", "from_validation_error", "parse_json", "reject"]
+
+#: Every reason code a dead-letter record can carry, with what it means.
+REASONS: dict[str, str] = {
+    "empty": "the message has no bytes",
+    "oversized": "the message is larger than INFERWATCH_MAX_MESSAGE_BYTES",
+    "not_utf8": "the bytes are not UTF-8 text",
+    "not_json": "the bytes are not a JSON document",
+    "non_finite": "a number is NaN, Infinity or out of double range",
+    "not_object": "the JSON document is not an object",
+    "missing_field": "a required field is absent",
+    "wrong_type": "a field has the wrong JSON type",
+    "out_of_range": "a number is outside its allowed range (negative latency, confidence > 1, ...)",
+    "bad_timestamp": "ts is neither epoch seconds nor an RFC 3339 time with offset",
+    "too_many_features": "more features than INFERWATCH_MAX_FEATURES",
+    "bad_probabilities": "probabilities do not sum to 1",
+    "unknown_encoding": "a content type, content encoding or framing inferwatch does not read",
+    "bad_cloudevent": "a CloudEvent without its required attributes or with an unknown type",
+    "bad_tensor": "an Open Inference Protocol tensor whose shape, datatype and data disagree",
+}
+
+_NON_FINITE_TOKENS = (b"NaN", b"Infinity", b"-Infinity")
+
+
+def reject(reason: str, detail: str) -> Rejected:
+    """A ``Rejected`` with a known reason code (guards against typos)."""
+    assert reason in REASONS, reason
+    return Rejected(reason, detail)
+
+
+def parse_json(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:
+    """``decoder.decode(raw)``, with every parser failure turned into ``Rejected``."""
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:  # a subclass of DecodeError: catch it first
+        raise from_validation_error(exc) from None
+    except msgspec.DecodeError as exc:
+        raise from_decode_error(exc, raw) from None
+    except UnicodeDecodeError as exc:
+        raise reject("not_utf8", f"invalid UTF-8 at byte {exc.start}") from None
+
+
+def from_decode_error(exc: msgspec.DecodeError, raw: bytes) -> Rejected:
+    """Classify a JSON syntax error."""
+    if str(exc).startswith("Number out of range") or any(tok in raw for tok in _NON_FINITE_TOKENS):
+        return reject("non_finite", f"NaN and Infinity are not JSON numbers ({exc})")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as uexc:
+        return reject("not_utf8", f"invalid UTF-8 at byte {uexc.start}")
+    return reject("not_json", str(exc))
+
+
+_CONSTRAINT = re.compile(r"Expected `[^`]+` (>=|<=|>|<|of length)")
+_PATH = re.compile(r" - at `([^`]+)`$")
+
+
+def from_validation_error(exc: msgspec.ValidationError) -> Rejected:
+    """Classify a schema violation reported by msgspec."""
+    msg = str(exc)
+    if msg.startswith("bad timestamp"):
+        return reject("bad_timestamp", msg)
+    if msg.startswith("Number out of range"):
+        return reject("non_finite", msg)
+    if msg.startswith("Object missing required field"):
+        return reject("missing_field", msg)
+    if msg.startswith("Expected `object`") and not _PATH.search(msg):
+        return reject("not_object", msg)
+    if _CONSTRAINT.match(msg):
+        return reject("out_of_range", msg)
+    return reject("wrong_type", msg)

@@ -1,0 +1,68 @@
+"""The one place that reads the environment: ``Settings.from_env()``.
+
+Every field documents its default and the ``INFERWATCH_*`` variable that sets it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used."""
+
+
+def _env(name: str, default: Any, help_text: str) -> Any:
+    return field(default=default, metadata={"env": f"INFERWATCH_{name}", "help": help_text})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Runtime settings; build with ``Settings.from_env()`` or directly in tests."""
+
+    kafka_bootstrap: str = _env("KAFKA_BOOTSTRAP", "127.0.0.1:9092", "Kafka bootstrap servers, comma-separated.")
+    app_id: str = _env("APP_ID", "inferwatch", "Faust app id: consumer group and changelog topic prefix.")
+    inference_topic: str = _env("INFERENCE_TOPIC", "inference.events", "Topic of inference events (key = model).")
+    gpu_topic: str = _env("GPU_TOPIC", "gpu.metrics", "Topic of GPU samples (key = host).")
+    alerts_topic: str = _env("ALERTS_TOPIC", "inferwatch.alerts", "Topic the alert records are published to.")
+    deadletter_topic: str = _env("DEADLETTER_TOPIC", "inferwatch.deadletter", "Topic for messages that failed decoding.")
+    control_topic: str = _env("CONTROL_TOPIC", "inferwatch.control", "Topic for reference reset/relearn commands.")
+    max_message_bytes: int = _env("MAX_MESSAGE_BYTES", 1_048_576, "Larger messages are dead-lettered as oversized.")
+    max_features: int = _env("MAX_FEATURES", 256, "Features per event accepted; more is dead-lettered.")
+    metrics_max_features: int = _env("METRICS_MAX_FEATURES", 50, "Distinct feature label values per model in metrics.")
+    false_alarms_per_million: float = _env("FALSE_ALARMS_PER_MILLION", 1.0, "False-alarm budget per detector.")
+    alertmanager_url: str = _env("ALERTMANAGER_URL", "http://127.0.0.1:9093", "Alertmanager base URL ('' disables).")
+    web_port: int = _env("WEB_PORT", 6066, "Port of the worker's /metrics and /health endpoint.")
+    web_host: str = _env("WEB_HOST", "127.0.0.1", "Interface the worker's web endpoint binds to.")
+    kserve_join_ttl_seconds: float = _env("KSERVE_JOIN_TTL_SECONDS", 60.0, "How long a KServe request waits for its response.")
+    kserve_join_max_pending: int = _env("KSERVE_JOIN_MAX_PENDING", 10_000, "KServe requests held while waiting (oldest dropped).")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``INFERWATCH_*`` variables; unset ones keep their defaults.
+
+        Raises ``SettingsError`` naming the variable when a value does not parse.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            if name not in env:
+                continue
+            raw = env[name]
+            kind = type(f.default)
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as exc:
+                raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+        return cls(**values)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """``(variable, default, help)`` for every setting, for ``--help`` and docs."""
+        return [(f.metadata["env"], repr(f.default), f.metadata["help"]) for f in fields(cls)]

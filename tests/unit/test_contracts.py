@@ -1,0 +1,52 @@
+"""Settings, dead-letter records and the generated JSON Schemas."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from streams.deadletter import dead_letter, from_kafka, to_kafka
+from streams.errors import Rejected
+from streams.schemas import SCHEMA_DIR, build_schemas, stale_schemas
+from streams.settings import Settings, SettingsError
+
+
+def test_settings_read_only_inferwatch_variables() -> None:
+    s = Settings.from_env({"INFERWATCH_KAFKA_BOOTSTRAP": "k:9092", "INFERWATCH_MAX_FEATURES": "10", "OTHER": "x"})
+    assert (s.kafka_bootstrap, s.max_features, s.inference_topic) == ("k:9092", 10, "inference.events")
+
+
+def test_settings_name_the_variable_that_does_not_parse() -> None:
+    with pytest.raises(SettingsError, match="INFERWATCH_WEB_PORT"):
+        Settings.from_env({"INFERWATCH_WEB_PORT": "eighty"})
+
+
+def test_every_setting_is_documented() -> None:
+    assert all(var.startswith("INFERWATCH_") and help_ for var, _, help_ in Settings.describe())
+
+
+def test_dead_letter_keeps_original_bytes_and_headers() -> None:
+    record = dead_letter(
+        Rejected("not_json", "Input data was truncated"), topic="inference.events", partition=3, offset=42,
+        key=b"fraud", value=b'{"ts": 1', headers=[("trace", b"t-1")], received_at=5.0,
+    )
+    key, value, headers = to_kafka(record)
+    assert (key, value) == (b"fraud", b'{"ts": 1') and ("trace", b"t-1") in headers
+    assert from_kafka(key, value, headers) == record
+
+
+def test_reading_a_foreign_message_as_dead_letter_fails_clearly() -> None:
+    with pytest.raises(ValueError, match="missing header"):
+        from_kafka(None, b"x", [])
+
+
+def test_committed_json_schemas_are_current() -> None:
+    assert stale_schemas() == [], "run `inferwatch schemas` and commit streams/schemas/"
+
+
+def test_inference_schema_requires_the_contract_fields() -> None:
+    schema = build_schemas()["inference_event.json"]
+    assert set(schema["required"]) == {"ts", "model", "latency_ms"}
+    assert schema["additionalProperties"] is True
+    assert json.loads((SCHEMA_DIR / "inference_event.json").read_text()) == schema

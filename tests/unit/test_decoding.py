@@ -1,0 +1,124 @@
+"""Decoders: valid records round-trip; every malformed message gets its reason."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+
+from streams.decoding import REASONS, GpuDecoder, InferenceDecoder, encode_inference_event
+from streams.errors import Rejected
+from streams.records import InferenceEvent
+from streams.settings import Settings
+from tests.cases import MAX_BYTES, encoded_valid, malformed_cases
+
+SETTINGS = Settings(max_message_bytes=MAX_BYTES)
+CASES = malformed_cases()
+
+
+def _decode(topic: str, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> list[object]:
+    decoder = InferenceDecoder(SETTINGS) if topic == "inference" else GpuDecoder(SETTINGS)
+    return decoder.decode(value, headers)
+
+
+@pytest.mark.parametrize(("topic", "raw", "record"), encoded_valid())
+def test_valid_records_round_trip(topic: str, raw: bytes, record: object) -> None:
+    assert _decode(topic, raw) == [record]
+
+
+def test_there_are_at_least_twenty_distinct_malformed_cases() -> None:
+    assert len({c.name for c in CASES}) == len(CASES) >= 20
+    assert len({c.reason for c in CASES}) >= 12
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_malformed_message_is_rejected_with_its_reason(case) -> None:
+    with pytest.raises(Rejected) as info:
+        _decode(case.topic, case.value, case.headers)
+    assert info.value.reason == case.reason, info.value.detail
+    assert info.value.reason in REASONS
+    assert info.value.detail
+
+
+def test_unknown_fields_are_kept_and_written_back() -> None:
+    raw = b'{"ts": 1, "model": "m", "latency_ms": 2, "tenant": "acme", "nested": {"a": [1]}}'
+    (event,) = _decode("inference", raw)
+    assert event.extra == {"tenant": "acme", "nested": {"a": [1]}}
+    assert json.loads(encode_inference_event(event)) == json.loads(raw)
+
+
+@pytest.mark.parametrize(
+    ("ts", "expected"),
+    [(1_700_000_000, 1_700_000_000.0), (1_700_000_000_123, 1_700_000_000.123), ("2023-11-14T22:13:20+00:00", 1_700_000_000.0), ("2023-11-14T23:13:20+01:00", 1_700_000_000.0)],
+)
+def test_timestamps_in_seconds_millis_and_rfc3339(ts: object, expected: float) -> None:
+    (event,) = _decode("inference", json.dumps({"ts": ts, "model": "m", "latency_ms": 1}).encode())
+    assert math.isclose(event.ts, expected, abs_tol=1e-6)
+
+
+def test_telegraf_batch_gives_one_sample_per_gpu() -> None:
+    metric = {"name": "nvidia_smi", "tags": {"host": "h1", "index": "0", "uuid": "GPU-0", "name": "A100"}, "fields": {"utilization_gpu": 50, "power_draw": 210.5, "fan_speed": 30}, "timestamp": 1_700_000_000}
+    second = {**metric, "tags": {**metric["tags"], "index": "1", "uuid": "GPU-1"}}
+    samples = _decode("gpu", json.dumps({"metrics": [metric, second]}).encode())
+    assert [s.gpu for s in samples] == [0, 1]
+    assert samples[0].fields == {"DCGM_FI_DEV_GPU_UTIL": 50.0, "DCGM_FI_DEV_POWER_USAGE": 210.5, "DCGM_FI_DEV_FAN_SPEED": 30.0}
+    assert samples[0].labels == {"modelName": "A100"} and samples[1].uuid == "GPU-1"
+
+
+# -- property-based -----------------------------------------------------------
+
+_names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=20)
+_finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+_feature = st.one_of(_finite, st.text(max_size=10), st.booleans(), st.none())
+
+
+@st.composite
+def inference_events(draw: st.DrawFn) -> InferenceEvent:
+    probs = draw(st.none() | st.lists(st.floats(0.01, 1.0), min_size=2, max_size=5))
+    if probs:
+        total = sum(probs)
+        probs = [p / total for p in probs]
+    return InferenceEvent(
+        ts=draw(st.floats(0, 4e9)),
+        model=draw(_names),
+        latency_ms=draw(st.floats(0, 1e7)),
+        model_version=draw(st.none() | _names),
+        host=draw(st.none() | _names),
+        gpu=draw(st.none() | st.integers(0, 16)),
+        features=draw(st.dictionaries(_names, _feature, max_size=8)),
+        prediction=draw(st.none() | st.integers(-5, 5) | _names),
+        confidence=draw(st.none() | st.floats(0, 1)),
+        probabilities=probs,
+    )
+
+
+@hsettings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(inference_events())
+def test_any_valid_event_round_trips(event: InferenceEvent) -> None:
+    assert _decode("inference", encode_inference_event(event)) == [event]
+
+
+@hsettings(max_examples=300)
+@given(st.binary(max_size=300), st.sampled_from(["inference", "gpu"]))
+def test_arbitrary_bytes_decode_or_are_rejected(raw: bytes, topic: str) -> None:
+    try:
+        _decode(topic, raw)
+    except Rejected as exc:
+        assert exc.reason in REASONS
+
+
+_json = st.recursive(st.none() | st.booleans() | _finite | st.text(max_size=8), lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=12)
+
+
+@hsettings(max_examples=300)
+@given(st.dictionaries(st.sampled_from(["ts", "model", "latency_ms", "features", "confidence", "probabilities", "gpu", "host", "x"]), _json), st.sampled_from(["inference", "gpu"]))
+def test_arbitrary_json_objects_decode_or_are_rejected(obj: dict, topic: str) -> None:
+    try:
+        records = _decode(topic, msgspec.json.encode(obj))
+    except Rejected as exc:
+        assert exc.reason in REASONS
+    else:
+        assert len(records) == 1

@@ -1,0 +1,104 @@
+"""KServe payload-logger CloudEvents joined into inference events."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from streams.decoding import InferenceDecoder
+from streams.decoding.kserve import REQUEST_TYPE, RESPONSE_TYPE
+from streams.errors import Rejected
+from streams.settings import Settings
+
+REQUEST = {
+    "id": "abc",
+    "inputs": [
+        {"name": "amount", "shape": [2], "datatype": "FP32", "data": [10.5, 99.0]},
+        {"name": "country", "shape": [2], "datatype": "BYTES", "data": ["DE", "FR"]},
+        {"name": "emb", "shape": [2, 3], "datatype": "FP32", "data": [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]},
+    ],
+}
+RESPONSE = {
+    "model_name": "fraud",
+    "model_version": "7",
+    "id": "abc",
+    "outputs": [{"name": "probs", "shape": [2, 2], "datatype": "FP32", "data": [0.9, 0.1, 0.3, 0.7]}],
+}
+
+
+def _binary(ce_type: str, body: dict, *, ce_id: str = "abc", time: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    headers = [
+        ("ce_specversion", b"1.0"), ("ce_id", ce_id.encode()), ("ce_type", ce_type.encode()),
+        ("ce_source", b"http://fraud-predictor/"), ("ce_time", time.encode()),
+        ("ce_inferenceservicename", b"fraud"), ("ce_namespace", b"prod"), ("content-type", b"application/json"),
+    ]
+    return json.dumps(body).encode(), headers
+
+
+def _structured(ce_type: str, body: dict, *, ce_id: str = "abc", time: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    envelope = {
+        "specversion": "1.0", "id": ce_id, "type": ce_type, "source": "http://fraud-predictor/", "time": time,
+        "inferenceservicename": "fraud", "datacontenttype": "application/json",
+        "data_base64": base64.b64encode(json.dumps(body).encode()).decode(),
+    }
+    return json.dumps(envelope).encode(), [("content-type", b"application/cloudevents+json; charset=utf-8")]
+
+
+@pytest.mark.parametrize("mode", [_binary, _structured], ids=["binary", "structured"])
+@pytest.mark.parametrize("response_first", [False, True])
+def test_request_and_response_join_into_one_event_per_row(mode, response_first: bool) -> None:
+    decoder = InferenceDecoder(Settings())
+    req = mode(REQUEST_TYPE, REQUEST, time="2024-01-01T00:00:00.000Z")
+    resp = mode(RESPONSE_TYPE, RESPONSE, time="2024-01-01T00:00:00.025Z")
+    first, second = (resp, req) if response_first else (req, resp)
+    assert decoder.decode(*first) == []
+    assert decoder.kserve.pending == 1
+    events = decoder.decode(*second)
+    assert decoder.kserve.pending == 0
+    assert [e.request_id for e in events] == ["abc#0", "abc#1"]
+    e0, e1 = events
+    assert (e0.model, e0.model_version) == ("fraud", "7")
+    assert e0.latency_ms == pytest.approx(25.0, abs=1e-3)  # epoch doubles resolve ~0.2 µs
+    assert e0.features == {"amount": 10.5, "country": "DE", "emb[0]": 0.1, "emb[1]": 0.2, "emb[2]": 0.3}
+    assert e1.features["country"] == "FR"
+    assert (e0.probabilities, e0.confidence, e0.prediction) == ([0.9, 0.1], 0.9, 0)
+    assert (e1.confidence, e1.prediction) == (0.7, 1)
+
+
+def test_unmatched_halves_expire_and_are_counted() -> None:
+    now = [0.0]
+    decoder = InferenceDecoder(Settings(kserve_join_ttl_seconds=10.0))
+    decoder.kserve._clock = lambda: now[0]
+    decoder.decode(*_binary(REQUEST_TYPE, REQUEST, ce_id="old", time="2024-01-01T00:00:00Z"))
+    now[0] = 11.0
+    decoder.decode(*_binary(REQUEST_TYPE, REQUEST, ce_id="new", time="2024-01-01T00:00:11Z"))
+    assert (decoder.kserve.pending, decoder.kserve.dropped) == (1, 1)
+    assert decoder.decode(*_binary(RESPONSE_TYPE, RESPONSE, ce_id="old", time="2024-01-01T00:00:12Z")) == []
+
+
+def test_pending_halves_are_bounded() -> None:
+    decoder = InferenceDecoder(Settings(kserve_join_max_pending=3))
+    for i in range(5):
+        decoder.decode(*_binary(REQUEST_TYPE, REQUEST, ce_id=f"r{i}", time="2024-01-01T00:00:00Z"))
+    assert (decoder.kserve.pending, decoder.kserve.dropped) == (3, 2)
+
+
+def test_batch_size_disagreement_is_a_bad_tensor() -> None:
+    decoder = InferenceDecoder(Settings())
+    decoder.decode(*_binary(REQUEST_TYPE, REQUEST, time="2024-01-01T00:00:00Z"))
+    one_row = {**RESPONSE, "outputs": [{"name": "label", "shape": [1], "datatype": "INT64", "data": [1]}]}
+    with pytest.raises(Rejected) as info:
+        decoder.decode(*_binary(RESPONSE_TYPE, one_row, time="2024-01-01T00:00:01Z"))
+    assert info.value.reason == "bad_tensor"
+
+
+def test_missing_time_falls_back_to_broker_timestamps() -> None:
+    decoder = InferenceDecoder(Settings())
+    req_value, req_headers = _binary(REQUEST_TYPE, REQUEST, time="x")
+    resp_value, resp_headers = _binary(RESPONSE_TYPE, RESPONSE, time="x")
+    strip = lambda hs: [(k, v) for k, v in hs if k != "ce_time"]  # noqa: E731
+    decoder.decode(req_value, strip(req_headers), timestamp=100.0)
+    events = decoder.decode(resp_value, strip(resp_headers), timestamp=100.5)
+    assert events[0].ts == 100.0 and events[0].latency_ms == pytest.approx(500.0)
