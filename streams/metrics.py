@@ -1,0 +1,128 @@
+"""Prometheus metrics of the worker, on an injected ``CollectorRegistry``.
+
+Names follow Prometheus conventions (base units, ``_total`` counters, ``_ratio``).
+Labels are bounded: ``model``/``version``/``host``/``gpu``/``uuid`` come from the
+deployment, ``feature`` is capped per model by ``metrics_max_features`` (later
+features share the label ``_other``), predicted classes likewise by
+``MAX_CLASSES``.  GPU samples are re-exported with the same ``host``/``gpu``/
+``uuid`` labels the model series use, and ``inferwatch_model_gpu_info`` says which
+GPUs serve which model, so dashboards can join the two with ``on(host, gpu)``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from streams.records import GpuSample, InferenceEvent
+
+__all__ = ["GPU_GAUGES", "MAX_CLASSES", "OTHER", "Metrics"]
+
+OTHER = "_other"
+MAX_CLASSES = 20
+
+#: Latency buckets in seconds: 1 ms to 30 s, roughly x2.5 apart, dense where online models live.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+#: Confidence buckets: 0.05 wide, so a heatmap shows the distribution's shape.
+CONFIDENCE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+
+#: DCGM field -> (metric name, help, scale to base units).
+GPU_GAUGES: dict[str, tuple[str, str, float]] = {
+    "DCGM_FI_DEV_GPU_UTIL": ("inferwatch_gpu_utilization_ratio", "GPU utilisation (0-1).", 0.01),
+    "DCGM_FI_DEV_FB_USED": ("inferwatch_gpu_memory_used_bytes", "Framebuffer memory used.", 1024.0 * 1024.0),
+    "DCGM_FI_DEV_FB_FREE": ("inferwatch_gpu_memory_free_bytes", "Framebuffer memory free.", 1024.0 * 1024.0),
+    "DCGM_FI_DEV_GPU_TEMP": ("inferwatch_gpu_temperature_celsius", "GPU temperature.", 1.0),
+    "DCGM_FI_DEV_POWER_USAGE": ("inferwatch_gpu_power_watts", "Power draw.", 1.0),
+    "DCGM_FI_DEV_SM_CLOCK": ("inferwatch_gpu_sm_clock_hertz", "SM clock.", 1e6),
+    "DCGM_FI_DEV_MEM_CLOCK": ("inferwatch_gpu_memory_clock_hertz", "Memory clock.", 1e6),
+    "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": ("inferwatch_gpu_clock_event_reasons", "Clock event (throttle) reasons bitmask.", 1.0),
+    "DCGM_FI_DEV_XID_ERRORS": ("inferwatch_gpu_last_xid", "Last XID error code (0 = none).", 1.0),
+    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": ("inferwatch_gpu_ecc_uncorrectable_errors", "Volatile double-bit (uncorrectable) ECC errors.", 1.0),
+}
+
+_GPU_LABELS = ("host", "gpu", "uuid")
+
+
+class Metrics:
+    """Every metric family the worker exports; one instance per registry."""
+
+    def __init__(self, registry: CollectorRegistry, *, max_features: int = 50) -> None:
+        self.registry = registry
+        self.max_features = max_features
+        self._features: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._classes: dict[tuple[str, str], set[str]] = defaultdict(set)
+        r = registry
+        self.events = Counter("inferwatch_events_total", "Inference events consumed.", ["model", "version"], registry=r)
+        self.gpu_samples = Counter("inferwatch_gpu_samples_total", "GPU samples consumed.", ["host"], registry=r)
+        self.dead_letters = Counter("inferwatch_dead_letters_total", "Messages sent to the dead-letter topic.", ["topic", "reason"], registry=r)
+        self.latency = Histogram(
+            "inferwatch_inference_latency_seconds", "Inference latency as reported by the model server.",
+            ["model", "version", "host"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.confidence = Histogram(
+            "inferwatch_inference_confidence_ratio", "Model confidence (top-class probability).",
+            ["model", "version"], buckets=CONFIDENCE_BUCKETS, registry=r,
+        )
+        self.predictions = Counter("inferwatch_predictions_total", "Predictions by predicted class.", ["model", "version", "prediction"], registry=r)
+        self.drift_score = Gauge(
+            "inferwatch_drift_score", "Drift score per feature; alerts at the threshold.",
+            ["model", "version", "feature", "kind"], registry=r,
+        )
+        self.drift_threshold = Gauge("inferwatch_drift_threshold", "Drift score threshold.", ["model", "version", "feature", "kind"], registry=r)
+        self.latency_score = Gauge("inferwatch_latency_anomaly_score", "Latency anomaly score per model and host.", ["model", "version", "host"], registry=r)
+        self.latency_threshold = Gauge("inferwatch_latency_anomaly_threshold", "Latency anomaly score threshold.", ["model", "version", "host"], registry=r)
+        self.gpu_score = Gauge("inferwatch_gpu_anomaly_score", "GPU anomaly score.", list(_GPU_LABELS), registry=r)
+        self.gpu_threshold = Gauge("inferwatch_gpu_anomaly_threshold", "GPU anomaly score threshold.", list(_GPU_LABELS), registry=r)
+        self.gpu_fields = {
+            field: Gauge(name, help_, list(_GPU_LABELS), registry=r) for field, (name, help_, _) in GPU_GAUGES.items()
+        }
+        self.model_gpu = Gauge(
+            "inferwatch_model_gpu_info", "1 for each GPU that served the model recently (join key).",
+            ["model", "version", "host", "gpu", "uuid"], registry=r,
+        )
+        self.alerts = Counter("inferwatch_alerts_total", "Alert transitions published.", ["kind", "severity", "status"], registry=r)
+        self.alerts_firing = Gauge("inferwatch_alerts_firing", "Alerts currently firing.", ["kind", "model"], registry=r)
+        self.consumer_lag = Gauge("inferwatch_consumer_lag_messages", "Messages behind the end of each input partition.", ["topic", "partition"], registry=r)
+        self.delivered = Counter("inferwatch_alertmanager_deliveries_total", "Alert batches accepted by Alertmanager.", registry=r)
+        self.delivery_failures = Counter("inferwatch_alertmanager_delivery_failures_total", "Failed Alertmanager posts (retried).", registry=r)
+
+    # -- helpers that keep labels bounded ----------------------------------------
+    def feature_label(self, model: str, version: str, feature: str) -> str:
+        """``feature`` while fewer than ``max_features`` are known for the model, else ``_other``."""
+        seen = self._features[(model, version)]
+        if feature in seen or len(seen) < self.max_features:
+            seen.add(feature)
+            return feature
+        return OTHER
+
+    def class_label(self, model: str, version: str, prediction: object) -> str:
+        """The predicted class as a label, capped at ``MAX_CLASSES`` per model."""
+        value = str(prediction)
+        seen = self._classes[(model, version)]
+        if value in seen or len(seen) < MAX_CLASSES:
+            seen.add(value)
+            return value
+        return OTHER
+
+    # -- per record ---------------------------------------------------------
+    def observe_event(self, event: InferenceEvent) -> None:
+        """Counters and histograms for one inference event."""
+        model, version, host = event.model, event.version, event.host or "unknown"
+        self.events.labels(model, version).inc()
+        self.latency.labels(model, version, host).observe(event.latency_ms / 1000.0)
+        if event.confidence is not None:
+            self.confidence.labels(model, version).observe(event.confidence)
+        if event.prediction is not None:
+            self.predictions.labels(model, version, self.class_label(model, version, event.prediction)).inc()
+        if event.host is not None and event.gpu is not None:
+            self.model_gpu.labels(model, version, event.host, str(event.gpu), event.gpu_uuid or "").set(1)
+
+    def observe_gpu(self, sample: GpuSample) -> None:
+        """Re-export one GPU sample's fields in base units."""
+        labels = (sample.host, str(sample.gpu), sample.uuid or "")
+        self.gpu_samples.labels(sample.host).inc()
+        for field, value in sample.fields.items():
+            spec = GPU_GAUGES.get(field)
+            if spec is not None:
+                self.gpu_fields[field].labels(*labels).set(value * spec[2])
