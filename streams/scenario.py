@@ -1,10 +1,19 @@
-"""Built-in synthetic scenario: models, hosts and GPUs producing realistic traffic.
+"""Built-in synthetic scenario: models, hosts and GPUs, with incidents at known times.
 
-``baseline(seed, seconds, rate)`` yields ``ScenarioMessage``s in event-time
-order: inference events for two models (numeric and categorical features,
-confidence, class probabilities, lognormal latency) served from two hosts with
-two GPUs each, one GPU sample per GPU per second, and — when ``malformed`` is
-set — a sprinkling of broken messages that must end in the dead-letter topic.
+``Scenario(...).messages()`` yields ``ScenarioMessage``s in event-time order:
+inference events for two models (numeric and categorical features, confidence,
+class probabilities, lognormal latency) — ``fraud-detector`` served from
+``gpu-node-1``, ``churn-ranker`` from ``gpu-node-2``, two GPUs each — one GPU
+sample per GPU per second, and, when ``malformed`` is set, a few broken
+messages that must end in the dead-letter topic.  Incidents:
+
+* ``InputDrift(model, feature, start, end, shift)``: the feature's mean moves by
+  ``shift`` standard deviations;
+* ``GpuContention(host, start, end, slowdown)``: the host's GPUs run hot and
+  saturated while the latency of the model it serves grows ``slowdown`` times.
+
+``builtin()`` is the demo's scenario: warm-up, an input drift, a GPU-contention
+latency incident, then a quiet period; ``baseline()`` has no incidents.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from typing import Literal
 from streams.decoding import encode_gpu_sample, encode_inference_event
 from streams.records import GpuSample, InferenceEvent
 
-__all__ = ["HOSTS", "MODELS", "ScenarioMessage", "baseline"]
+__all__ = ["HOSTS", "MODELS", "GpuContention", "InputDrift", "Scenario", "ScenarioMessage", "baseline", "builtin"]
 
 HOSTS = ("gpu-node-1", "gpu-node-2")
 GPUS_PER_HOST = 2
@@ -44,10 +53,46 @@ class ScenarioMessage:
     headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
-def _event(rng: random.Random, model: str, ts: float, i: int) -> InferenceEvent:
-    host = HOSTS[i % len(HOSTS)]
+@dataclass(frozen=True, slots=True)
+class InputDrift:
+    """Feature ``feature`` of ``model`` shifts by ``shift`` sd during [start, end) (scenario seconds)."""
+
+    model: str
+    feature: str
+    start: float
+    end: float
+    shift: float = 1.0
+    kind: str = "input_drift"
+
+
+@dataclass(frozen=True, slots=True)
+class GpuContention:
+    """``host``'s GPUs saturate during [start, end); its model's latency grows ``slowdown`` times."""
+
+    host: str
+    start: float
+    end: float
+    slowdown: float = 3.0
+    kind: str = "correlated"
+
+
+Incident = InputDrift | GpuContention
+
+
+def _active(incidents: tuple[Incident, ...], t: float) -> list[Incident]:
+    return [i for i in incidents if i.start <= t < i.end]
+
+
+def _event(rng: random.Random, model: str, ts: float, i: int, active: list[Incident] = ()) -> InferenceEvent:  # type: ignore[assignment]
+    host = HOSTS[MODELS.index(model) % len(HOSTS)]
     gpu = rng.randrange(GPUS_PER_HOST)
     features: dict[str, float | str | bool | None] = {f"x{j}": rng.gauss(0.0, 1.0) for j in range(6)}
+    slowdown = 1.0
+    for incident in active:
+        if isinstance(incident, InputDrift) and incident.model == model:
+            features[incident.feature] = float(features[incident.feature]) + incident.shift  # type: ignore[arg-type]
+        elif isinstance(incident, GpuContention) and incident.host == host:
+            slowdown = incident.slowdown
     features["country"] = rng.choices(_COUNTRIES, _COUNTRY_WEIGHTS)[0]
     features["amount"] = None if rng.random() < 0.02 else round(rng.lognormvariate(3.0, 1.0), 2)
     logit = 1.5 + 0.8 * float(features["x0"]) + rng.gauss(0.0, 0.5)  # type: ignore[arg-type]
@@ -56,7 +101,7 @@ def _event(rng: random.Random, model: str, ts: float, i: int) -> InferenceEvent:
         ts=ts,
         model=model,
         model_version="v1",
-        latency_ms=rng.lognormvariate(math.log(20.0 if model == MODELS[0] else 45.0), 0.35),
+        latency_ms=slowdown * rng.lognormvariate(math.log(20.0 if model == MODELS[0] else 45.0), 0.35),
         request_id=f"{model}-{i}",
         host=host,
         gpu=gpu,
@@ -68,8 +113,9 @@ def _event(rng: random.Random, model: str, ts: float, i: int) -> InferenceEvent:
     )
 
 
-def _gpu(rng: random.Random, host: str, gpu: int, ts: float) -> GpuSample:
-    util = min(100.0, max(0.0, rng.gauss(55.0, 8.0)))
+def _gpu(rng: random.Random, host: str, gpu: int, ts: float, contended: bool = False) -> GpuSample:
+    util = min(100.0, max(0.0, rng.gauss(97.0, 1.5) if contended else rng.gauss(55.0, 8.0)))
+    heat = 14.0 if contended else 0.0
     return GpuSample(
         ts=ts,
         host=host,
@@ -79,9 +125,9 @@ def _gpu(rng: random.Random, host: str, gpu: int, ts: float) -> GpuSample:
             "DCGM_FI_DEV_GPU_UTIL": round(util, 1),
             "DCGM_FI_DEV_FB_USED": round(rng.gauss(30_000.0, 500.0)),
             "DCGM_FI_DEV_FB_FREE": round(rng.gauss(50_000.0, 500.0)),
-            "DCGM_FI_DEV_GPU_TEMP": round(rng.gauss(62.0, 1.5), 1),
+            "DCGM_FI_DEV_GPU_TEMP": round(rng.gauss(62.0 + heat, 1.5), 1),
             "DCGM_FI_DEV_POWER_USAGE": round(150.0 + 2.0 * util + rng.gauss(0.0, 5.0), 1),
-            "DCGM_FI_DEV_SM_CLOCK": 1410.0,
+            "DCGM_FI_DEV_SM_CLOCK": 1245.0 if contended else 1410.0,
             "DCGM_FI_DEV_MEM_CLOCK": 1593.0,
             "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": 0.0,
             "DCGM_FI_DEV_XID_ERRORS": 0.0,
@@ -89,24 +135,58 @@ def _gpu(rng: random.Random, host: str, gpu: int, ts: float) -> GpuSample:
     )
 
 
-def baseline(
-    seed: int = 0, seconds: int = 60, rate: float = 50.0, start: float = 1_700_000_000.0, malformed: bool = True
-) -> Iterator[ScenarioMessage]:
-    """Steady traffic: ``rate`` events/s per model for ``seconds``, GPU samples each second."""
-    rng = random.Random(seed)
-    per_second = max(1, round(rate))
-    i = 0
-    for second in range(seconds):
-        t0 = start + second
-        for host in HOSTS:
-            for gpu in range(GPUS_PER_HOST):
-                sample = _gpu(rng, host, gpu, t0)
-                yield ScenarioMessage("gpu", host.encode(), encode_gpu_sample(sample), t0)
-        for k in range(per_second):
-            ts = t0 + k / per_second
-            for model in MODELS:
-                event = _event(rng, model, ts, i)
-                i += 1
-                yield ScenarioMessage("inference", model.encode(), encode_inference_event(event), ts)
-        if malformed and second % 10 == 5:
-            yield ScenarioMessage("inference", b"broken", _MALFORMED[(second // 10) % len(_MALFORMED)], t0)
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A timeline: ``rate`` events/s per model for ``seconds``, with ``incidents``."""
+
+    seconds: int = 60
+    rate: float = 20.0
+    incidents: tuple[Incident, ...] = ()
+    seed: int = 0
+    start: float = 1_700_000_000.0
+    malformed: bool = True
+
+    def messages(self) -> Iterator[ScenarioMessage]:
+        """Every message in event-time order."""
+        rng = random.Random(self.seed)
+        per_second = max(1, round(self.rate))
+        i = 0
+        for second in range(self.seconds):
+            t0 = self.start + second
+            active = _active(self.incidents, second)
+            for host in HOSTS:
+                contended = any(isinstance(a, GpuContention) and a.host == host for a in active)
+                for gpu in range(GPUS_PER_HOST):
+                    sample = _gpu(rng, host, gpu, t0, contended)
+                    yield ScenarioMessage("gpu", host.encode(), encode_gpu_sample(sample), t0)
+            for k in range(per_second):
+                ts = t0 + k / per_second
+                for model in MODELS:
+                    event = _event(rng, model, ts, i, active)
+                    i += 1
+                    yield ScenarioMessage("inference", model.encode(), encode_inference_event(event), ts)
+            if self.malformed and second % 10 == 5:
+                yield ScenarioMessage("inference", b"broken", _MALFORMED[(second // 10) % len(_MALFORMED)], t0)
+
+    def at(self, second: float) -> float:
+        """Epoch time of a scenario second."""
+        return self.start + second
+
+
+def baseline(seed: int = 0, seconds: int = 60, rate: float = 50.0, start: float = 1_700_000_000.0, malformed: bool = True) -> Iterator[ScenarioMessage]:
+    """Steady traffic with no incident."""
+    return Scenario(seconds=seconds, rate=rate, seed=seed, start=start, malformed=malformed).messages()
+
+
+def builtin(rate: float = 20.0, seed: int = 0, warmup_seconds: int = 120) -> Scenario:
+    """The demo scenario: warm-up, input drift, GPU contention, quiet period."""
+    w = warmup_seconds
+    return Scenario(
+        seconds=w + 300,
+        rate=rate,
+        seed=seed,
+        incidents=(
+            InputDrift(model=MODELS[0], feature="x1", start=w, end=w + 60, shift=1.0),
+            GpuContention(host=HOSTS[1], start=w + 120, end=w + 170, slowdown=3.0),
+        ),
+    )

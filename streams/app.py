@@ -1,0 +1,254 @@
+"""The Faust application: topics, tables, agents, timers and web pages.
+
+``Service(settings, partitions)`` builds one ``faust.App`` whose agents drive
+the synchronous ``Engine``: the inference and GPU agents consume in batches
+(``take_events``; concurrency 1, faust-streaming issue #606 — scale by
+partitions), the forwarder agent delivers alerts to Alertmanager and acks only
+after it accepted, the control agent records reference commands.  Detector
+state lives in tables with changelog topics; the GPU state rows, host incidents
+and commands in single-partition global tables every worker reads whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import faust
+import msgspec
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from streams.alertmanager import AlertmanagerClient
+from streams.control import parse_command
+from streams.core import Engine
+from streams.core.engine import Output
+from streams.core.gpu_monitor import GpuState
+from streams.deadletter import to_kafka
+from streams.decoding import GpuDecoder, InferenceDecoder
+from streams.intake import Intake
+from streams.metrics import Metrics
+from streams.records import Alert, DeadLetter
+from streams.settings import Settings
+from streams.tables import DecodedView, put
+
+__all__ = ["Service"]
+
+log = logging.getLogger(__name__)
+_ALERT_DECODER = msgspec.json.Decoder(Alert)
+_GPU_STATE_DECODER = msgspec.json.Decoder(GpuState)
+_MAX_READY_LAG = 1000
+
+
+def _headers(raw: Any) -> list[tuple[str, bytes]]:
+    items = raw.items() if isinstance(raw, dict) else (raw or [])
+    return [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in items]
+
+
+class Service:
+    """One inferwatch worker: the Faust app and the engine it drives."""
+
+    def __init__(self, settings: Settings, partitions: dict[str, int], registry: CollectorRegistry | None = None) -> None:
+        self.settings = s = settings
+        self.registry = registry or CollectorRegistry()
+        self.metrics = Metrics(self.registry, max_features=s.metrics_max_features)
+        self.app = app = faust.App(
+            s.app_id,
+            broker=[f"kafka://{h}" for h in s.kafka_bootstrap.split(",")],
+            store="memory://",
+            key_serializer="raw",
+            value_serializer="raw",
+            web_host=s.web_host,
+            web_port=s.web_port,
+            consumer_auto_offset_reset="earliest",
+            broker_max_poll_records=s.batch_size,
+            stream_buffer_maxsize=4 * s.batch_size,
+            consumer_max_fetch_size=8 * 1024 * 1024,
+            topic_disable_leader=True,
+            table_standby_replicas=0,
+        )
+        n_inf, n_gpu, n_alerts = (partitions[t] for t in (s.inference_topic, s.gpu_topic, s.alerts_topic))
+        self.inference_topic = app.topic(s.inference_topic, partitions=n_inf)
+        self.gpu_topic = app.topic(s.gpu_topic, partitions=n_gpu)
+        self.alerts_topic = app.topic(s.alerts_topic, partitions=n_alerts)
+        self.deadletter_topic = app.topic(s.deadletter_topic)
+        self.control_topic = app.topic(s.control_topic)
+        self.model_state = app.Table("model_state", partitions=n_inf, value_type=bytes)
+        self.host_state = app.Table("host_state", partitions=n_gpu, value_type=bytes)
+        self.forwarder_state = app.Table("forwarder_state", partitions=n_alerts, value_type=bytes)
+        self.gpu_states = app.GlobalTable("gpu_states", partitions=1, value_type=bytes)
+        self.incidents = app.GlobalTable("incidents", partitions=1, value_type=bytes)
+        self.commands = app.GlobalTable("commands", partitions=1, value_type=bytes)
+        self.engine = Engine(
+            s,
+            gpu_states=DecodedView(self.gpu_states, _GPU_STATE_DECODER.decode),
+            incidents=DecodedView(self.incidents, json.loads),
+            store=self._load,
+            metrics=self.metrics,
+        )
+        self.inference_intake = Intake(InferenceDecoder(s))
+        self.gpu_intake = Intake(GpuDecoder(s))
+        self.alertmanager = AlertmanagerClient(s.alertmanager_url, ttl=s.alertmanager_ttl_seconds) if s.alertmanager_url else None
+        self.positions: dict[tuple[str, int], int] = {}
+        self.partition_of: dict[str, int] = {}
+        self._register()
+
+    # -- state ----------------------------------------------------------------
+    def _load(self, key: str) -> bytes | None:
+        table = self.model_state if key.startswith("model:") else self.host_state
+        return table.data.get(key)
+
+    async def _publish(self, out: Output) -> None:
+        for alert in out.alerts:
+            log.info("alert %s %s %s", alert.status, alert.kind, alert.summary)
+            await self.alerts_topic.send(key=alert.fingerprint.encode(), value=msgspec.json.encode(alert))
+        for key, row in out.gpu_states.items():
+            put(self.gpu_states, key, msgspec.json.encode(row), 0)
+        for host, incidents in out.incidents.items():
+            put(self.incidents, host, json.dumps(incidents).encode(), 0)
+        for model in out.models:
+            key, data = self.engine.snapshot_model(model)
+            put(self.model_state, key, data, self.partition_of[model])
+        for host in out.hosts:
+            key, data = self.engine.snapshot_host(host)
+            put(self.host_state, key, data, self.partition_of[host])
+
+    async def _dead_letter(self, letter: DeadLetter, topic: str) -> None:
+        self.metrics.dead_letters.labels(topic, letter.reason).inc()
+        key, value, headers = to_kafka(letter)
+        await self.deadletter_topic.send(key=key, value=value, headers=headers)
+
+    async def _intake(self, events: list[Any], intake: Intake[Any]) -> tuple[list[Any], set[str]]:
+        """Decode a batch; dead-letters the bad messages; returns the records and their keys."""
+        records: list[Any] = []
+        keys: set[str] = set()
+        for event in events:
+            m = event.message
+            result = intake.process(
+                topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
+                headers=_headers(m.headers), timestamp=m.timestamp,
+            )
+            self.positions[(m.topic, m.partition)] = m.offset
+            if result.dead is not None:
+                await self._dead_letter(result.dead, m.topic)
+            for record in result.records:
+                records.append(record)
+                key = getattr(record, "model", None) or record.host
+                self.partition_of[key] = m.partition
+                keys.add(key)
+        return records, keys
+
+    # -- handlers -------------------------------------------------------------
+    async def on_inference(self, events: list[Any]) -> None:
+        records, models = await self._intake(events, self.inference_intake)
+        for model in models:
+            self._apply_commands(model)
+        if records:
+            await self._publish(self.engine.on_events(records))
+
+    async def on_gpu(self, events: list[Any]) -> None:
+        records, _ = await self._intake(events, self.gpu_intake)
+        if records:
+            await self._publish(self.engine.on_samples(records))
+
+    def _apply_commands(self, model: str) -> None:
+        raw = self.commands.data.get(model)
+        for command in json.loads(raw) if raw else []:
+            self.engine.command(command["id"], command["action"], model, command.get("version"))
+
+    async def on_alert(self, event: Any) -> None:
+        alert = _ALERT_DECODER.decode(event.message.value)
+        if self.alertmanager is not None:
+            await self.alertmanager.deliver([alert], on_failure=self.metrics.delivery_failures.inc)
+            self.metrics.delivered.inc()
+        key, partition = alert.fingerprint, event.message.partition
+        if alert.status == "firing":
+            put(self.forwarder_state, key, event.message.value, partition)
+        elif key in self.forwarder_state.data:
+            del self.forwarder_state.data[key]
+            self.forwarder_state.send_changelog(partition, key, None)
+
+    async def on_control(self, event: Any) -> None:
+        command = parse_command(event.message.value)
+        if command is None:
+            return
+        pending = json.loads(self.commands.data.get(command["model"], b"[]"))
+        pending = [*pending[-9:], command]
+        put(self.commands, command["model"], json.dumps(pending).encode(), 0)
+        log.info("control: %s %s %s queued (id %s)", command["action"], command["model"], command.get("version") or "all versions", command["id"])
+
+    async def resend_firing(self) -> None:
+        """Re-post every firing alert this worker forwards, so Alertmanager keeps them open."""
+        if self.alertmanager is None or not self.forwarder_state.data:
+            return
+        alerts = [_ALERT_DECODER.decode(v) for v in self.forwarder_state.data.values()]
+        try:
+            await self.alertmanager.post(alerts)
+            self.metrics.delivered.inc()
+        except Exception as exc:  # noqa: BLE001 - next round retries; the failure is counted and logged
+            self.metrics.delivery_failures.inc()
+            log.warning("re-send of %d firing alerts failed: %s", len(alerts), exc)
+
+    def update_lag(self) -> int:
+        """Set the lag gauges; returns the largest lag over assigned input partitions."""
+        worst = 0
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            if tp.topic not in (self.settings.inference_topic, self.settings.gpu_topic):
+                continue
+            high = consumer.highwater(tp) or 0
+            lag = max(0, high - (self.positions.get((tp.topic, tp.partition), -1) + 1))
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+            worst = max(worst, lag)
+        return worst
+
+    # -- wiring ---------------------------------------------------------------
+    def _register(self) -> None:
+        app, s = self.app, self.settings
+
+        @app.agent(self.inference_topic, name="inference", concurrency=1)
+        async def inference(stream: Any) -> None:
+            async for events in stream.take_events(s.batch_size, within=s.batch_seconds):
+                await self.on_inference(events)
+
+        @app.agent(self.gpu_topic, name="gpu", concurrency=1)
+        async def gpu(stream: Any) -> None:
+            async for events in stream.take_events(s.batch_size, within=s.batch_seconds):
+                await self.on_gpu(events)
+
+        @app.agent(self.alerts_topic, name="forwarder", concurrency=1)
+        async def forwarder(stream: Any) -> None:
+            async for event in stream.events():
+                await self.on_alert(event)
+
+        @app.agent(self.control_topic, name="control", concurrency=1)
+        async def control(stream: Any) -> None:
+            async for event in stream.events():
+                await self.on_control(event)
+
+        @app.timer(s.alertmanager_resend_seconds)
+        async def resend() -> None:
+            await self.resend_firing()
+
+        @app.timer(5.0)
+        async def housekeeping() -> None:
+            self.update_lag()
+            out = self.engine.tick(time.time())
+            if out.alerts:
+                await self._publish(out)
+
+        @app.page("/metrics")
+        async def metrics(web: Any, request: Any) -> Any:
+            return web.bytes(generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        @app.page("/health")
+        async def health(web: Any, request: Any) -> Any:
+            assigned = bool(self.app.consumer.assignment()) if self.app.consumer else False
+            lag = self.update_lag() if assigned else None
+            ok = assigned and lag is not None and lag <= _MAX_READY_LAG
+            return web.json({"status": "ok" if ok else "starting", "assigned": assigned, "max_lag": lag}, status=200 if ok else 503)
+
+        @app.on_partitions_revoked.connect
+        async def revoked(sender: Any, revoked: Any, **_: Any) -> None:
+            self.engine.forget(list(self.engine.models) + list(self.engine.hosts))

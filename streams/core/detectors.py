@@ -1,0 +1,50 @@
+"""Which detectors watch what, built with the settings' budget and warm-up: one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.calibration import FalseAlarmBudget
+from models.drift import CategoricalDrift, ConfidenceDrift, MissingRate, MultivariateDrift, NumericDrift, PredictionDrift
+
+__all__ = ["DetectorFactory"]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorFactory:
+    """Builds every detector of a model or GPU with one false-alarm budget and warm-up."""
+
+    false_alarms_per_million: float = 1.0
+    warmup: int = 2000
+
+    @property
+    def budget(self) -> FalseAlarmBudget:
+        return FalseAlarmBudget(self.false_alarms_per_million)
+
+    def numeric(self, features: tuple[str, ...]) -> NumericDrift:
+        return NumericDrift(warmup=self.warmup, budget=self.budget, features=features)
+
+    def missing(self, features: tuple[str, ...]) -> MissingRate:
+        return MissingRate(warmup=self.warmup, budget=self.budget, features=features)
+
+    def multivariate(self, features: tuple[str, ...]) -> MultivariateDrift:
+        return MultivariateDrift(warmup=self.warmup, budget=self.budget, features=features)
+
+    def categorical(self) -> CategoricalDrift:
+        return CategoricalDrift(warmup=self.warmup, budget=self.budget, window=min(500, self.warmup))
+
+    def confidence(self) -> ConfidenceDrift:
+        return ConfidenceDrift(warmup=self.warmup, budget=self.budget)
+
+    def prediction(self) -> PredictionDrift:
+        return PredictionDrift(warmup=self.warmup, budget=self.budget, window=min(500, self.warmup))
+
+    def latency(self):  # noqa: ANN201 - imported lazily: models.anomaly is optional at import time
+        from models.anomaly import LatencyAnomaly
+
+        return LatencyAnomaly(budget=self.budget)
+
+    def gpu(self):  # noqa: ANN201
+        from models.anomaly import GpuAnomaly
+
+        return GpuAnomaly(budget=self.budget)

@@ -1,0 +1,312 @@
+"""The engine: records in, alerts and state changes out; no I/O.
+
+``on_events`` takes a batch of inference events (any models), ``on_samples`` a
+batch of GPU samples (any hosts); both return an ``Output`` with the alert
+records to publish, the GPU state rows and host incidents to share, and which
+model / host snapshots changed.  State is per key (model, host) and moves
+through ``snapshot_model`` / ``snapshot_host`` bytes, restored lazily from
+``store`` on first use, so a worker resumes where the last owner stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from streams.core.alerts import AlertTracker, make_alert
+from streams.core.correlation import CORRELATABLE, gpu_context
+from streams.core.detectors import DetectorFactory
+from streams.core.gpu_monitor import GpuState, HostMonitor, gpu_key
+from streams.core.model_monitor import VersionMonitor
+from streams.core.signals import Signal
+from streams.core.triage import Triage
+from streams.metrics import Metrics
+from streams.records import Alert, GpuSample, InferenceEvent
+from streams.settings import Settings
+
+__all__ = ["Engine", "ModelState", "Output"]
+
+log = logging.getLogger(__name__)
+_MODEL_PREFIX, _HOST_PREFIX = "model:", "host:"
+#: Model-side kinds whose alerts carry GPU context and claim the host's GPU anomalies.
+CORRELATED_KINDS = CORRELATABLE | {"correlated"}
+
+
+@dataclass
+class ModelState:
+    """Everything inferwatch knows about one model (all its versions)."""
+
+    versions: dict[str, VersionMonitor] = field(default_factory=dict)
+    latency: dict[tuple[str, str], Any] = field(default_factory=dict)
+    gpus: dict[tuple[str, str | None], float] = field(default_factory=dict)
+    tracker: AlertTracker = field(default_factory=AlertTracker)
+    pending: dict[str, Signal] = field(default_factory=dict)
+    last_ts: float = 0.0
+    applied_commands: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HostState:
+    """GPU detectors of one host, its pending and open GPU alerts."""
+
+    monitor: HostMonitor
+    tracker: AlertTracker
+    pending: dict[str, Signal] = field(default_factory=dict)
+    last_ts: float = 0.0
+
+
+@dataclass
+class Output:
+    """What a batch changed."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    gpu_states: dict[str, GpuState] = field(default_factory=dict)
+    incidents: dict[str, dict[str, float]] = field(default_factory=dict)
+    models: set[str] = field(default_factory=set)
+    hosts: set[str] = field(default_factory=set)
+
+
+class Engine:
+    """The detection graph of one worker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        gpu_states: Mapping[str, GpuState] | None = None,
+        incidents: Mapping[str, dict[str, float]] | None = None,
+        store: Callable[[str], bytes | None] | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.factory = DetectorFactory(settings.false_alarms_per_million, settings.warmup_events)
+        self.gpu_states: Mapping[str, GpuState] = gpu_states if gpu_states is not None else {}
+        self.incidents: Mapping[str, dict[str, float]] = incidents if incidents is not None else {}
+        self._store = store or (lambda key: None)
+        self.metrics = metrics
+        self.triage = Triage(settings.correlation_grace_seconds, settings.correlation_window_seconds)
+        self.models: dict[str, ModelState] = {}
+        self.hosts: dict[str, HostState] = {}
+        self._wall: dict[str, tuple[float, float]] = {}  # key -> (wall clock, event time) when last fed
+
+    # -- state ---------------------------------------------------------------
+    def model(self, name: str) -> ModelState:
+        """The model's state: in memory, else restored from the store, else new."""
+        state = self.models.get(name)
+        if state is None:
+            data = self._store(_MODEL_PREFIX + name)
+            state = pickle.loads(data) if data else ModelState(tracker=AlertTracker(self.settings.resolve_after_seconds))
+            self.models[name] = state
+        return state
+
+    def host(self, name: str) -> HostState:
+        state = self.hosts.get(name)
+        if state is None:
+            data = self._store(_HOST_PREFIX + name)
+            state = pickle.loads(data) if data else HostState(
+                HostMonitor(name, self.factory, quiet_after=self.settings.correlation_window_seconds),
+                AlertTracker(self.settings.resolve_after_seconds),
+            )
+            self.hosts[name] = state
+        return state
+
+    def snapshot_model(self, name: str) -> tuple[str, bytes]:
+        return _MODEL_PREFIX + name, pickle.dumps(self.models[name], protocol=pickle.HIGHEST_PROTOCOL)
+
+    def snapshot_host(self, name: str) -> tuple[str, bytes]:
+        return _HOST_PREFIX + name, pickle.dumps(self.hosts[name], protocol=pickle.HIGHEST_PROTOCOL)
+
+    def forget(self, keys: Sequence[str]) -> None:
+        """Drop in-memory state (partitions revoked); the store keeps it."""
+        for key in keys:
+            self.models.pop(key, None)
+            self.hosts.pop(key, None)
+            self._wall.pop(_MODEL_PREFIX + key, None)
+            self._wall.pop(_HOST_PREFIX + key, None)
+
+    # -- inference side ------------------------------------------------------------
+    def on_events(self, events: Sequence[InferenceEvent]) -> Output:
+        """Update every model's detectors with ``events`` (stream order per model)."""
+        out = Output()
+        by_model: dict[str, list[InferenceEvent]] = defaultdict(list)
+        for event in events:
+            by_model[event.model].append(event)
+        for name, batch in by_model.items():
+            self._model_batch(name, batch, out)
+            out.models.add(name)
+            self._wall[_MODEL_PREFIX + name] = (time.time(), self.models[name].last_ts)
+        return out
+
+    def tick(self, wall: float) -> Output:
+        """Resolve alerts of keys that went quiet: event time advances with the wall clock."""
+        out = Output()
+        for key, (seen, event_ts) in list(self._wall.items()):
+            now = event_ts + (wall - seen)
+            name = key.split(":", 1)[1]
+            if key.startswith(_MODEL_PREFIX) and name in self.models:
+                closed, target = self.models[name].tracker.tick(now), out.models
+            elif key.startswith(_HOST_PREFIX) and name in self.hosts:
+                closed, target = self.hosts[name].tracker.tick(now), out.hosts
+            else:
+                continue
+            for alert, ended in closed:
+                self._resolve(alert, ended, out)
+                target.add(name)
+        return out
+
+    def _model_batch(self, name: str, events: list[InferenceEvent], out: Output) -> None:
+        state = self.model(name)
+        by_version: dict[str, list[InferenceEvent]] = defaultdict(list)
+        by_host: dict[tuple[str, str], list[InferenceEvent]] = defaultdict(list)
+        for event in events:
+            by_version[event.version].append(event)
+            by_host[(event.version, event.host or "unknown")].append(event)
+            if event.host is not None:
+                state.gpus[(event.host, None if event.gpu is None else str(event.gpu))] = event.ts
+            if self.metrics is not None:
+                self.metrics.observe_event(event)
+        signals: list[Signal] = []
+        for version, batch in by_version.items():
+            monitor = state.versions.get(version)
+            if monitor is None:
+                monitor = state.versions[version] = VersionMonitor(name, version, self.factory, max_features=self.settings.max_features)
+            signals += monitor.process(batch)
+            self._export_drift(name, version, monitor)
+        for (version, host), batch in by_host.items():
+            signals += self._latency(state, name, version, host, batch)
+        state.last_ts = max(state.last_ts, max(e.ts for e in events))
+        for signal in sorted(signals, key=lambda s: s.ts):
+            context = self.triage.context(state.gpus, self.gpu_states, signal.host)
+            self._open_model_alert(state, self.triage.decide(signal, state.tracker, state.pending, context), out)
+        context_of = lambda host: self.triage.context(state.gpus, self.gpu_states, host)  # noqa: E731
+        for signal in self.triage.due(state.last_ts, state.tracker, state.pending, context_of):
+            self._open_model_alert(state, signal, out)
+        for alert, ended in state.tracker.tick(state.last_ts):
+            self._resolve(alert, ended, out)
+
+    def _latency(self, state: ModelState, model: str, version: str, host: str, events: list[InferenceEvent]) -> list[Signal]:
+        detector = state.latency.get((version, host))
+        if detector is None:
+            detector = state.latency[(version, host)] = self.factory.latency()
+        fired = detector.update_many(np.array([e.latency_ms for e in events], dtype=float))
+        if self.metrics is not None:
+            self.metrics.latency_score.labels(model, version, host).set(float(detector.score))
+            self.metrics.latency_threshold.labels(model, version, host).set(float(detector.threshold))
+        if len(fired) == 0:
+            return []
+        evidence = detector.evidence()
+        return [
+            Signal(kind="latency_anomaly", ts=events[i].ts, score=max(float(detector.score), float(detector.threshold)),
+                   threshold=float(detector.threshold), statistic=str(evidence.get("kind", "latency")),
+                   model=model, version=version, host=host, evidence=evidence)
+            for i in fired
+        ]
+
+    def _open_model_alert(self, state: ModelState, signal: Signal | None, out: Output) -> None:
+        if signal is None:
+            return
+        context = self.triage.context(state.gpus, self.gpu_states, signal.host) if signal.kind in CORRELATED_KINDS else []
+        opened = state.tracker.fire(signal)
+        if opened is None:
+            return
+        opened.gpu_context = gpu_context(context)
+        out.alerts.append(make_alert(signal, "firing", signal.ts, gpu_context=opened.gpu_context, grafana_url=self.settings.grafana_url))
+        if signal.kind in CORRELATED_KINDS:
+            for host in {signal.host} if signal.host else {h for h, _ in state.gpus}:
+                incidents = dict(self.incidents.get(host, {}))
+                incidents[signal.fingerprint] = signal.ts
+                out.incidents[host] = incidents
+        self._count(out.alerts[-1])
+
+    def _resolve(self, alert: Any, ended: float, out: Output) -> None:
+        signal = alert.latest
+        out.alerts.append(make_alert(signal, "resolved", alert.started, ended=ended, gpu_context=alert.gpu_context, grafana_url=self.settings.grafana_url))
+        for host, incidents in self.incidents.items():
+            if signal.fingerprint in incidents:
+                out.incidents[host] = {k: v for k, v in incidents.items() if k != signal.fingerprint}
+        self._count(out.alerts[-1])
+
+    def _export_drift(self, model: str, version: str, monitor: VersionMonitor) -> None:
+        if self.metrics is None:
+            return
+        for kind, feature, score, threshold in monitor.scores():
+            label = self.metrics.feature_label(model, version, feature)
+            self.metrics.drift_score.labels(model, version, label, kind).set(score)
+            self.metrics.drift_threshold.labels(model, version, label, kind).set(threshold)
+
+    def _count(self, alert: Alert) -> None:
+        if self.metrics is not None:
+            self.metrics.alerts.labels(alert.kind, alert.severity, alert.status).inc()
+            self.metrics.alerts_firing.labels(alert.kind, alert.model or "").inc(1 if alert.status == "firing" else -1)
+
+    # -- GPU side -------------------------------------------------------------
+    def on_samples(self, samples: Sequence[GpuSample]) -> Output:
+        """Update every host's GPU detectors with ``samples`` (stream order per host)."""
+        out = Output()
+        by_host: dict[str, list[GpuSample]] = defaultdict(list)
+        for sample in samples:
+            by_host[sample.host].append(sample)
+            if self.metrics is not None:
+                self.metrics.observe_gpu(sample)
+        for name, batch in by_host.items():
+            state = self.host(name)
+            states, signals = state.monitor.process(batch)
+            state.last_ts = max(state.last_ts, max(s.ts for s in batch))
+            for row in states:
+                out.gpu_states[gpu_key(row.host, row.gpu)] = row
+                if self.metrics is not None:
+                    self.metrics.gpu_score.labels(row.host, row.gpu, row.uuid or "").set(row.score)
+                    self.metrics.gpu_threshold.labels(row.host, row.gpu, row.uuid or "").set(row.threshold)
+            for signal in signals:
+                if state.tracker.is_open(signal.fingerprint):
+                    state.tracker.fire(signal)
+                else:
+                    state.pending.setdefault(signal.fingerprint, signal)
+            self._release_pending(state, out)
+            for alert, ended in state.tracker.tick(state.last_ts):
+                self._resolve(alert, ended, out)
+            out.hosts.add(name)
+            self._wall[_HOST_PREFIX + name] = (time.time(), state.last_ts)
+        return out
+
+    def _release_pending(self, state: HostState, out: Output) -> None:
+        """Publish GPU alerts whose grace has passed, unless a model incident on the host claimed them."""
+        for key, signal in list(state.pending.items()):
+            if state.last_ts - signal.ts < self.settings.gpu_grace_seconds:
+                continue
+            del state.pending[key]
+            claimed = self.incidents.get(state.monitor.host, {})
+            if any(abs(signal.ts - ts) <= self.settings.resolve_after_seconds for ts in claimed.values()):
+                log.info("GPU anomaly %s/%s reported inside a model incident", signal.host, signal.gpu)
+                continue
+            opened = state.tracker.fire(signal)
+            if opened is not None:
+                row = self.gpu_states.get(gpu_key(signal.host or "", signal.gpu or ""))
+                opened.gpu_context = gpu_context([row] if row else [])
+                out.alerts.append(make_alert(signal, "firing", signal.ts, gpu_context=opened.gpu_context, grafana_url=self.settings.grafana_url))
+                self._count(out.alerts[-1])
+
+    # -- control --------------------------------------------------------------
+    def command(self, command_id: str, action: str, model: str, version: str | None) -> str:
+        """Apply ``reset`` (restart change statistics) or ``relearn`` (new warm-up) once."""
+        state = self.model(model)
+        if command_id in state.applied_commands:
+            return f"command {command_id} already applied"
+        versions = [version] if version else list(state.versions)
+        for v in versions:
+            monitor = state.versions.get(v)
+            for detector in monitor.detectors() if monitor else []:
+                getattr(detector, action)()
+        for key in [k for k in state.latency if k[0] in versions]:
+            state.latency[key] = self.factory.latency()  # windowed: a fresh one is both reset and relearn
+        state.applied_commands = [*state.applied_commands[-99:], command_id]
+        message = f"reference {action} applied to {model} versions {', '.join(versions) or '(none yet)'}"
+        log.info("%s (command %s)", message, command_id)
+        return message

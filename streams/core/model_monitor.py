@@ -1,0 +1,152 @@
+"""All detectors of one model version: input, confidence and prediction drift.
+
+The feature schema is fixed from the first ``schema_events`` events (buffered,
+then replayed): features whose values are numbers or booleans are numeric,
+strings categorical, up to ``max_features`` in order of first appearance;
+features appearing later are counted in ``unmonitored`` and ignored.
+``process(events)`` updates every detector in batch and returns a ``Signal``
+for each alarm, at the event that raised it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from streams.core.detectors import DetectorFactory
+from streams.core.signals import Signal
+from streams.records import InferenceEvent
+
+__all__ = ["VersionMonitor"]
+
+MULTIVARIATE = "_all_features"
+
+
+def _number(value: Any) -> float:
+    if value is None or isinstance(value, str):
+        return math.nan
+    return float(value)
+
+
+def _feature_detail(evidence: dict[str, Any], feature: str) -> dict[str, Any]:
+    """The per-feature part of a vectorised detector's last alarm, else its whole evidence."""
+    alarm = evidence.get("last_alarm") or {}
+    for detail in alarm.get("detail", ()):
+        if detail.get("feature") == feature:
+            return detail
+    return alarm or evidence
+
+
+class VersionMonitor:
+    """Drift detectors of one (model, version)."""
+
+    def __init__(self, model: str, version: str, factory: DetectorFactory, *, max_features: int = 256, schema_events: int = 100) -> None:
+        self.model = model
+        self.version = version
+        self.factory = factory
+        self.max_features = max_features
+        self.schema_events = schema_events
+        self._pending: list[InferenceEvent] | None = []
+        self.numeric_names: tuple[str, ...] = ()
+        self.categorical_names: tuple[str, ...] = ()
+        self.unmonitored: set[str] = set()
+        self.numeric = self.missing = self.multivariate = None  # type: ignore[assignment]
+        self.categorical: dict[str, Any] = {}
+        self.confidence = factory.confidence()
+        self.prediction = factory.prediction()
+        self.events = 0
+
+    # -- schema -----------------------------------------------------------
+    def _fix_schema(self, events: Sequence[InferenceEvent]) -> None:
+        kinds: dict[str, str] = {}
+        for event in events:
+            for name, value in event.features.items():
+                if value is None or name in kinds:
+                    continue
+                if len(kinds) >= self.max_features:
+                    self.unmonitored.add(name)
+                    continue
+                kinds[name] = "categorical" if isinstance(value, str) else "numeric"
+        self.numeric_names = tuple(n for n, k in kinds.items() if k == "numeric")
+        self.categorical_names = tuple(n for n, k in kinds.items() if k == "categorical")
+        f = self.factory
+        if self.numeric_names:
+            self.numeric = f.numeric(self.numeric_names)
+            self.missing = f.missing(self.numeric_names)
+        if len(self.numeric_names) >= 2:
+            self.multivariate = f.multivariate(self.numeric_names)
+        self.categorical = {name: f.categorical() for name in self.categorical_names}
+
+    # -- learning ---------------------------------------------------------
+    def process(self, events: Sequence[InferenceEvent]) -> list[Signal]:
+        """Update every detector with ``events`` (stream order); the alarms they raised."""
+        if self._pending is not None:
+            self._pending.extend(events)
+            if len(self._pending) < self.schema_events:
+                return []
+            events, self._pending = self._pending, None
+            self._fix_schema(events)
+        self.events += len(events)
+        signals: list[Signal] = []
+        if self.numeric_names:
+            rows = np.array([[_number(e.features.get(n)) for n in self.numeric_names] for e in events], dtype=float)
+            signals += self._vector(self.numeric, rows, events, "input_drift", self.numeric_names)
+            signals += self._vector(self.missing, rows, events, "input_drift", self.numeric_names)
+            if self.multivariate is not None:
+                for i in self.multivariate.update_many(rows):
+                    signals.append(self._signal("input_drift", MULTIVARIATE, events[i].ts, self.multivariate, self.multivariate.evidence()))
+        for name, detector in self.categorical.items():
+            values = [e.features.get(name) for e in events]
+            for i in detector.update_many([v if isinstance(v, str) else None for v in values]):
+                signals.append(self._signal("input_drift", name, events[i].ts, detector, detector.evidence()))
+        conf = [e.probabilities if e.probabilities else e.confidence for e in events]
+        if any(c is not None for c in conf):
+            signals += self._vector(self.confidence, conf, events, "confidence_drift", ("confidence", "entropy"))
+        preds = [None if e.prediction is None else str(e.prediction) for e in events]
+        if any(p is not None for p in preds):
+            for i in self.prediction.update_many(preds):
+                signals.append(self._signal("prediction_drift", "prediction", events[i].ts, self.prediction, self.prediction.evidence()))
+        return signals
+
+    def _vector(self, detector: Any, rows: Any, events: Sequence[InferenceEvent], kind: str, names: tuple[str, ...]) -> list[Signal]:
+        fired = detector.update_many(rows)
+        if len(fired) == 0:
+            return []
+        evidence = detector.evidence()
+        signals = []
+        for i, features in zip(fired, detector.fired_features, strict=True):
+            for f in features:
+                detail = _feature_detail(evidence, names[f])
+                signals.append(self._signal(kind, names[f], events[i].ts, detector, detail))
+        return signals
+
+    def _signal(self, kind: str, feature: str, ts: float, detector: Any, evidence: dict[str, Any]) -> Signal:
+        score = float(evidence.get("score", detector.threshold))
+        return Signal(
+            kind=kind, ts=ts, score=max(score, float(detector.threshold)), threshold=float(detector.threshold),
+            statistic=str(evidence.get("component", detector.name)), model=self.model, version=self.version,
+            feature=feature, evidence=evidence,
+        )
+
+    # -- reading ------------------------------------------------------------
+    def scores(self) -> list[tuple[str, str, float, float]]:
+        """``(kind, feature, score, threshold)`` of every per-feature statistic, for metrics."""
+        out: list[tuple[str, str, float, float]] = []
+        for detector, names in ((self.numeric, self.numeric_names), (self.confidence, ("confidence", "entropy"))):
+            if detector is not None and getattr(detector, "phase", "") == "monitoring":
+                kind = "input_drift" if detector is self.numeric else "confidence_drift"
+                out += [(kind, n, float(s), float(detector.threshold)) for n, s in zip(names, detector.scores, strict=True)]
+        for name, detector in self.categorical.items():
+            out.append(("input_drift", name, float(detector.score), float(detector.threshold)))
+        if self.multivariate is not None:
+            out.append(("input_drift", MULTIVARIATE, float(self.multivariate.score), float(self.multivariate.threshold)))
+        out.append(("prediction_drift", "prediction", float(self.prediction.score), float(self.prediction.threshold)))
+        return out
+
+    def detectors(self) -> list[Any]:
+        """Every detector, for reference commands (reset / relearn)."""
+        found = [self.numeric, self.missing, self.multivariate, self.confidence, self.prediction, *self.categorical.values()]
+        return [d for d in found if d is not None]

@@ -1,0 +1,46 @@
+"""A detector's verdict on one key at one moment, and the identity of an alert."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Signal", "fingerprint"]
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    """Stable 16-hex-digit fingerprint of an alert's identity labels."""
+    text = "\x1f".join(f"{k}={labels[k]}" for k in sorted(labels))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class Signal:
+    """A detector fired (or reports its score) for one identity at event time ``ts``."""
+
+    kind: str
+    ts: float
+    score: float
+    threshold: float
+    statistic: str = ""
+    model: str | None = None
+    version: str | None = None
+    feature: str | None = None
+    host: str | None = None
+    gpu: str | None = None
+    severity: str = "warning"
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def labels(self) -> dict[str, str]:
+        """Identity labels: kind plus the keys that apply (bounded by construction)."""
+        out = {"kind": self.kind}
+        for name in ("model", "version", "feature", "host", "gpu"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.labels())

@@ -1,0 +1,88 @@
+"""What a model-side signal becomes: an alert now, held a moment, or folded into another.
+
+* Latency and confidence signals are *correlatable*: when a GPU serving the
+  model is anomalous they become one ``correlated`` alert.  GPU state may lag
+  the model side by a few samples, so a correlatable signal with no anomalous
+  GPU yet is held ``grace`` seconds (event time) before it opens as itself.
+* Multivariate drift is for changes no single feature shows: it is held
+  ``grace`` seconds and dropped when a per-feature input-drift alert of the same
+  model version opens meanwhile (or is open).
+* Every other signal opens (or keeps open) its own alert at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from streams.core.alerts import AlertTracker
+from streams.core.correlation import CORRELATABLE, is_correlated, serving_states
+from streams.core.gpu_monitor import GpuState
+from streams.core.model_monitor import MULTIVARIATE
+from streams.core.signals import Signal
+
+__all__ = ["Triage"]
+
+
+def _correlated(signal: Signal, hits: list[GpuState]) -> Signal:
+    return dataclasses.replace(
+        signal, kind="correlated", severity="critical", feature=None,
+        evidence={"model_side": signal.kind, "model_evidence": signal.evidence,
+                  "anomalous_gpus": [f"{s.host}/{s.gpu}" for s in hits]},
+    )
+
+
+class Triage:
+    """Applies the rules above for one engine (``grace`` and ``window`` in seconds)."""
+
+    def __init__(self, grace: float, window: float) -> None:
+        self.grace = grace
+        self.window = window
+
+    def context(self, gpus: Mapping[tuple[str, str | None], float], states: Mapping[str, GpuState], host: str | None) -> list[GpuState]:
+        """State rows of the GPUs that served the model (on ``host`` when given)."""
+        return serving_states(states, [(h, g) for (h, g) in gpus if host is None or h == host])
+
+    def decide(self, signal: Signal, tracker: AlertTracker, pending: dict[str, Signal], context: list[GpuState]) -> Signal | None:
+        """The signal to fire now (possibly transformed), or None when held or dropped."""
+        if signal.kind in CORRELATABLE:
+            hits = is_correlated(context, signal.ts, self.window)
+            correlated = _correlated(signal, hits)
+            if tracker.is_open(correlated.fingerprint) or hits:
+                pending.pop(signal.fingerprint, None)
+                return correlated
+            if tracker.is_open(signal.fingerprint):
+                return signal
+            pending.setdefault(signal.fingerprint, signal)
+            return None
+        if signal.feature == MULTIVARIATE:
+            if self._feature_alert_open(signal, tracker):
+                return None
+            if tracker.is_open(signal.fingerprint):
+                return signal
+            pending.setdefault(signal.fingerprint, signal)
+            return None
+        return signal
+
+    def due(self, now: float, tracker: AlertTracker, pending: dict[str, Signal], context_of: Any) -> list[Signal]:
+        """Held signals whose grace has passed, as they should now fire (dropped ones omitted)."""
+        ready = []
+        for key, signal in list(pending.items()):
+            if now - signal.ts < self.grace:
+                continue
+            del pending[key]
+            if signal.kind in CORRELATABLE:
+                hits = is_correlated(context_of(signal.host), signal.ts, self.window)
+                ready.append(_correlated(signal, hits) if hits else signal)
+            elif not self._feature_alert_open(signal, tracker):
+                ready.append(signal)
+        return ready
+
+    @staticmethod
+    def _feature_alert_open(signal: Signal, tracker: AlertTracker) -> bool:
+        return any(
+            a.first.kind == "input_drift" and a.first.feature != MULTIVARIATE
+            and a.first.model == signal.model and a.first.version == signal.version
+            for a in tracker.open.values()
+        )
