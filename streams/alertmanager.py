@@ -85,10 +85,13 @@ class AlertmanagerClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"Alertmanager at {self.url} unreachable: {exc}") from exc
 
-    async def deliver(self, alerts: Sequence[Alert], on_failure: Any = None) -> None:
-        """Post until accepted, backing off 0.5 s doubling to ``max_backoff``; never gives up."""
+    async def deliver(self, alerts: Sequence[Alert], on_failure: Any = None, stopping: Any = None) -> bool:
+        """Post until accepted (True), backing off 0.5 s doubling to ``max_backoff``.
+
+        Gives up only when ``stopping()`` turns true (False: not delivered).
+        """
         delay = 0.5
-        while True:
+        while stopping is None or not stopping():
             try:
                 await self.post(alerts)
             except DeliveryError as exc:
@@ -96,8 +99,12 @@ class AlertmanagerClient:
                 if on_failure is not None:
                     on_failure()
                 log.warning("%s; retrying in %.1fs (%d alerts waiting)", exc, delay, len(alerts))
-                await asyncio.sleep(delay)
+                for _ in range(int(delay / 0.25)):  # sleep in slices so a stop is noticed quickly
+                    if stopping is not None and stopping():
+                        return False
+                    await asyncio.sleep(0.25)
                 delay = min(delay * 2.0, self.max_backoff)
             else:
                 self.delivered += 1
-                return
+                return True
+        return False

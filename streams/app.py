@@ -25,7 +25,8 @@ from streams.control import parse_command
 from streams.core import Engine
 from streams.core.engine import Output
 from streams.core.gpu_monitor import GpuState
-from streams.deadletter import to_kafka
+from streams.deadletter import dead_letter, to_kafka
+from streams.errors import Rejected
 from streams.decoding import GpuDecoder, InferenceDecoder
 from streams.intake import Intake
 from streams.metrics import Metrics
@@ -67,6 +68,7 @@ class Service:
             consumer_max_fetch_size=8 * 1024 * 1024,
             topic_disable_leader=True,
             table_standby_replicas=0,
+            stream_wait_empty=False,  # shutdown must not wait on an alert Alertmanager has not taken
         )
         n_inf, n_gpu, n_alerts = (partitions[t] for t in (s.inference_topic, s.gpu_topic, s.alerts_topic))
         self.inference_topic = app.topic(s.inference_topic, partitions=n_inf)
@@ -145,22 +147,45 @@ class Service:
         for model in models:
             self._apply_commands(model)
         if records:
-            await self._publish(self.engine.on_events(records))
+            await self._run(self.engine.on_events, records, events)
 
     async def on_gpu(self, events: list[Any]) -> None:
         records, _ = await self._intake(events, self.gpu_intake)
         if records:
-            await self._publish(self.engine.on_samples(records))
+            await self._run(self.engine.on_samples, records, events)
+
+    async def _run(self, step: Any, records: list[Any], events: list[Any]) -> None:
+        """One engine step; if it fails, the batch is dead-lettered, never lost, and the worker goes on."""
+        try:
+            out = step(records)
+        except Exception as exc:  # noqa: BLE001 - a bug in a detector must not stop the worker
+            log.exception("engine failed on a batch of %d records; dead-lettering its messages", len(records))
+            for event in events:
+                m = event.message
+                letter = dead_letter(Rejected("processing_error", f"{type(exc).__name__}: {exc}"), topic=m.topic,
+                                     partition=m.partition, offset=m.offset, key=m.key, value=m.value, headers=_headers(m.headers))
+                await self._dead_letter(letter, m.topic)
+            return
+        await self._publish(out)
 
     def _apply_commands(self, model: str) -> None:
         raw = self.commands.data.get(model)
         for command in json.loads(raw) if raw else []:
             self.engine.command(command["id"], command["action"], model, command.get("version"))
 
-    async def on_alert(self, event: Any) -> None:
-        alert = _ALERT_DECODER.decode(event.message.value)
+    async def on_alert(self, event: Any) -> bool:
+        """Deliver one alert record; False (not acked) when the worker stops before Alertmanager took it."""
+        try:
+            alert = _ALERT_DECODER.decode(event.message.value)
+        except msgspec.DecodeError as exc:
+            log.error("skipping undecodable alert at %s@%d: %s", event.message.tp, event.message.offset, exc)
+            return True
         if self.alertmanager is not None:
-            await self.alertmanager.deliver([alert], on_failure=self.metrics.delivery_failures.inc)
+            delivered = await self.alertmanager.deliver(
+                [alert], on_failure=self.metrics.delivery_failures.inc, stopping=lambda: bool(self.app.should_stop)
+            )
+            if not delivered:
+                return False
             self.metrics.delivered.inc()
         key, partition = alert.fingerprint, event.message.partition
         if alert.status == "firing":
@@ -168,6 +193,7 @@ class Service:
         elif key in self.forwarder_state.data:
             del self.forwarder_state.data[key]
             self.forwarder_state.send_changelog(partition, key, None)
+        return True
 
     async def on_control(self, event: Any) -> None:
         command = parse_command(event.message.value)
@@ -219,8 +245,10 @@ class Service:
 
         @app.agent(self.alerts_topic, name="forwarder", concurrency=1)
         async def forwarder(stream: Any) -> None:
-            async for event in stream.events():
-                await self.on_alert(event)
+            manual = stream.noack()  # the offset advances only past alerts Alertmanager accepted
+            async for event in manual.events():
+                if await self.on_alert(event):
+                    await manual.ack(event)
 
         @app.agent(self.control_topic, name="control", concurrency=1)
         async def control(stream: Any) -> None:

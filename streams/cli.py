@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import click
 from streams.settings import Settings, SettingsError
 
 _SETTINGS_HELP = "\n".join(f"  {var}  (default {default}): {text}" for var, default, text in Settings.describe())
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.group(
@@ -19,43 +21,147 @@ _SETTINGS_HELP = "\n".join(f"  {var}  (default {default}): {text}" for var, defa
     epilog="Settings come from the environment:\n\n" + _SETTINGS_HELP.replace("\n", "\n\n"),
 )
 @click.version_option(package_name="inferwatch")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG instead of INFO.")
+def main(verbose: bool) -> None:
     """inferwatch: watch ML inference in production from Kafka.
 
     Reads inference events and GPU samples, detects drift and anomalies, and
     alerts through Kafka and Alertmanager.
     """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
 
 
-def _settings() -> Settings:
+def _settings(**overrides: object) -> Settings:
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+    return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 
 @main.command()
-@click.option("--bootstrap", help="Use this Kafka instead of starting the local one (host:port).")
-@click.option("--seconds", default=30, show_default=True, help="Event-time length of the scenario.")
+@click.option("--bootstrap", help="Kafka bootstrap servers (default: INFERWATCH_KAFKA_BOOTSTRAP).")
+@click.option("--partitions", default=1, show_default=True, help="Partitions for topics this worker has to create.")
+def worker(bootstrap: str | None, partitions: int) -> None:
+    """Run a worker: consume, detect, alert, serve /metrics and /health.
+
+    Scale out by starting more workers with the same INFERWATCH_APP_ID; Kafka
+    spreads the topics' partitions (and the detector state with them) across them.
+    """
+    from streams.worker import run_worker
+
+    run_worker(_settings(kafka_bootstrap=bootstrap), partitions=partitions)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=_FILE)
+@click.option("--speed", default=1.0, show_default=True, help="Pacing factor on the events' own timestamps; 0 = as fast as possible.")
+@click.option("--bootstrap", help="Kafka bootstrap servers (default: INFERWATCH_KAFKA_BOOTSTRAP).")
+def replay(files: tuple[Path, ...], speed: float, bootstrap: str | None) -> None:
+    """Produce JSONL or JSONL.gz files of inference events / GPU samples into Kafka."""
+    from streams.replay import read_lines, replay as run_replay
+
+    settings = _settings(kafka_bootstrap=bootstrap)
+    total = sum(1 for _ in read_lines(files))
+    with click.progressbar(length=total, label=f"replaying at x{speed:g}" if speed else "replaying", show_pos=True) as bar:
+        counts = asyncio.run(run_replay(read_lines(files), settings, speed=speed, progress=bar.update))
+    click.echo(f"sent {counts['inference']} to {settings.inference_topic}, {counts['gpu']} to {settings.gpu_topic}")
+
+
+@main.command()
+@click.option("--inference", "inference_file", type=_FILE, help="JSONL(.gz) of inference events.")
+@click.option("--gpu", "gpu_file", type=_FILE, help="JSONL(.gz) of GPU samples.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Alerts as JSONL.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="SVG of latency with alert spans (default: OUT with .svg).")
+def backtest(inference_file: Path | None, gpu_file: Path | None, out: Path, plot: Path | None) -> None:
+    """Run the detectors over files in event time, without Kafka; same engine as the worker."""
+    import msgspec
+
+    from streams.backtest import read_messages, run
+    from streams.plot import latency_svg
+
+    if inference_file is None and gpu_file is None:
+        raise click.UsageError("give --inference and/or --gpu")
+    result = run(read_messages(inference_file, gpu_file), _settings())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(b"".join(msgspec.json.encode(a) + b"\n" for a in result.alerts))
+    plot = plot or out.with_suffix(".svg")
+    plot.write_text(latency_svg(result.latency, result.alerts))
+    click.echo(f"{result.events} inference events, {result.samples} GPU samples, {sum(result.rejected.values())} bad lines {dict(result.rejected)}")
+    click.echo(f"{'status':<9} {'kind':<17} {'model':<16} {'feature/host/gpu':<22} {'starts':>12} {'score':>8}")
+    for a in result.alerts:
+        where = a.feature or "/".join(x for x in (a.host, a.gpu) if x) or "-"
+        click.echo(f"{a.status:<9} {a.kind:<17} {a.model or '-':<16} {where:<22} {a.starts_at:>12.0f} {a.score:>8.3g}")
+    click.echo(f"wrote {out} and {plot}")
+
+
+@main.command()
+@click.argument("action", type=click.Choice(["reset", "relearn"]))
+@click.argument("model")
+@click.argument("version", required=False)
+@click.option("--bootstrap", help="Kafka bootstrap servers (default: INFERWATCH_KAFKA_BOOTSTRAP).")
+def reference(action: str, model: str, version: str | None, bootstrap: str | None) -> None:
+    """Reset (keep reference, restart statistics) or relearn (new warm-up) a model's reference."""
+    from streams.control import send_command
+
+    settings = _settings(kafka_bootstrap=bootstrap)
+    command = asyncio.run(send_command(settings, action, model, version))
+    click.echo(f"sent {action} for {model} {version or '(all versions)'} to {settings.control_topic} (id {command['id']})")
+
+
+@main.command("gpu-collect")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between samples.")
+@click.option("--host", help="Host label (default: this machine's hostname).")
+def gpu_collect(interval: float, host: str | None) -> None:
+    """Sample this node's GPUs through NVML into the GPU topic (run on GPU nodes)."""
+    from streams.gpu_collect import collect, load_nvml
+
+    try:
+        nvml = load_nvml()
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    asyncio.run(collect(nvml, _settings(), interval=interval, host=host))
+
+
+@main.command("gpu-bridge")
+@click.option("--scrape", "url", required=True, help="dcgm-exporter metrics URL, e.g. http://node:9400/metrics.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between scrapes.")
+@click.option("--host", default="unknown", show_default=True, help="Host label when the exporter sets none.")
+def gpu_bridge(url: str, interval: float, host: str) -> None:
+    """Scrape a dcgm-exporter and produce its GPU samples into the GPU topic."""
+    from streams.gpu_bridge import bridge
+
+    asyncio.run(bridge(url, _settings(), interval=interval, default_host=host))
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--rate", default=20.0, show_default=True, help="Inference events per second per model.")
+@click.option("--seed", default=0, show_default=True)
+def scenario(out_dir: Path, rate: float, seed: int) -> None:
+    """Write the built-in scenario as inference.jsonl.gz, gpu.jsonl.gz and incidents.json."""
+    from streams.scenario import builtin, write_files
+
+    for path in write_files(builtin(rate=rate, seed=seed), out_dir):
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--speed", default=20.0, show_default=True, help="Replay speed of the scenario (event time / wall time).")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".stack"), show_default=True,
               help="Where the local stack keeps its data and logs.")
-def demo(bootstrap: str | None, seconds: int, rate: float, state_dir: Path) -> None:
-    """Run the built-in scenario through a real Kafka and show it decoded.
+def demo(speed: float, state_dir: Path) -> None:
+    """The main job on a built-in scenario: local stack up, a worker, incidents, alerts live.
 
-    Starts the local Kafka (KRaft) unless --bootstrap is given, produces the
-    scenario (two models, two GPU hosts, a few malformed messages), consumes it
-    back and prints what arrived and what went to the dead-letter topic.
+    Starts Kafka, Alertmanager (with a webhook recorder) and Prometheus, runs a
+    worker, replays a scenario with an input drift, a GPU-contention latency
+    incident and a quiet period, prints alerts as they fire and resolve, and ends
+    with a summary.
     """
-    from streams.demo import print_summary, run_demo, start_local_kafka
+    from streams.demo import run_demo
 
-    settings = _settings()
-    address = bootstrap or start_local_kafka(state_dir.resolve())
-    settings = dataclasses.replace(settings, kafka_bootstrap=address)
-    summary = asyncio.run(run_demo(settings, seconds=seconds, rate=rate))
-    print_summary(summary, settings)
-    if summary.consumed != summary.produced:
-        sys.exit(1)
+    sys.exit(run_demo(_settings(), state_dir=state_dir.resolve(), speed=speed))
 
 
 @main.command()
@@ -80,3 +186,15 @@ def stack(args: tuple[str, ...]) -> None:
     from streams.localstack.__main__ import main as stack_main
 
     sys.exit(stack_main(list(args)))
+
+
+def _register_dashboards() -> None:
+    from dashboards.cli import dashboards
+
+    main.add_command(dashboards)
+
+
+_register_dashboards()
+
+if __name__ == "__main__":
+    main()

@@ -43,3 +43,17 @@ def parse_command(raw: bytes | None) -> dict[str, Any] | None:
     except ValueError as exc:
         log.error("ignoring control message %r: %s", (raw or b"")[:200], exc)
         return None
+
+
+async def send_command(settings: Any, action: str, model: str, version: str | None = None) -> dict[str, Any]:
+    """Produce a command to the control topic (key = model); returns it."""
+    from aiokafka import AIOKafkaProducer
+
+    command = make_command(action, model, version)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.control_topic, json.dumps(command).encode(), key=model.encode())
+    finally:
+        await producer.stop()
+    return command

@@ -1,128 +1,159 @@
-"""``inferwatch demo``: the built-in scenario through a real Kafka, decoded live.
+"""``inferwatch demo``: the whole service on the built-in scenario, alerts shown live.
 
-Starts the local Kafka (unless ``--bootstrap`` names one), produces the
-baseline scenario to the inference and GPU topics, consumes it back from where
-the topics ended before, decodes every message (bad ones go to the dead-letter
-topic) and prints progress and a summary.
+Starts the local stack (Kafka, Alertmanager with a webhook recorder,
+Prometheus scraping the worker), runs a worker in a subprocess on topics named
+for this run, replays the built-in scenario, prints every alert from the
+alerts topic as it fires and resolves, and ends with a summary: incidents
+against alerts, dead letters, what Alertmanager holds and where to look.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import os
+import subprocess
+import sys
 import time
-from collections import Counter
-from dataclasses import dataclass
+import urllib.request
 from pathlib import Path
 
 import click
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+import msgspec
+from aiokafka import AIOKafkaConsumer
 
-from streams.deadletter import to_kafka
-from streams.decoding import GpuDecoder, InferenceDecoder
-from streams.intake import Intake
-from streams.localstack import LocalKafka
-from streams.localstack.__main__ import DEFAULTS
-from streams.scenario import baseline
+from streams.localstack import StackError
+from streams.localstack.__main__ import DEFAULTS, SERVICES, build
+from streams.records import Alert
+from streams.replay import replay
+from streams.scenario import builtin
 from streams.settings import Settings
 
-__all__ = ["DemoSummary", "run_demo", "start_local_kafka"]
+__all__ = ["run_demo"]
 
 
-@dataclass
-class DemoSummary:
-    """What the demo produced and what came back."""
-
-    produced: int
-    consumed: int
-    events_by_model: Counter[str]
-    samples_by_host: Counter[str]
-    dead_letters: Counter[str]
-    seconds: float
-
-
-def start_local_kafka(state_dir: Path) -> str:
-    """Start (or find running) the local Kafka on its default port; returns its address."""
-    kafka = LocalKafka(state_dir / "kafka", DEFAULTS["kafka_port"], DEFAULTS["controller_port"])
-    click.echo(f"kafka         {kafka.start()}  (log {kafka.log_file})")
-    return kafka.address
+def _start_stack(state_dir: Path) -> dict[str, str]:
+    stack = build(state_dir, dict(DEFAULTS))
+    addresses = {}
+    for name in SERVICES:
+        try:
+            addresses[name] = stack[name].start()
+        except StackError as exc:
+            raise click.ClickException(f"{exc} (another stack running? `inferwatch stack status --state-dir ...`)") from None
+        click.echo(f"  {name:<13} {addresses[name]}")
+    return addresses
 
 
-async def _end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+def _worker_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    for f in dataclasses.fields(settings):
+        env[f.metadata["env"]] = str(getattr(settings, f.name))
+    return env
+
+
+async def _watch(settings: Settings, expected_resolutions: int, deadline: float, replaying: asyncio.Task[dict[str, int]]) -> list[Alert]:
+    consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest")
     await consumer.start()
+    alerts: list[Alert] = []
     try:
-        parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or {0})]
-        return await consumer.end_offsets(parts)
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for m in records:
+                    a = msgspec.json.decode(m.value, type=Alert)
+                    alerts.append(a)
+                    where = a.feature or "/".join(x for x in (a.host, a.gpu) if x) or "-"
+                    colour = "red" if a.status == "firing" else "green"
+                    click.secho(f"  {a.status.upper():<9} {a.kind:<16} {a.model or '-':<15} {where:<14} {a.summary}", fg=colour)
+            resolved = sum(1 for a in alerts if a.status == "resolved")
+            if replaying.done() and resolved >= expected_resolutions:
+                break
     finally:
         await consumer.stop()
+    return alerts
 
 
-async def run_demo(settings: Settings, *, seconds: int, rate: float, seed: int = 0) -> DemoSummary:
-    """Produce the scenario, consume it back through the decoders; returns the summary."""
-    started = time.monotonic()
-    topics = {"inference": settings.inference_topic, "gpu": settings.gpu_topic}
-    bootstrap = settings.kafka_bootstrap
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
+def run_demo(settings: Settings, *, state_dir: Path, speed: float = 20.0, timeout: float = 600.0) -> int:
+    """Run the demo; returns the process exit code (0 when every incident alerted once and resolved)."""
+    click.secho("starting the local stack", bold=True)
+    addresses = _start_stack(state_dir)
+    run = f"demo-{int(time.time())}"
+    settings = dataclasses.replace(
+        settings,
+        kafka_bootstrap=addresses["kafka"],
+        alertmanager_url=addresses["alertmanager"],
+        app_id=run,
+        inference_topic=f"{run}.inference.events",
+        gpu_topic=f"{run}.gpu.metrics",
+        alerts_topic=f"{run}.alerts",
+        deadletter_topic=f"{run}.deadletter",
+        control_topic=f"{run}.control",
+        web_port=int(DEFAULTS["scrape_target"][0].rsplit(":", 1)[1]),
+        resolve_after_seconds=30.0,
+    )
+    scenario = builtin(rate=20.0)
+    click.secho(f"starting a worker (topics {run}.*, metrics on :{settings.web_port})", bold=True)
+    log_path = state_dir / f"{run}-worker.log"
+    with log_path.open("w") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=_worker_env(settings), stdout=log, stderr=subprocess.STDOUT)
     try:
-        for topic in topics.values():  # creates the topics (auto-create) before we note their ends
-            await producer.client._wait_on_metadata(topic)
-        starts = await _end_offsets(bootstrap, list(topics.values()))
-        messages = list(baseline(seed=seed, seconds=seconds, rate=rate))
-        with click.progressbar(messages, label="producing scenario", file=None) as bar:
-            for msg in bar:
-                await producer.send(topics[msg.topic], msg.value, key=msg.key, headers=msg.headers)
-        await producer.flush()
+        _wait_healthy(settings, worker, log_path)
+        click.secho(f"replaying {scenario.seconds}s of scenario at x{speed:g}: {[type(i).__name__ for i in scenario.incidents]}", bold=True)
+        alerts = asyncio.run(_replay_and_watch(settings, scenario, speed, timeout))
     finally:
-        await producer.stop()
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return _summary(settings, scenario, alerts, addresses, log_path)
 
-    intakes = {settings.inference_topic: Intake(InferenceDecoder(settings)), settings.gpu_topic: Intake(GpuDecoder(settings))}
-    by_model: Counter[str] = Counter()
-    by_host: Counter[str] = Counter()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    dead_producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await dead_producer.start()
-    consumed = 0
+
+async def _replay_and_watch(settings: Settings, scenario: object, speed: float, timeout: float) -> list[Alert]:
+    lines = (m.value for m in scenario.messages())  # type: ignore[attr-defined]
+    replaying = asyncio.create_task(replay(lines, settings, speed=speed))
+    expected = len(scenario.incidents)  # type: ignore[attr-defined]
+    alerts = await _watch(settings, expected, time.monotonic() + timeout, replaying)
+    await replaying
+    return alerts
+
+
+def _wait_healthy(settings: Settings, worker: subprocess.Popen[bytes], log_path: Path, timeout: float = 180.0) -> None:
+    url = f"http://127.0.0.1:{settings.web_port}/health"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise click.ClickException(f"worker exited with {worker.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(1.0)
+    raise click.ClickException(f"worker not healthy after {timeout:.0f}s; see {log_path}")
+
+
+def _summary(settings: Settings, scenario: object, alerts: list[Alert], addresses: dict[str, str], log_path: Path) -> int:
+    click.secho("\nsummary", bold=True)
+    firing = [a for a in alerts if a.status == "firing"]
+    resolved = {a.fingerprint for a in alerts if a.status == "resolved"}
+    ok = True
+    for incident in scenario.incidents:  # type: ignore[attr-defined]
+        start = scenario.at(incident.start)  # type: ignore[attr-defined]
+        hits = [a for a in firing if a.kind == incident.kind and start - 5 <= a.starts_at <= scenario.at(incident.end)]  # type: ignore[attr-defined]
+        delay = f"{hits[0].starts_at - start:.1f}s after onset" if hits else "MISSED"
+        state = "resolved" if hits and all(a.fingerprint in resolved for a in hits) else "not resolved"
+        ok = ok and len(hits) == 1 and state == "resolved"
+        click.echo(f"  {type(incident).__name__:<14} {incident.kind:<14} alerts {len(hits)}  {delay}, {state}")
+    quiet = [a for a in firing if a.starts_at > scenario.at(max(i.end for i in scenario.incidents) + 5)]  # type: ignore[attr-defined]
+    click.echo(f"  quiet period   alerts {len(quiet)}")
     try:
-        consumer.assign(list(starts))
-        for tp, offset in starts.items():
-            consumer.seek(tp, offset)
-        async with asyncio.timeout(120):
-            while consumed < len(messages):
-                for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
-                    for m in records:
-                        consumed += 1
-                        result = intakes[m.topic].process(
-                            topic=m.topic, partition=m.partition, offset=m.offset, key=m.key,
-                            value=m.value, headers=list(m.headers), timestamp=m.timestamp / 1000,
-                        )
-                        for record in result.records:
-                            (by_model if m.topic == settings.inference_topic else by_host)[
-                                getattr(record, "model", None) or record.host  # type: ignore[union-attr]
-                            ] += 1
-                        if result.dead is not None:
-                            key, value, headers = to_kafka(result.dead)
-                            await dead_producer.send(settings.deadletter_topic, value, key=key, headers=headers)
-                            click.echo(f"  dead letter  {m.topic}[{m.partition}]@{m.offset}: {result.dead.reason}: {result.dead.detail}")
-                click.echo(f"\r  consumed {consumed}/{len(messages)}", nl=False)
-        click.echo()
-        await dead_producer.flush()
-    finally:
-        await dead_producer.stop()
-        await consumer.stop()
-    dead = Counter()
-    for intake in intakes.values():
-        dead.update(intake.rejected)
-    return DemoSummary(len(messages), consumed, by_model, by_host, dead, time.monotonic() - started)
-
-
-def print_summary(summary: DemoSummary, settings: Settings) -> None:
-    """The closing table."""
-    click.echo(f"\nproduced {summary.produced} messages, consumed {summary.consumed} in {summary.seconds:.1f}s")
-    for model, n in sorted(summary.events_by_model.items()):
-        click.echo(f"  inference events  {model:<20} {n:>7}")
-    for host, n in sorted(summary.samples_by_host.items()):
-        click.echo(f"  GPU samples       {host:<20} {n:>7}")
-    for reason, n in sorted(summary.dead_letters.items()):
-        click.echo(f"  dead letters      {reason:<20} {n:>7}  -> {settings.deadletter_topic}")
+        with urllib.request.urlopen(f"{addresses['alertmanager']}/api/v2/alerts", timeout=5) as resp:
+            held = [a for a in json.load(resp) if a["labels"].get("alertname", "").startswith("inferwatch_")]
+        click.echo(f"  Alertmanager holds {len(held)} inferwatch alerts (resolved ones expire); webhook log: .stack/webhook/")
+    except OSError as exc:
+        click.echo(f"  Alertmanager not reachable: {exc}")
+    click.echo(f"  Prometheus: {addresses['prometheus']}  worker log: {log_path}")
+    click.echo("  the stack keeps running: `make down` (or `inferwatch stack down`) stops it")
+    return 0 if ok and not quiet else 1

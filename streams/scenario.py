@@ -18,16 +18,19 @@ latency incident, then a quiet period; ``baseline()`` has no incidents.
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from streams.decoding import encode_gpu_sample, encode_inference_event
 from streams.records import GpuSample, InferenceEvent
 
-__all__ = ["HOSTS", "MODELS", "GpuContention", "InputDrift", "Scenario", "ScenarioMessage", "baseline", "builtin"]
+__all__ = ["HOSTS", "MODELS", "GpuContention", "InputDrift", "Scenario", "ScenarioMessage", "baseline", "builtin", "write_files"]
 
 HOSTS = ("gpu-node-1", "gpu-node-2")
 GPUS_PER_HOST = 2
@@ -131,6 +134,7 @@ def _gpu(rng: random.Random, host: str, gpu: int, ts: float, contended: bool = F
             "DCGM_FI_DEV_MEM_CLOCK": 1593.0,
             "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": 0.0,
             "DCGM_FI_DEV_XID_ERRORS": 0.0,
+            "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": 0.0,
         },
     )
 
@@ -190,3 +194,21 @@ def builtin(rate: float = 20.0, seed: int = 0, warmup_seconds: int = 120) -> Sce
             GpuContention(host=HOSTS[1], start=w + 120, end=w + 170, slowdown=3.0),
         ),
     )
+
+
+def write_files(scenario: Scenario, out_dir: Path) -> list[Path]:
+    """``inference.jsonl.gz``, ``gpu.jsonl.gz`` and ``incidents.json`` of a scenario."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"inference": out_dir / "inference.jsonl.gz", "gpu": out_dir / "gpu.jsonl.gz"}
+    handles = {k: gzip.open(p, "wb") for k, p in paths.items()}
+    try:
+        for msg in scenario.messages():
+            handles[msg.topic].write(msg.value + b"\n")
+    finally:
+        for handle in handles.values():
+            handle.close()
+    incidents = out_dir / "incidents.json"
+    incidents.write_text(json.dumps(
+        [{**asdict(i), "start_ts": scenario.at(i.start), "end_ts": scenario.at(i.end)} for i in scenario.incidents], indent=2
+    ))
+    return [*paths.values(), incidents]

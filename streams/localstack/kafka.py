@@ -181,7 +181,7 @@ class LocalKafka(ManagedProcess):
         self.config_file.write_text(config)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         fmt = self._java(
-            "kafka.tools.StorageTool", "format", "-t", cluster_id,
+            "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",  # ids may start with "-"
             "-c", str(self.config_file), "--standalone",
         )  # fmt: skip
         done = subprocess.run(fmt, capture_output=True, text=True, timeout=120, check=False)

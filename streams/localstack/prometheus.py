@@ -16,14 +16,21 @@ from pathlib import Path
 from .process import REPO_ROOT, ManagedProcess, StackError, find_binary, http_ok, seconds
 
 TEMPLATE = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
+RULES_DIR = REPO_ROOT / "deploy" / "prometheus" / "rules"
+#: The project's recording and alerting rules, loaded by default.
+DEFAULT_RULE_FILES = (RULES_DIR / "recording.yml", RULES_DIR / "alerts.yml")
 
 
-def render_prometheus_config(scrape_targets: Sequence[str], scrape_interval: float = 2.0) -> str:
-    """prometheus.yml scraping ``scrape_targets`` (``host:port``) every ``scrape_interval`` s."""
+def render_prometheus_config(
+    scrape_targets: Sequence[str], scrape_interval: float = 2.0, rule_files: Sequence[Path] = ()
+) -> str:
+    """prometheus.yml scraping ``scrape_targets`` (``host:port``) every ``scrape_interval`` s,
+    loading ``rule_files``."""
     return string.Template(TEMPLATE.read_text()).substitute(
         scrape_interval=seconds(scrape_interval),
         scrape_timeout=seconds(scrape_interval),
         targets=json.dumps(list(scrape_targets)),
+        rule_files=json.dumps([str(p) for p in rule_files]),
     )
 
 
@@ -39,11 +46,13 @@ class LocalPrometheus(ManagedProcess):
         port: int = 9090,
         scrape_targets: Sequence[str] = ("127.0.0.1:6066",),
         scrape_interval: float = 2.0,
+        rule_files: Sequence[Path] = DEFAULT_RULE_FILES,
     ) -> None:
         super().__init__(state_dir)
         self.port = port
         self.scrape_targets = list(scrape_targets)
         self.scrape_interval = scrape_interval
+        self.rule_files = [p for p in rule_files if Path(p).is_file()]
 
     @property
     def address(self) -> str:
@@ -64,7 +73,7 @@ class LocalPrometheus(ManagedProcess):
         ]
 
     def prepare(self) -> None:
-        self.config_file.write_text(render_prometheus_config(self.scrape_targets, self.scrape_interval))
+        self.config_file.write_text(render_prometheus_config(self.scrape_targets, self.scrape_interval, self.rule_files))
 
     def ports(self) -> Sequence[int]:
         return (self.port,)
