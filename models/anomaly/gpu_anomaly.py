@@ -1,0 +1,225 @@
+"""GPU anomaly detector: per-field conformal p-values of steps, CUSUMs, and hard signals."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from models.anomaly.conformal import ConformalReference
+from models.anomaly.cusum_calibration import cusum_threshold
+from models.anomaly.dcgm import DEFAULT_THROTTLE_MASK, FIELDS, OBSERVATION_FIELDS, THROTTLE_BITS
+from models.base import Detector, check_positive
+from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
+
+__all__ = ["GpuAnomaly"]
+
+_MAX_SURPRISAL = 50.0
+#: Each field's resolution, in FIELDS order: utilisation %, memory fraction, degrees C,
+#: watts, MHz, MHz.  Fields are scored as ``asinh(value / resolution)``: log-like above
+#: it (a heavy upper tail becomes exponential, as the tail fit assumes), linear near 0.
+_RESOLUTION = np.array([1.0, 0.005, 1.0, 2.0, 15.0, 15.0])
+#: Floor on the tail scale in those units (about a 1% relative change).
+_MIN_SCALE = 0.01
+_CLK, _XID, _ECC = (OBSERVATION_FIELDS.index(f) for f in ("clocks_event_reasons", "xid", "ecc_uncorrectable"))
+_MEM = FIELDS.index("mem_used_fraction")
+
+
+class GpuAnomaly(Detector):
+    """Multivariate anomalies of one GPU, plus hard signals that fire at once.
+
+    An observation is a 1-D array in :data:`~models.anomaly.dcgm.OBSERVATION_FIELDS`
+    order (build it with :func:`~models.anomaly.dcgm.dcgm_observation`); NaN means
+    missing and that field is skipped.  GPU telemetry is strongly autocorrelated
+    (temperature and power drift over minutes), so levels are not exchangeable and
+    a test on them would overshoot any budget; the detector scores *steps*.  Each
+    statistical field (utilisation, memory used fraction, temperature, power, SM
+    and memory clocks), as ``asinh(value / resolution)`` (log-like: a heavy upper
+    tail becomes exponential), is differenced over disjoint pairs of samples in two
+    phases, like :class:`~models.anomaly.LatencyAnomaly`, and each step gets a
+    two-sided conformal p-value against that field's and phase's sliding reference
+    (:class:`~models.anomaly.conformal.ConformalReference`).  Fields are combined
+    with Bonferroni, ``p = m * min_j p_j`` over the ``m`` steps present, valid
+    however the fields are correlated.  The surprisal ``-ln p`` feeds, per phase,
+    a CUSUM with ``spike_k`` (*jump*: a sudden change such as a utilisation
+    collapse or a clock drop) and one with ``shift_k`` (*volatility*: a run of
+    unusual steps); each of the four has an average run length of four times the
+    budget's.  Slow drifts are left to the hard signals (thermal throttling,
+    framebuffer nearly full).  On AR(1) telemetry with lag-1 correlation 0.99 no
+    alarm was raised in 100k samples at the default budget.
+
+    Hard signals fire regardless of the score (score 1.0), on the sample where
+    they appear: a new non-zero XID (a value different from the previous one;
+    DCGM reports the last XID seen), a clocks-event-reasons bit of
+    ``throttle_mask`` turning on (default HW slowdown 0x8, SW thermal 0x20,
+    HW thermal 0x40, HW power brake 0x80; SW power cap 0x4 is normal under load),
+    an increase of the uncorrectable (double-bit) ECC counter, and the framebuffer
+    used fraction reaching ``fb_full``.
+
+    Parameters
+    ----------
+    window
+        Reference steps kept per field and phase. Must be >= 4 * tail.
+    tail
+        Extreme values per side used for the tail scale.
+    spike_k, shift_k
+        CUSUM reference values (surprisal units) for jumps and for volatility,
+        ``1 < shift_k < spike_k``.
+    budget
+        False alarms per million samples with no change (statistical part only).
+    fb_full
+        Framebuffer used fraction that is a hard signal, in (0, 1].
+    throttle_mask
+        Clocks-event-reason bits that are hard signals (see ``dcgm.THROTTLE_BITS``).
+    seed
+        Seed of the tie-breaking random numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from models.anomaly.dcgm import dcgm_observation
+    >>> rng = np.random.default_rng(3)
+    >>> det = GpuAnomaly(seed=0)
+    >>> for t in range(400):
+    ...     det.update(dcgm_observation({"DCGM_FI_DEV_GPU_UTIL": rng.normal(80, 5),
+    ...         "DCGM_FI_DEV_GPU_TEMP": rng.normal(65, 1), "DCGM_FI_DEV_XID_ERRORS": 0}))
+    >>> det.fired
+    False
+    >>> det.update(dcgm_observation({"DCGM_FI_DEV_GPU_UTIL": 80, "DCGM_FI_DEV_GPU_TEMP": 65,
+    ...                              "DCGM_FI_DEV_XID_ERRORS": 79}))
+    >>> det.fired, det.score, det.evidence()["hard_signals"]
+    (True, 1.0, ['xid_79'])
+    """
+
+    name = "gpu_anomaly"
+
+    def __init__(
+        self,
+        window: int = 1000,
+        tail: int = 16,
+        spike_k: float = 4.0,
+        shift_k: float = 1.5,
+        budget: FalseAlarmBudget = DEFAULT_BUDGET,
+        fb_full: float = 0.95,
+        throttle_mask: int = DEFAULT_THROTTLE_MASK,
+        seed: int | None = 0,
+    ) -> None:
+        if not isinstance(tail, int) or isinstance(tail, bool) or tail < 2:
+            raise ValueError(f"tail must be an int >= 2, got {tail!r}")
+        if not isinstance(window, int) or isinstance(window, bool) or window < 4 * tail:
+            raise ValueError(f"window must be an int >= 4 * tail = {4 * tail}, got {window!r}")
+        for name, k in (("spike_k", spike_k), ("shift_k", shift_k)):
+            check_positive(name, k)
+            if k <= 1.0:
+                raise ValueError(f"{name} must be > 1 (the mean surprisal with no change), got {k!r}")
+        if not shift_k < spike_k:
+            raise ValueError(f"shift_k must be < spike_k = {spike_k!r}, got {shift_k!r}")
+        if not isinstance(budget, FalseAlarmBudget):
+            raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
+        if not (isinstance(fb_full, (int, float)) and 0.0 < fb_full <= 1.0):
+            raise ValueError(f"fb_full must be in (0, 1], got {fb_full!r}")
+        valid_bits = sum(THROTTLE_BITS)
+        if not isinstance(throttle_mask, int) or throttle_mask < 0 or throttle_mask & ~valid_bits:
+            bits = ", ".join(hex(b) for b in THROTTLE_BITS)
+            raise ValueError(f"throttle_mask must be an int made of the bits {bits}; got {throttle_mask!r}")
+        self.window, self.tail, self.spike_k, self.shift_k = window, tail, spike_k, shift_k
+        self.budget, self.fb_full, self.throttle_mask, self.seed = budget, fb_full, throttle_mask, seed
+        # Four CUSUMs (two per phase), each stepping every other sample.
+        self._h = (cusum_threshold(spike_k, 2.0 * budget.arl), cusum_threshold(shift_k, 2.0 * budget.arl))
+        self._rng = np.random.default_rng(seed)
+        self._refs = [[ConformalReference(window, tail, _MIN_SCALE) for _ in FIELDS] for _ in range(2)]
+        self._prev = [math.nan] * len(FIELDS)
+        self._n = 0
+        self._cusum = [[0.0, 0.0], [0.0, 0.0]]
+        self._ratio = 0.0
+        self._hard: list[str] = []
+        self._surprisal = dict.fromkeys(FIELDS, 0.0)
+        self._last = {"clk": 0, "xid": 0.0, "ecc": math.nan, "fb_full": False}
+        self._kind = "none"
+
+    def _check(self, x: Any) -> np.ndarray:
+        try:
+            obs = np.asarray(x, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"observation must be numeric, got {x!r}") from exc
+        if obs.shape != (len(OBSERVATION_FIELDS),):
+            n = len(OBSERVATION_FIELDS)
+            raise ValueError(f"observation must have shape ({n},), fields {OBSERVATION_FIELDS}; got {obs.shape}")
+        if np.isinf(obs).any():
+            raise ValueError(f"observation must not hold inf (NaN = missing), got {obs.tolist()}")
+        return obs
+
+    def _hard_signals(self, obs: np.ndarray) -> list[str]:
+        out, last = [], self._last
+        if not math.isnan(obs[_XID]):
+            xid = obs[_XID]
+            if xid != 0 and xid != last["xid"]:
+                out.append(f"xid_{int(xid)}")
+            last["xid"] = xid
+        if not math.isnan(obs[_CLK]):
+            bits = int(obs[_CLK]) & self.throttle_mask
+            out += [f"throttle_{THROTTLE_BITS[b]}" for b in sorted(THROTTLE_BITS) if bits & b and not last["clk"] & b]
+            last["clk"] = bits
+        if not math.isnan(obs[_ECC]):
+            if obs[_ECC] > last["ecc"]:  # False while the previous count is unknown (NaN)
+                out.append("ecc_uncorrectable")
+            last["ecc"] = obs[_ECC]
+        if not math.isnan(obs[_MEM]):
+            full = bool(obs[_MEM] >= self.fb_full)
+            if full and not last["fb_full"]:
+                out.append("fb_nearly_full")
+            last["fb_full"] = full
+        return out
+
+    def _learn_one(self, x: Any) -> None:
+        obs = self._check(x)
+        self._hard = self._hard_signals(obs)
+        self._n += 1
+        phase = self._n % 2
+        z = np.arcsinh(obs[: len(FIELDS)] / _RESOLUTION).tolist()
+        steps = {}
+        for j in range(len(FIELDS)):
+            if not math.isnan(z[j]):
+                if not (math.isnan(self._prev[j]) or self._fired):
+                    steps[j] = z[j] - self._prev[j]
+                self._prev[j] = z[j]
+        self._fired = False
+        u = float(self._rng.random())
+        refs = self._refs[phase]
+        ps = {FIELDS[j]: refs[j].p_value(d, "two-sided", u) for j, d in steps.items() if refs[j].ready}
+        self._surprisal = {f: (min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL) for f, p in ps.items()}
+        cusum = self._cusum[phase]
+        if ps:
+            p = min(1.0, len(ps) * min(ps.values()))
+            s = min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL
+            cusum[:] = [max(0.0, c + s - k) for c, k in zip(cusum, (self.spike_k, self.shift_k))]
+        ratios = [c / h for c, h in zip(cusum, self._h)]
+        self._ratio = max(ratios)
+        self._fired = bool(self._hard) or self._ratio >= 1.0
+        if self._ratio >= 1.0:
+            self._kind = "jump" if ratios[0] >= ratios[1] else "volatility"
+            self._cusum = [[0.0, 0.0], [0.0, 0.0]]
+        if self._hard:
+            self._kind = "hard_signal"
+        for j, d in steps.items():
+            refs[j].add(d)
+
+    @property
+    def score(self) -> float:
+        return 1.0 if self._hard else self._ratio / (1.0 + self._ratio)
+
+    @property
+    def threshold(self) -> float:
+        return 0.5
+
+    def evidence(self) -> dict[str, Any]:
+        """Score, kind, hard signals, and the fields that drove the score (most surprising first)."""
+        drivers = sorted(self._surprisal.items(), key=lambda kv: -kv[1])
+        return {
+            "score": self.score,
+            "threshold": self.threshold,
+            "kind": self._kind,
+            "hard_signals": list(self._hard),
+            "fields": [{"field": f, "surprisal": round(s, 3)} for f, s in drivers if s >= 3.0][:3],
+        }

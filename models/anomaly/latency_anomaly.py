@@ -1,0 +1,217 @@
+"""Latency anomaly detector: conformal tail p-values accumulated by CUSUMs."""
+
+from __future__ import annotations
+
+import collections
+import math
+from typing import Any
+
+import numpy as np
+
+from models.anomaly.conformal import ConformalReference
+from models.anomaly.cusum_calibration import cusum_threshold
+from models.base import Detector, check_positive
+from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
+
+__all__ = ["LatencyAnomaly"]
+
+_MAX_SURPRISAL = 50.0
+
+#: The CUSUMs: (alarm kind, view, side of the p-value, which k parameter).
+_CUSUMS = (
+    ("spike", "value", "upper", "spike_k"),
+    ("level_shift", "value", "upper", "shift_k"),
+    ("jump", "pair0", "two-sided", "spike_k"),
+    ("volatility", "pair0", "two-sided", "volatility_k"),
+    ("jump", "pair1", "two-sided", "spike_k"),
+    ("volatility", "pair1", "two-sided", "volatility_k"),
+)
+
+
+class LatencyAnomaly(Detector):
+    """Spikes, level shifts and abrupt changes in a heavy-tailed stream (latency per model+host).
+
+    Each value is mapped to ``y = asinh(x)`` (``log(2x)`` for latencies in
+    milliseconds, so a Pareto tail becomes exponential; a general metric may be
+    negative).  Two *views* are scored against sliding reference windows
+    (:class:`~models.anomaly.conformal.ConformalReference`): the value ``y``,
+    upper tail only (slower than usual), and the *step* ``y_t - y_t-1``, both
+    tails (an abrupt change or a noisier pattern, either way, robust to slow
+    daily cycles).  Steps are taken over disjoint pairs of events, in two phases
+    (pairs ending at even events, pairs ending at odd ones), each with its own
+    reference: within a phase the steps are independent on a stream with no
+    change, while overlapping steps share a value, so one outlier would count
+    twice.  A step from a value that just alarmed is skipped (one spike, one
+    alarm).  A view's p-value is its conformal rank, uniform on an exchangeable
+    stream whatever the distribution, with an exponential tail fitted to the
+    ``tail`` most extreme values beyond the window's range.  Means are never used.
+
+    The surprisal ``s = -ln p`` is then Exp(1) and six CUSUMs
+    ``S = max(0, S + s - k)`` accumulate it: value with ``spike_k`` (*spike*:
+    one or a few extreme values), value with ``shift_k`` (*level_shift*: a run of
+    moderately high ones), and per step phase ``spike_k`` (*jump*) and
+    ``volatility_k`` (*volatility*).  Each CUSUM's threshold ``h`` gives an
+    in-control average run length (in events) of six times the budget's
+    (:func:`~models.anomaly.cusum_calibration.cusum_threshold`), so together
+    they stay within ``budget``.  The score is ``r / (1 + r)`` with ``r`` the
+    largest ``S / h``: in [0, 1], ``threshold`` 0.5.  After an alarm all CUSUMs
+    restart.  The reference keeps sliding, so a lasting shift keeps alarming
+    (less and less often) until it fills the window: the alert layer dedups.
+
+    Parameters
+    ----------
+    window
+        Reference values kept (sliding; half as many steps per phase). Must be >= 8 * tail.
+    tail
+        Extreme values on each side used to fit the exponential tail.
+    spike_k, shift_k, volatility_k
+        CUSUM reference values (surprisal units), each > 1 (the null mean);
+        ``shift_k`` and ``volatility_k`` must be < ``spike_k``.
+    budget
+        False alarms per million events with no change.
+    min_value
+        Smallest valid value (``0.0`` for latency; ``None`` accepts any finite value).
+    recent
+        Values kept for the recent-quantile evidence.
+    seed
+        Seed of the tie-breaking random numbers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(7)
+    >>> lat = rng.lognormal(np.log(20.0), 0.4, 3000)
+    >>> lat[2000:] *= 3.0  # the model became three times slower
+    >>> det = LatencyAnomaly(seed=1)
+    >>> fired = det.update_many(lat)
+    >>> int(fired[0]), det.evidence()["kind"]
+    (2004, 'level_shift')
+    >>> bool((fired < 2000).any())
+    False
+    """
+
+    name = "latency_anomaly"
+
+    def __init__(
+        self,
+        window: int = 2000,
+        tail: int = 32,
+        spike_k: float = 4.0,
+        shift_k: float = 1.5,
+        volatility_k: float = 2.0,
+        budget: FalseAlarmBudget = DEFAULT_BUDGET,
+        min_value: float | None = 0.0,
+        recent: int = 64,
+        seed: int | None = 0,
+    ) -> None:
+        if not isinstance(tail, int) or isinstance(tail, bool) or tail < 2:
+            raise ValueError(f"tail must be an int >= 2, got {tail!r}")
+        if not isinstance(window, int) or isinstance(window, bool) or window < 8 * tail:
+            raise ValueError(f"window must be an int >= 8 * tail = {8 * tail}, got {window!r}")
+        for name, k in (("spike_k", spike_k), ("shift_k", shift_k), ("volatility_k", volatility_k)):
+            check_positive(name, k)
+            if k <= 1.0:
+                raise ValueError(f"{name} must be > 1 (the mean surprisal with no change), got {k!r}")
+        if not (shift_k < spike_k and volatility_k < spike_k):
+            raise ValueError(f"shift_k and volatility_k must be < spike_k = {spike_k!r}")
+        if not isinstance(budget, FalseAlarmBudget):
+            raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
+        if min_value is not None:
+            check_positive("abs(min_value)", abs(min_value), allow_zero=True)
+        if not isinstance(recent, int) or isinstance(recent, bool) or recent < 1:
+            raise ValueError(f"recent must be an int >= 1, got {recent!r}")
+        self.window, self.tail = window, tail
+        self.spike_k, self.shift_k, self.volatility_k = spike_k, shift_k, volatility_k
+        self.budget, self.min_value, self.recent, self.seed = budget, min_value, recent, seed
+        ks = [getattr(self, attr) for *_, attr in _CUSUMS]
+        self._k = ks
+        # Pair CUSUMs step once per two events: their ARL in steps is half that in events.
+        self._h = [
+            cusum_threshold(k, len(_CUSUMS) * budget.arl / (1.0 if view == "value" else 2.0))
+            for (_, view, _, _), k in zip(_CUSUMS, ks)
+        ]
+        self._rng = np.random.default_rng(seed)
+        self._uniforms: list[float] = []
+        self._refs = {
+            "value": ConformalReference(window, tail, min_scale=1e-3),
+            "pair0": ConformalReference(window // 2, tail, min_scale=1e-3),
+            "pair1": ConformalReference(window // 2, tail, min_scale=1e-3),
+        }
+        self._recent: collections.deque[float] = collections.deque(maxlen=recent)
+        self._prev = 0.0
+        self._cusum = [0.0] * len(_CUSUMS)
+        self._surprisal = {"value": 0.0, "pair0": 0.0, "pair1": 0.0}
+        self._ratio = 0.0
+        self._kind = "none"
+        self._n = 0
+
+    def _uniform(self) -> float:
+        if not self._uniforms:
+            self._uniforms = self._rng.random(256).tolist()
+        return self._uniforms.pop()
+
+    def _check(self, x: Any) -> float:
+        try:
+            x = float(x)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"value must be a real number, got {x!r}") from exc
+        if not math.isfinite(x):
+            raise ValueError(f"value must be finite, got {x!r}")
+        if self.min_value is not None and x < self.min_value:
+            raise ValueError(f"value must be >= {self.min_value}, got {x!r}")
+        return x
+
+    def _learn_one(self, x: Any) -> None:
+        x = self._check(x)
+        y = math.asinh(x)
+        self._n += 1
+        self._recent.append(x)
+        self._ratio = 0.0
+        views = {"value": y}
+        # Steps over disjoint pairs, in two phases (pairs ending at even / odd events):
+        # independent within a phase on a stream with no change.  A step from a value
+        # that raised an alarm is skipped, so one spike alarms once.
+        if self._n > 1 and not self._fired:
+            views[f"pair{self._n % 2}"] = y - self._prev
+        self._prev = y
+        self._fired = False
+        u = self._uniform()
+        for view, side in (("value", "upper"), ("pair0", "two-sided"), ("pair1", "two-sided")):
+            if view in views and self._refs[view].ready:
+                p = self._refs[view].p_value(views[view], side, u)
+                self._surprisal[view] = min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL
+                for i, (_, cusum_view, _, _) in enumerate(_CUSUMS):
+                    if cusum_view == view:
+                        self._cusum[i] = max(0.0, self._cusum[i] + self._surprisal[view] - self._k[i])
+        ratios = [c / h for c, h in zip(self._cusum, self._h)]
+        best = max(range(len(ratios)), key=ratios.__getitem__)
+        self._ratio = ratios[best]
+        if self._ratio >= 1.0:
+            self._fired = True
+            self._kind = _CUSUMS[best][0]
+            self._cusum = [0.0] * len(_CUSUMS)
+        for view, value in views.items():
+            self._refs[view].add(value)
+
+    @property
+    def score(self) -> float:
+        return self._ratio / (1.0 + self._ratio)
+
+    @property
+    def threshold(self) -> float:
+        return 0.5
+
+    def evidence(self) -> dict[str, Any]:
+        """Score, last alarm kind, surprisals, and reference vs recent p50/p95/p99."""
+        ref = np.sinh(np.asarray(self._refs["value"].values())) if self._n else np.full(1, np.nan)
+        rec = np.asarray(self._recent) if self._recent else np.full(1, np.nan)
+        qs = (0.5, 0.95, 0.99)
+        return {
+            "score": self.score,
+            "threshold": self.threshold,
+            "kind": self._kind,
+            "surprisal": dict(self._surprisal),
+            "reference": {f"p{round(q * 100)}": float(np.quantile(ref, q)) for q in qs},
+            "recent": {f"p{round(q * 100)}": float(np.quantile(rec, q)) for q in qs},
+            "n": self._n,
+        }

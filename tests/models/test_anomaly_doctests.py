@@ -1,0 +1,17 @@
+"""The numpydoc Examples of every anomaly module run."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["conformal", "cusum_calibration", "dcgm", "gpu_anomaly", "latency_anomaly"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_examples_run(name):
+    module = importlib.import_module(f"models.anomaly.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

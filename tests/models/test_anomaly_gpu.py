@@ -1,0 +1,232 @@
+"""GpuAnomaly and the DCGM helper: hard signals, statistics, malformed input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.anomaly import GpuAnomaly, dcgm_observation
+from models.anomaly.dcgm import DEFAULT_THROTTLE_MASK, FIELDS, OBSERVATION_FIELDS
+from models.calibration import FalseAlarmBudget
+
+COL = {name: i for i, name in enumerate(OBSERVATION_FIELDS)}
+
+
+def busy(n: int, seed: int = 0) -> np.ndarray:
+    """A busy GPU: noisy utilisation, memory, temperature, power; fixed clocks; no errors."""
+    rng = np.random.default_rng(seed)
+    obs = np.full((n, len(OBSERVATION_FIELDS)), np.nan)
+    obs[:, COL["gpu_util"]] = rng.normal(85.0, 4.0, n)
+    obs[:, COL["mem_used_fraction"]] = rng.normal(0.6, 0.02, n)
+    obs[:, COL["temperature"]] = rng.normal(70.0, 1.5, n)
+    obs[:, COL["power"]] = rng.gamma(50.0, 6.0, n)
+    obs[:, COL["sm_clock"]] = 1410.0
+    obs[:, COL["mem_clock"]] = 1215.0
+    obs[:, COL["clocks_event_reasons"]] = 0.0
+    obs[:, COL["xid"]] = 0.0
+    obs[:, COL["ecc_uncorrectable"]] = 0.0
+    return obs
+
+
+def warmed(n: int = 300, **kwargs) -> GpuAnomaly:
+    det = GpuAnomaly(seed=0, **kwargs)
+    det.update_many(busy(n))
+    return det
+
+
+def sample(**changes: float) -> np.ndarray:
+    obs = busy(1, seed=99)[0]
+    for name, value in changes.items():
+        obs[COL[name]] = value
+    return obs
+
+
+# -- hard signals -----------------------------------------------------------------
+
+
+def test_new_xid_fires_once_per_code():
+    det = warmed()
+    det.update(sample(xid=79))
+    assert det.fired and det.score == 1.0 and det.evidence()["hard_signals"] == ["xid_79"]
+    assert det.evidence()["kind"] == "hard_signal"
+    det.update(sample(xid=79))  # DCGM keeps reporting the last XID: not a new one
+    assert not det.fired
+    det.update(sample(xid=48))
+    assert det.evidence()["hard_signals"] == ["xid_48"]
+    det.update(sample(xid=0))
+    assert not det.fired
+
+
+def test_throttle_bits_rising_edge_and_default_mask():
+    det = warmed()
+    det.update(sample(clocks_event_reasons=0x4))  # SW power cap: normal under load
+    assert not det.fired
+    det.update(sample(clocks_event_reasons=0x4 | 0x40 | 0x20))
+    assert det.fired and det.evidence()["hard_signals"] == ["throttle_sw_thermal", "throttle_hw_thermal"]
+    det.update(sample(clocks_event_reasons=0x40))  # still throttling: no new alarm
+    assert not det.fired
+    det.update(sample(clocks_event_reasons=0x40 | 0x80))
+    assert det.evidence()["hard_signals"] == ["throttle_hw_power_brake"]
+    assert DEFAULT_THROTTLE_MASK == 0xE8
+
+
+def test_throttle_mask_setting():
+    det = warmed(throttle_mask=0x4)
+    det.update(sample(clocks_event_reasons=0x4))
+    assert det.evidence()["hard_signals"] == ["throttle_sw_power_cap"]
+
+
+def test_ecc_increase_fires_first_reading_and_reset_do_not():
+    det = GpuAnomaly(seed=0)
+    det.update(sample(ecc_uncorrectable=3))  # first reading: unknown before
+    assert not det.fired
+    det.update(sample(ecc_uncorrectable=3))
+    assert not det.fired
+    det.update(sample(ecc_uncorrectable=4))
+    assert det.fired and det.evidence()["hard_signals"] == ["ecc_uncorrectable"]
+    det.update(sample(ecc_uncorrectable=0))  # counter reset
+    assert not det.fired
+
+
+def test_framebuffer_nearly_full():
+    det = warmed(fb_full=0.9)
+    det.update(sample(mem_used_fraction=0.91))
+    assert det.fired and "fb_nearly_full" in det.evidence()["hard_signals"]
+    det.update(sample(mem_used_fraction=0.92))
+    assert "fb_nearly_full" not in det.evidence()["hard_signals"]
+
+
+def test_hard_signals_work_without_warm_up_or_other_fields():
+    det = GpuAnomaly(seed=0)
+    obs = np.full(len(OBSERVATION_FIELDS), np.nan)
+    obs[COL["xid"]] = 13.0
+    det.update(obs)
+    assert det.fired
+
+
+# -- statistical part -------------------------------------------------------------
+
+
+def test_golden_utilisation_drop_names_the_field():
+    obs = busy(900, seed=1)
+    obs[700:, COL["gpu_util"]] = np.random.default_rng(2).normal(20.0, 4.0, 200)
+    det = GpuAnomaly(seed=0)
+    fired = det.update_many(obs)
+    assert fired[0] == 700
+    assert det.evidence()["fields"] == [] or det.evidence()["fields"][0]["field"] == "gpu_util"
+    det2 = GpuAnomaly(seed=0)
+    det2.update_many(obs[:701])
+    assert det2.evidence()["fields"][0]["field"] == "gpu_util"
+    assert det2.evidence()["kind"] == "jump"
+
+
+def test_clock_drop_is_a_jump():
+    obs = busy(800, seed=3)
+    obs[600:, COL["sm_clock"]] = 1100.0  # clocks pulled down, for good
+    det = GpuAnomaly(seed=0)
+    assert det.update_many(obs[:601]).tolist() == [600]
+    assert det.evidence()["kind"] == "jump"
+    assert det.evidence()["fields"][0]["field"] == "sm_clock"
+    assert det.update_many(obs[601:]).size == 0  # one drop, one alarm
+
+
+def test_no_alarm_on_strongly_autocorrelated_telemetry():
+    rng = np.random.default_rng(1)
+    n, phi = 20_000, 0.99
+    obs = busy(n, seed=8)
+    for name, mean, sd in (("gpu_util", 85.0, 4.0), ("temperature", 70.0, 1.5), ("power", 300.0, 15.0)):
+        e = rng.normal(0.0, sd * np.sqrt(1 - phi**2), n)
+        ar = np.empty(n)
+        ar[0] = 0.0
+        for t in range(1, n):
+            ar[t] = phi * ar[t - 1] + e[t]
+        obs[:, COL[name]] = mean + ar
+    assert GpuAnomaly(seed=0).update_many(obs).size == 0
+
+
+def test_missing_fields_are_skipped():
+    obs = busy(600, seed=4)
+    obs[::3, COL["temperature"]] = np.nan
+    obs[:, COL["power"]] = np.nan
+    det = GpuAnomaly(seed=0)
+    assert det.update_many(obs).size == 0
+    assert "power" not in det._surprisal
+
+
+def test_false_alarms_on_stationary_samples():
+    # 60k independent samples with Pareto-tailed power: 0.06 alarms expected at 1 per million,
+    # 3 at 50 per million.
+    obs = busy(60_000, seed=5)
+    obs[:, COL["power"]] = 250.0 * (1.0 + np.random.default_rng(6).pareto(2.0, 60_000))
+    assert GpuAnomaly(seed=0).update_many(obs).size == 0
+    assert GpuAnomaly(budget=FalseAlarmBudget(50.0), seed=0).update_many(obs).size <= 10
+
+
+# -- malformed input and parameters --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros(3), np.zeros((2, len(OBSERVATION_FIELDS))), "x", None, np.r_[np.inf, np.zeros(len(OBSERVATION_FIELDS) - 1)]],
+)
+def test_malformed_observations_raise(bad):
+    det = warmed(200)
+    before = det.snapshot()
+    with pytest.raises(ValueError):
+        det.update(bad)
+    assert det.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"fb_full": 0.0}, "fb_full"), ({"fb_full": 1.5}, "fb_full"), ({"throttle_mask": 0x200}, "throttle_mask"),
+     ({"shift_k": 0.9}, "shift_k"), ({"window": 10}, "window"), ({"budget": None}, "budget")],
+)
+def test_bad_parameters(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        GpuAnomaly(**kwargs)
+
+
+# -- DCGM helper -------------------------------------------------------------------
+
+
+def test_dcgm_observation_maps_fields():
+    obs = dcgm_observation(
+        {
+            "DCGM_FI_DEV_GPU_UTIL": "87",
+            "DCGM_FI_DEV_FB_USED": 30_000,
+            "DCGM_FI_DEV_FB_FREE": 10_000,
+            "DCGM_FI_DEV_GPU_TEMP": 71,
+            "DCGM_FI_DEV_POWER_USAGE": 312.5,
+            "DCGM_FI_DEV_SM_CLOCK": 1410,
+            "DCGM_FI_DEV_MEM_CLOCK": 1215,
+            "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": 0x40,
+            "DCGM_FI_DEV_XID_ERRORS": 79,
+            "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": 2,
+            "unrelated": "ignored",
+        }
+    )
+    assert dict(zip(OBSERVATION_FIELDS, obs.tolist())) == {
+        "gpu_util": 87.0, "mem_used_fraction": 0.75, "temperature": 71.0, "power": 312.5, "sm_clock": 1410.0,
+        "mem_clock": 1215.0, "clocks_event_reasons": 64.0, "xid": 79.0, "ecc_uncorrectable": 2.0,
+    }
+
+
+def test_dcgm_observation_fallbacks_blanks_and_garbage():
+    obs = dcgm_observation(
+        {
+            "DCGM_FI_DEV_FB_USED": 100,
+            "DCGM_FI_DEV_FB_TOTAL": 400,
+            "DCGM_FI_DEV_FB_FREE": 0,  # ignored: FB_TOTAL wins
+            "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": 8,  # legacy name
+            "DCGM_FI_DEV_ECC_DBE_AGG_TOTAL": 1,  # aggregate when volatile is absent
+            "DCGM_FI_DEV_GPU_TEMP": 2147483632,  # DCGM int32 blank
+            "DCGM_FI_DEV_POWER_USAGE": "n/a",
+            "DCGM_FI_DEV_GPU_UTIL": float("nan"),
+        }
+    )
+    d = dict(zip(OBSERVATION_FIELDS, obs.tolist()))
+    assert d["mem_used_fraction"] == 0.25 and d["clocks_event_reasons"] == 8.0 and d["ecc_uncorrectable"] == 1.0
+    assert all(np.isnan(d[f]) for f in ("temperature", "power", "gpu_util", "sm_clock", "xid"))
+    assert np.isnan(dcgm_observation({})).all()
+    assert len(FIELDS) == 6
