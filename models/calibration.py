@@ -8,7 +8,12 @@ by simulation on its reference data; this module holds the shared conversions.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
 
 __all__ = ["FalseAlarmBudget", "DEFAULT_BUDGET"]
 
@@ -49,3 +54,177 @@ class FalseAlarmBudget:
 
 #: The default: at most one false alarm per million events per detector.
 DEFAULT_BUDGET = FalseAlarmBudget(1.0)
+
+
+# -- CUSUM thresholds ---------------------------------------------------------
+#
+# Shared by the drift detectors.  Every CUSUM in ``models.drift`` runs on a
+# statistic that is (close to) N(0, 1) on a stream without change, once the
+# reference has been learned; Siegmund's corrected-diffusion approximation then
+# gives its average run length in closed form.  The reference itself is
+# estimated from ``n`` warm-up events, so the in-control mean of the statistic
+# is off by ``e ~ N(0, tau^2 / n)``; a small ``e`` costs a lot of run length
+# at small allowances.  The thresholds below hold the false-alarm *rate*
+# averaged over that estimation error (what a fleet of detectors, each with its
+# own warm-up, sees) within the budget.
+
+#: Siegmund's overshoot correction for a unit-variance Gaussian CUSUM (2 * 0.583).
+SIEGMUND_RHO = 1.166
+#: Share of the budget detectors plan for, leaving a margin for the
+#: approximations (Siegmund, chi-squared tails, reference error): a fleet of
+#: 200 simulated detectors at the full budget measured 1.2 per million, and
+#: 0.95 per million at 0.8 of it.
+SAFETY = 0.7
+
+__all__ += [
+    "SAFETY",
+    "siegmund_arl",
+    "gaussian_cusum_threshold",
+    "bernoulli_cusum_threshold",
+    "chi2_window_threshold",
+]
+
+
+def siegmund_arl(drift: np.ndarray | float, h: float) -> np.ndarray | float:
+    """Average run length of ``S = max(0, S + y - k)`` with ``y - k ~ N(drift, 1)``.
+
+    Siegmund (1985): ``ARL = (exp(-2 d b) + 2 d b - 1) / (2 d^2)``, ``b = h + 1.166``.
+
+    >>> round(float(siegmund_arl(-0.125, 40.2)))
+    991397
+    >>> round(float(siegmund_arl(0.125, 40.2)))
+    299
+    """
+    d = np.asarray(drift, dtype=float)
+    b = h + SIEGMUND_RHO
+    t = -2.0 * d * b
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        den = np.where(np.abs(t) < 1e-6, t * t / 2.0, np.expm1(t) - t)
+        arl = np.where(np.abs(t) < 1e-6, b * b, den / (2.0 * d * d))
+    return arl if arl.ndim else float(arl)
+
+
+def _rate_with_estimation(k: float, h: float, sd: float) -> float:
+    """False alarms per event of one CUSUM, averaged over reference error ``N(0, sd^2)``."""
+    if sd == 0.0:
+        return 1.0 / float(siegmund_arl(-k, h))
+    e = np.linspace(-8.0, 8.0, 321) * sd
+    w = np.exp(-0.5 * (e / sd) ** 2)
+    w /= w.sum()
+    return float(np.sum(w / siegmund_arl(e - k, h)))
+
+
+@functools.lru_cache(maxsize=1024)
+def gaussian_cusum_threshold(k: float, rate: float, n_ref: float = math.inf, tau: float = 1.0) -> float:
+    """Threshold ``h`` of a one-sided Gaussian CUSUM with allowance ``k``.
+
+    ``rate`` is the false alarms per event this CUSUM may raise; ``n_ref`` the
+    number of reference events (``inf``: reference known); ``tau`` the standard
+    deviation of the in-control statistic's mean error times ``sqrt(n_ref)``.
+    Returns ``inf`` when no threshold below 1e4 meets the rate (reference too short
+    for so small an allowance).
+
+    >>> round(gaussian_cusum_threshold(0.125, 1e-6), 1)
+    40.2
+    >>> round(gaussian_cusum_threshold(0.125, 1e-6, n_ref=5000), 1)
+    42.1
+    """
+    if not (k > 0 and 0 < rate < 1 and n_ref > 1 and tau >= 0):
+        raise ValueError(f"need k > 0, 0 < rate < 1, n_ref > 1, tau >= 0; got {k}, {rate}, {n_ref}, {tau}")
+    sd = 0.0 if math.isinf(n_ref) else tau / math.sqrt(n_ref)
+    lo, hi = 0.0, 1e4
+    if _rate_with_estimation(k, hi, sd) > rate:
+        return math.inf
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if _rate_with_estimation(k, mid, sd) > rate:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _tilt_root(p0: float, a: float, b: float) -> float:
+    """Root ``theta > 0`` of ``p0 e^(theta a) + (1 - p0) e^(-theta b) = 1`` (0 if none)."""
+    if p0 * a - (1 - p0) * b >= 0:
+        return 0.0
+    f = lambda t: math.log(p0) + t * a - math.log1p(-(1 - p0) * math.exp(-t * b))  # noqa: E731
+    lo, hi = 1e-9, 1.0
+    while f(hi) < 0:
+        hi *= 2.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+    return hi
+
+
+def _bernoulli_rate(p: float, a: float, b: float, h: float, theta: float) -> float:
+    """False alarms per event of the CUSUM with increments ``+a`` (prob ``p``) / ``-b``.
+
+    Wald-Siegmund form ``ARL = (exp(theta h) - theta h - 1) / (theta |mu|)`` with
+    ``theta`` the root of ``E[exp(theta * increment)] = 1`` and ``mu`` the mean
+    increment (no overshoot correction, which errs on the safe side); when the
+    increments drift upwards, the Gaussian-moment Siegmund formula.
+    """
+    mu = p * a - (1 - p) * b
+    if mu >= 0:
+        sd = math.sqrt(p * (1 - p)) * (a + b)
+        return 1.0 / float(siegmund_arl(mu / sd, h / sd))
+    th = theta * h
+    arl = (math.expm1(th) - th) / (theta * -mu) if th < 700 else math.inf
+    return 1.0 / arl
+
+
+@functools.lru_cache(maxsize=1024)
+def bernoulli_cusum_threshold(p0: float, p1: float, rate: float, n_ref: float = math.inf) -> float:
+    """Threshold of the Bernoulli log-likelihood-ratio CUSUM for ``p0 -> p1``.
+
+    The run length follows the Wald-Siegmund approximation (see
+    ``_bernoulli_rate``); with ``n_ref`` reference events the true in-control
+    rate is integrated over its Beta posterior around the estimate ``p0``, so
+    the budget holds on average over warm-ups (planning for ``SAFETY`` of it).
+
+    >>> round(bernoulli_cusum_threshold(0.02, 0.04, 1e-6), 2)
+    8.76
+    """
+    if not (0 < p0 < p1 < 1 and 0 < rate < 1 and n_ref > 1):
+        raise ValueError(f"need 0 < p0 < p1 < 1, 0 < rate < 1, n_ref > 1; got {p0}, {p1}, {rate}, {n_ref}")
+    a, b = math.log(p1 / p0), math.log((1 - p0) / (1 - p1))
+    if math.isinf(n_ref):
+        nodes, weights = [p0], [1.0]
+    else:
+        # The posterior around the estimate is a little narrower than the sampling
+        # spread of estimates below the true rate: simulated fleets ran ~10 % over.
+        rate *= SAFETY
+        x = p0 * n_ref
+        u = np.linspace(-5.0, 5.0, 101)  # quantiles on a normal-score grid: tails resolved
+        nodes = [float(v) for v in stats.beta.ppf(stats.norm.cdf(u), x + 0.5, n_ref - x + 0.5)]
+        weights = list(stats.norm.pdf(u) / stats.norm.pdf(u).sum())
+
+    thetas = [_tilt_root(p, a, b) for p in nodes]
+
+    def avg_rate(h: float) -> float:
+        terms = zip(nodes, weights, thetas, strict=True)
+        return sum(w * _bernoulli_rate(p, a, b, h, t) for p, w, t in terms)
+
+    lo, hi = 0.0, 1e3
+    if avg_rate(hi) > rate:
+        return math.inf
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if avg_rate(mid) > rate else (lo, mid)
+    return hi
+
+
+@functools.lru_cache(maxsize=1024)
+def chi2_window_threshold(df: int, window: int, rate: float) -> float:
+    """Critical value of a chi-squared test run once per ``window`` events.
+
+    One test per window at level ``window * rate`` gives ``rate`` false alarms per event.
+
+    >>> round(chi2_window_threshold(9, 1000, 1e-6), 2)
+    27.88
+    """
+    if not (df >= 1 and window >= 1 and 0 < rate * window < 1):
+        raise ValueError(f"need df >= 1, window >= 1, 0 < rate * window < 1; got {df}, {window}, {rate}")
+    return float(stats.chi2.isf(window * rate, df))

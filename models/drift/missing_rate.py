@@ -1,0 +1,159 @@
+"""Missing-value rate per feature: Bernoulli CUSUM against the reference rate."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from models.base import check_positive
+from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, bernoulli_cusum_threshold
+from models.drift._reference import floor_2sig
+from models.drift._warmup import WarmupDetector
+
+__all__ = ["MissingRate"]
+
+
+class MissingRate(WarmupDetector):
+    """Rise of the share of missing values (NaN) in each of ``F`` features.
+
+    The warm-up estimates each feature's missing rate ``p0`` (at least
+    ``0.5 / warmup``, so a feature never missing still has a finite rate).  The
+    monitor is the log-likelihood-ratio CUSUM for ``p0 -> p1`` with
+    ``p1 = max(ratio * p0, p0 + min_increase)`` (raised, for short warm-ups,
+    above what the warm-up cannot rule out for ``p0``): ``+ln(p1/p0)`` per missing
+    value, ``-ln((1-p0)/(1-p1))`` per present one.  Its threshold meets the
+    ``budget`` per feature on average over the uncertainty of ``p0`` (see
+    :func:`models.calibration.bernoulli_cusum_threshold`).  ``score`` is the
+    largest CUSUM over its threshold; after an alarm that feature's CUSUM restarts.
+
+    Features missing more than 90 % of the time in the warm-up are not watched.
+
+    Parameters
+    ----------
+    warmup
+        Events in the reference warm-up (at least 100).
+    budget
+        False alarms per million events per feature.
+    ratio
+        Relative rise the CUSUM is tuned for (> 1).
+    min_increase
+        Smallest absolute rise it is tuned for, in (0, 0.5).
+    features
+        Optional feature names; fixes the number of features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(3)
+    >>> xs = rng.normal(size=(8000, 3))
+    >>> xs[rng.random((8000, 3)) < np.where(np.arange(8000)[:, None] < 6000, 0.02, 0.06)] = np.nan
+    >>> det = MissingRate(warmup=2000)
+    >>> fired = det.update_many(xs)
+    >>> int(fired[0]), det.evidence()["last_alarm"]["features"]
+    (6276, ['1'])
+    """
+
+    name = "missing_rate"
+
+    def __init__(
+        self,
+        warmup: int = 5000,
+        budget: FalseAlarmBudget = DEFAULT_BUDGET,
+        ratio: float = 2.0,
+        min_increase: float = 0.01,
+        features: tuple[str, ...] | None = None,
+    ) -> None:
+        if not (isinstance(warmup, int) and warmup >= 100):
+            raise ValueError(f"warmup must be an int >= 100, got {warmup!r}")
+        if not isinstance(budget, FalseAlarmBudget):
+            raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
+        if not (isinstance(ratio, (int, float)) and ratio > 1):
+            raise ValueError(f"ratio must be a number > 1, got {ratio!r}")
+        check_positive("min_increase", min_increase)
+        if not min_increase < 0.5:
+            raise ValueError(f"min_increase must be in (0, 0.5), got {min_increase!r}")
+        if features is not None and not (isinstance(features, tuple) and all(isinstance(f, str) for f in features)):
+            raise ValueError(f"features must be None or a tuple of str, got {features!r}")
+        self.warmup, self.budget, self.ratio, self.min_increase, self.features = (
+            warmup, budget, ratio, min_increase, features
+        )
+        self.relearn()
+
+    def _start(self, sample: np.ndarray) -> None:
+        n = float(len(sample))
+        p_hat = np.isnan(sample).mean(0)
+        p0 = np.array([float(f"{v:.2g}") for v in np.clip(p_hat, 0.5 / n, 0.9)])
+        # Tuned-for rate: also beyond the far tail of what the warm-up leaves possible.
+        tail = stats.beta.isf(1e-6, p0 * n + 0.5, n - p0 * n + 0.5)
+        p1 = np.round(np.minimum(np.maximum.reduce([self.ratio * p0, p0 + self.min_increase, 1.25 * tail]), 0.999), 6)
+        self._p_hat, self._p0, self._p1 = p_hat, p0, p1
+        self._up = np.log(p1 / p0)
+        self._down = -np.log((1 - p0) / (1 - p1))
+        n_ref = floor_2sig(n)
+        # Features missing most of the time in the warm-up (over 90 %) are not watched.
+        watched = p_hat <= 0.9
+        self._h = np.array(
+            [
+                bernoulli_cusum_threshold(float(a), float(b), self.budget.alpha, n_ref) if w else np.inf
+                for a, b, w in zip(p0, p1, watched, strict=True)
+            ]
+        )
+        self._s = np.zeros(sample.shape[1])
+        self._seen = np.zeros(sample.shape[1])
+        self._missed = np.zeros(sample.shape[1])
+        self._alarm_scores: np.ndarray | None = None
+
+    def _clear(self, rows: np.ndarray | slice) -> None:
+        self._s[rows] = 0.0
+        self._seen[rows] = 0.0
+        self._missed[rows] = 0.0
+
+    def _monitor(self, chunk: np.ndarray) -> list[int]:
+        miss = np.isnan(chunk)
+        inc = np.where(miss, self._up, self._down)
+        fired = []
+        s, h = self._s, self._h
+        for j in range(len(chunk)):
+            s += inc[j]
+            np.maximum(s, 0.0, out=s)
+            self._seen += 1.0
+            self._missed += miss[j]
+            self.n_events += 1
+            self._alarm_scores = None
+            self._fired = bool((s >= h).any())
+            if self._fired:
+                fired.append(j)
+                self.fired_features.append(np.flatnonzero(s >= h))
+                self._alarm(self.fired_features[-1])
+        return fired
+
+    def _alarm(self, hit: np.ndarray) -> None:
+        self._alarm_scores = self._s / self._h
+        self.alarms += 1
+        detail = [
+            {
+                "feature": self._name(f),
+                "component": "missing_rate_up",
+                "statistic": float(self._s[f]),
+                "threshold": float(self._h[f]),
+                "reference_rate": float(self._p_hat[f]),
+                "tuned_for_rate": float(self._p1[f]),
+                "recent_rate": float(self._missed[f] / max(self._seen[f], 1.0)),
+                "recent_events": int(self._seen[f]),
+            }
+            for f in hit[:5]
+        ]
+        self._last_alarm = {"event": self.n_events - 1, "features": [self._name(f) for f in hit], "detail": detail}
+        self._clear(hit)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Per-feature CUSUM over threshold."""
+        if self.phase == "learning":
+            return np.zeros(0)
+        return (self._alarm_scores if self._alarm_scores is not None else self._s / self._h).copy()
+
+    @property
+    def score(self) -> float:
+        s = self.scores
+        return float(s.max()) if s.size else 0.0
