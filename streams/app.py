@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from streams.alertmanager import AlertmanagerClient
 from streams.control import parse_command
 from streams.core import Engine
+from streams.core.correlation import HostView
 from streams.core.engine import Output
 from streams.core.gpu_monitor import GpuState
 from streams.deadletter import dead_letter, to_kafka
@@ -68,7 +69,9 @@ class Service:
             consumer_max_fetch_size=8 * 1024 * 1024,
             topic_disable_leader=True,
             table_standby_replicas=0,
-            stream_wait_empty=False,  # shutdown must not wait on an alert Alertmanager has not taken
+            stream_wait_empty=False,
+            broker_session_timeout=s.session_timeout_seconds,
+            broker_heartbeat_interval=max(1.0, s.session_timeout_seconds / 4),  # shutdown must not wait on an alert Alertmanager has not taken
         )
         n_inf, n_gpu, n_alerts = (partitions[t] for t in (s.inference_topic, s.gpu_topic, s.alerts_topic))
         self.inference_topic = app.topic(s.inference_topic, partitions=n_inf)
@@ -85,10 +88,11 @@ class Service:
         self.engine = Engine(
             s,
             gpu_states=DecodedView(self.gpu_states, _GPU_STATE_DECODER.decode),
-            incidents=DecodedView(self.incidents, json.loads),
+            incidents=DecodedView(self.incidents, msgspec.json.Decoder(HostView).decode),
             store=self._load,
             metrics=self.metrics,
         )
+        self.engine.factory.latency(), self.engine.factory.gpu()  # pay threshold calibration before consuming
         self.inference_intake = Intake(InferenceDecoder(s))
         self.gpu_intake = Intake(GpuDecoder(s))
         self.alertmanager = AlertmanagerClient(s.alertmanager_url, ttl=s.alertmanager_ttl_seconds) if s.alertmanager_url else None
@@ -107,8 +111,8 @@ class Service:
             await self.alerts_topic.send(key=alert.fingerprint.encode(), value=msgspec.json.encode(alert))
         for key, row in out.gpu_states.items():
             put(self.gpu_states, key, msgspec.json.encode(row), 0)
-        for host, incidents in out.incidents.items():
-            put(self.incidents, host, json.dumps(incidents).encode(), 0)
+        for host, view in out.incidents.items():
+            put(self.incidents, host, msgspec.json.encode(view), 0)
         for model in out.models:
             key, data = self.engine.snapshot_model(model)
             put(self.model_state, key, data, self.partition_of[model])
@@ -220,11 +224,15 @@ class Service:
         """Set the lag gauges; returns the largest lag over assigned input partitions."""
         worst = 0
         consumer = self.app.consumer
+        # faust has no public committed-offset reader: a worker that has processed nothing yet
+        # on a partition starts from its committed offset, so that is where its lag counts from.
+        committed = getattr(consumer, "_committed_offset", {})
         for tp in consumer.assignment():
             if tp.topic not in (self.settings.inference_topic, self.settings.gpu_topic):
                 continue
             high = consumer.highwater(tp) or 0
-            lag = max(0, high - (self.positions.get((tp.topic, tp.partition), -1) + 1))
+            done = max(self.positions.get((tp.topic, tp.partition), -1) + 1, committed.get(tp) or 0)
+            lag = max(0, high - done)
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
             worst = max(worst, lag)
         return worst

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from streams.core import Engine
+from streams.core.correlation import HostView
 from streams.core.engine import Output
 from streams.decoding import GpuDecoder, InferenceDecoder
 from streams.intake import Intake
@@ -75,7 +76,7 @@ def read_messages(inference: Path | None, gpu: Path | None) -> Iterator[tuple[st
 def run(messages: Iterable[tuple[str, bytes]], settings: Settings, *, batch_size: int = 500) -> BacktestResult:
     """Feed messages through the engine; returns the alerts and what was seen."""
     gpu_states: dict[str, Any] = {}
-    incidents: dict[str, dict[str, float]] = {}
+    incidents: dict[str, HostView] = {}
     engine = Engine(settings, gpu_states=gpu_states, incidents=incidents)
     intakes = {"inference": Intake(InferenceDecoder(settings)), "gpu": Intake(GpuDecoder(settings))}
     result = BacktestResult()
@@ -107,7 +108,7 @@ def run(messages: Iterable[tuple[str, bytes]], settings: Settings, *, batch_size
     return result
 
 
-def _apply(out: Output, gpu_states: dict[str, Any], incidents: dict[str, dict[str, float]], result: BacktestResult) -> None:
+def _apply(out: Output, gpu_states: dict[str, Any], incidents: dict[str, HostView], result: BacktestResult) -> None:
     gpu_states.update(out.gpu_states)
     incidents.update(out.incidents)
     result.alerts.extend(out.alerts)

@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -29,6 +26,7 @@ from streams.records import Alert
 from streams.replay import replay
 from streams.scenario import builtin
 from streams.settings import Settings
+from streams.worker import WorkerFailed, spawn_worker, stop_worker, wait_healthy
 
 __all__ = ["run_demo"]
 
@@ -43,13 +41,6 @@ def _start_stack(state_dir: Path) -> dict[str, str]:
             raise click.ClickException(f"{exc} (another stack running? `inferwatch stack status --state-dir ...`)") from None
         click.echo(f"  {name:<13} {addresses[name]}")
     return addresses
-
-
-def _worker_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    for f in dataclasses.fields(settings):
-        env[f.metadata["env"]] = str(getattr(settings, f.name))
-    return env
 
 
 async def _watch(settings: Settings, expected_resolutions: int, deadline: float, replaying: asyncio.Task[dict[str, int]]) -> list[Alert]:
@@ -94,18 +85,16 @@ def run_demo(settings: Settings, *, state_dir: Path, speed: float = 20.0, timeou
     scenario = builtin(rate=20.0)
     click.secho(f"starting a worker (topics {run}.*, metrics on :{settings.web_port})", bold=True)
     log_path = state_dir / f"{run}-worker.log"
-    with log_path.open("w") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=_worker_env(settings), stdout=log, stderr=subprocess.STDOUT)
+    worker = spawn_worker(settings, log_path)
     try:
-        _wait_healthy(settings, worker, log_path)
+        try:
+            wait_healthy(settings.web_port, worker, log_path)
+        except WorkerFailed as exc:
+            raise click.ClickException(str(exc)) from None
         click.secho(f"replaying {scenario.seconds}s of scenario at x{speed:g}: {[type(i).__name__ for i in scenario.incidents]}", bold=True)
         alerts = asyncio.run(_replay_and_watch(settings, scenario, speed, timeout))
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_worker(worker)
     return _summary(settings, scenario, alerts, addresses, log_path)
 
 
@@ -116,22 +105,6 @@ async def _replay_and_watch(settings: Settings, scenario: object, speed: float, 
     alerts = await _watch(settings, expected, time.monotonic() + timeout, replaying)
     await replaying
     return alerts
-
-
-def _wait_healthy(settings: Settings, worker: subprocess.Popen[bytes], log_path: Path, timeout: float = 180.0) -> None:
-    url = f"http://127.0.0.1:{settings.web_port}/health"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise click.ClickException(f"worker exited with {worker.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1.0)
-    raise click.ClickException(f"worker not healthy after {timeout:.0f}s; see {log_path}")
 
 
 def _summary(settings: Settings, scenario: object, alerts: list[Alert], addresses: dict[str, str], log_path: Path) -> int:

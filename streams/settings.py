@@ -38,6 +38,7 @@ class Settings:
     false_alarms_per_million: float = _env("FALSE_ALARMS_PER_MILLION", 1.0, "False-alarm budget per detector.")
     batch_size: int = _env("BATCH_SIZE", 1000, "Messages an agent takes per batch.")
     batch_seconds: float = _env("BATCH_SECONDS", 0.5, "Longest wait to fill a batch.")
+    session_timeout_seconds: float = _env("SESSION_TIMEOUT_SECONDS", 10.0, "A worker silent this long loses its partitions to the others.")
     warmup_events: int = _env("WARMUP_EVENTS", 2000, "Events per model version (and per host) that form the reference.")
     resolve_after_seconds: float = _env("RESOLVE_AFTER_SECONDS", 120.0, "An alert resolves after its detector is quiet this long (event time).")
     gpu_grace_seconds: float = _env("GPU_GRACE_SECONDS", 15.0, "A GPU alert waits this long for a model incident to claim it.")

@@ -1,16 +1,27 @@
-"""Running a worker: make sure the topics exist, then start the Faust worker."""
+"""Running a worker: make sure the topics exist, then start the Faust worker.
+
+``spawn_worker`` / ``wait_healthy`` run one as a subprocess (the demo, tests
+and benchmarks use them).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.settings import Settings
 
-__all__ = ["ensure_topics", "run_worker"]
+__all__ = ["WorkerFailed", "ensure_topics", "run_worker", "spawn_worker", "stop_worker", "wait_healthy"]
 
 log = logging.getLogger(__name__)
 
@@ -54,3 +65,47 @@ def run_worker(settings: Settings, *, partitions: int = 1, loglevel: str = "info
     counts = asyncio.run(ensure_topics(settings, partitions))
     service = Service(settings, counts)
     faust.Worker(service.app, loglevel=loglevel).execute_from_commandline()
+
+
+class WorkerFailed(RuntimeError):
+    """A spawned worker exited or never became healthy."""
+
+
+def spawn_worker(settings: Settings, log_path: Path, *, partitions: int = 1) -> subprocess.Popen[bytes]:
+    """Start ``inferwatch worker`` in a subprocess configured by ``settings``; output to ``log_path``."""
+    env = dict(os.environ)
+    for f in dataclasses.fields(settings):
+        env[f.metadata["env"]] = str(getattr(settings, f.name))
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--partitions", str(partitions)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+
+def wait_healthy(port: int, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 180.0) -> None:
+    """Block until ``/health`` on ``port`` answers 200; ``WorkerFailed`` if the worker dies or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise WorkerFailed(f"worker exited with {proc.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise WorkerFailed(f"worker not healthy after {timeout:.0f}s; see {log_path}")
+
+
+def stop_worker(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -12,9 +12,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import msgspec
+
 from streams.core.gpu_monitor import GpuState, gpu_key
 
-__all__ = ["CORRELATABLE", "gpu_context", "is_correlated", "serving_states"]
+__all__ = ["CORRELATABLE", "HostView", "gpu_context", "is_correlated", "serving_states"]
+
+
+class HostView(msgspec.Struct, kw_only=True):
+    """What the model side tells the GPU side about one host (a global-table row).
+
+    ``seen``: the latest event time of inference events served from the host;
+    ``incidents``: open model-side incidents on it, fingerprint -> event time.
+    The GPU side waits for ``seen`` to pass a GPU anomaly before deciding that no
+    model incident claims it.
+    """
+
+    seen: float = 0.0
+    incidents: dict[str, float] = {}
 
 #: Model-side kinds that a GPU anomaly can explain.
 CORRELATABLE = frozenset({"latency_anomaly", "confidence_drift"})

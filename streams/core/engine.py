@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from streams.core.alerts import AlertTracker, make_alert
-from streams.core.correlation import CORRELATABLE, gpu_context
+from streams.core.correlation import CORRELATABLE, HostView, gpu_context
 from streams.core.detectors import DetectorFactory
 from streams.core.gpu_monitor import GpuState, HostMonitor, gpu_key
 from streams.core.model_monitor import VersionMonitor
@@ -68,7 +68,7 @@ class Output:
 
     alerts: list[Alert] = field(default_factory=list)
     gpu_states: dict[str, GpuState] = field(default_factory=dict)
-    incidents: dict[str, dict[str, float]] = field(default_factory=dict)
+    incidents: dict[str, HostView] = field(default_factory=dict)
     models: set[str] = field(default_factory=set)
     hosts: set[str] = field(default_factory=set)
 
@@ -81,14 +81,14 @@ class Engine:
         settings: Settings,
         *,
         gpu_states: Mapping[str, GpuState] | None = None,
-        incidents: Mapping[str, dict[str, float]] | None = None,
+        incidents: Mapping[str, HostView] | None = None,
         store: Callable[[str], bytes | None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.factory = DetectorFactory(settings.false_alarms_per_million, settings.warmup_events)
         self.gpu_states: Mapping[str, GpuState] = gpu_states if gpu_states is not None else {}
-        self.incidents: Mapping[str, dict[str, float]] = incidents if incidents is not None else {}
+        self.incidents: Mapping[str, HostView] = incidents if incidents is not None else {}
         self._store = store or (lambda key: None)
         self.metrics = metrics
         self.triage = Triage(settings.correlation_grace_seconds, settings.correlation_window_seconds)
@@ -104,6 +104,8 @@ class Engine:
             data = self._store(_MODEL_PREFIX + name)
             state = pickle.loads(data) if data else ModelState(tracker=AlertTracker(self.settings.resolve_after_seconds))
             self.models[name] = state
+            if data and self.metrics is not None:
+                self.metrics.state_restored.labels("model").inc()
         return state
 
     def host(self, name: str) -> HostState:
@@ -115,6 +117,8 @@ class Engine:
                 AlertTracker(self.settings.resolve_after_seconds),
             )
             self.hosts[name] = state
+            if data and self.metrics is not None:
+                self.metrics.state_restored.labels("host").inc()
         return state
 
     def snapshot_model(self, name: str) -> tuple[str, bytes]:
@@ -145,21 +149,35 @@ class Engine:
         return out
 
     def tick(self, wall: float) -> Output:
-        """Resolve alerts of keys that went quiet: event time advances with the wall clock."""
+        """Settle keys that went quiet (held signals, resolutions): their event time advances with the wall clock."""
         out = Output()
         for key, (seen, event_ts) in list(self._wall.items()):
             now = event_ts + (wall - seen)
             name = key.split(":", 1)[1]
             if key.startswith(_MODEL_PREFIX) and name in self.models:
-                closed, target = self.models[name].tracker.tick(now), out.models
+                if self._settle_model(self.models[name], now, out):
+                    out.models.add(name)
             elif key.startswith(_HOST_PREFIX) and name in self.hosts:
-                closed, target = self.hosts[name].tracker.tick(now), out.hosts
-            else:
-                continue
-            for alert, ended in closed:
-                self._resolve(alert, ended, out)
-                target.add(name)
+                if self._settle_host(self.hosts[name], now, out):
+                    out.hosts.add(name)
         return out
+
+    def _settle_model(self, state: ModelState, now: float, out: Output) -> bool:
+        """Open held signals that are due and resolve quiet alerts at event time ``now``; True if any changed."""
+        before = len(out.alerts)
+        context_of = lambda host: self.triage.context(state.gpus, self.gpu_states, host)  # noqa: E731
+        for signal in self.triage.due(now, state.tracker, state.pending, context_of):
+            self._open_model_alert(state, signal, out)
+        for alert, ended in state.tracker.tick(now):
+            self._resolve(alert, ended, out)
+        return len(out.alerts) > before
+
+    def _settle_host(self, state: HostState, now: float, out: Output) -> bool:
+        before = len(out.alerts)
+        self._release_pending(state, now, out)
+        for alert, ended in state.tracker.tick(now):
+            self._resolve(alert, ended, out)
+        return len(out.alerts) > before
 
     def _model_batch(self, name: str, events: list[InferenceEvent], out: Output) -> None:
         state = self.model(name)
@@ -182,14 +200,13 @@ class Engine:
         for (version, host), batch in by_host.items():
             signals += self._latency(state, name, version, host, batch)
         state.last_ts = max(state.last_ts, max(e.ts for e in events))
+        for (_, host), batch in by_host.items():
+            view = self._host_view(host, out)
+            view.seen = max(view.seen, batch[-1].ts)
         for signal in sorted(signals, key=lambda s: s.ts):
             context = self.triage.context(state.gpus, self.gpu_states, signal.host)
             self._open_model_alert(state, self.triage.decide(signal, state.tracker, state.pending, context), out)
-        context_of = lambda host: self.triage.context(state.gpus, self.gpu_states, host)  # noqa: E731
-        for signal in self.triage.due(state.last_ts, state.tracker, state.pending, context_of):
-            self._open_model_alert(state, signal, out)
-        for alert, ended in state.tracker.tick(state.last_ts):
-            self._resolve(alert, ended, out)
+        self._settle_model(state, state.last_ts, out)
 
     def _latency(self, state: ModelState, model: str, version: str, host: str, events: list[InferenceEvent]) -> list[Signal]:
         detector = state.latency.get((version, host))
@@ -220,18 +237,27 @@ class Engine:
         out.alerts.append(make_alert(signal, "firing", signal.ts, gpu_context=opened.gpu_context, grafana_url=self.settings.grafana_url))
         if signal.kind in CORRELATED_KINDS:
             for host in {signal.host} if signal.host else {h for h, _ in state.gpus}:
-                incidents = dict(self.incidents.get(host, {}))
-                incidents[signal.fingerprint] = signal.ts
-                out.incidents[host] = incidents
+                self._host_view(host, out).incidents[signal.fingerprint] = signal.ts
         self._count(out.alerts[-1])
 
     def _resolve(self, alert: Any, ended: float, out: Output) -> None:
         signal = alert.latest
         out.alerts.append(make_alert(signal, "resolved", alert.started, ended=ended, gpu_context=alert.gpu_context, grafana_url=self.settings.grafana_url))
-        for host, incidents in self.incidents.items():
-            if signal.fingerprint in incidents:
-                out.incidents[host] = {k: v for k, v in incidents.items() if k != signal.fingerprint}
+        for host in list(self.incidents) + list(out.incidents):
+            if signal.fingerprint in self._peek_view(host, out).incidents:
+                del self._host_view(host, out).incidents[signal.fingerprint]
         self._count(out.alerts[-1])
+
+    def _peek_view(self, host: str, out: Output) -> HostView:
+        return out.incidents.get(host) or self.incidents.get(host) or HostView()
+
+    def _host_view(self, host: str, out: Output) -> HostView:
+        """The host's view as changed by this batch (a copy, written back through ``out``)."""
+        view = out.incidents.get(host)
+        if view is None:
+            old = self.incidents.get(host) or HostView()
+            view = out.incidents[host] = HostView(seen=old.seen, incidents=dict(old.incidents))
+        return view
 
     def _export_drift(self, model: str, version: str, monitor: VersionMonitor) -> None:
         if self.metrics is None:
@@ -269,20 +295,21 @@ class Engine:
                     state.tracker.fire(signal)
                 else:
                     state.pending.setdefault(signal.fingerprint, signal)
-            self._release_pending(state, out)
-            for alert, ended in state.tracker.tick(state.last_ts):
-                self._resolve(alert, ended, out)
+            self._settle_host(state, state.last_ts, out)
             out.hosts.add(name)
             self._wall[_HOST_PREFIX + name] = (time.time(), state.last_ts)
         return out
 
-    def _release_pending(self, state: HostState, out: Output) -> None:
+    def _release_pending(self, state: HostState, now: float, out: Output) -> None:
         """Publish GPU alerts whose grace has passed, unless a model incident on the host claimed them."""
         for key, signal in list(state.pending.items()):
-            if state.last_ts - signal.ts < self.settings.gpu_grace_seconds:
+            waited = now - signal.ts
+            view = self.incidents.get(state.monitor.host)
+            model_behind = view is not None and view.seen < signal.ts + self.settings.gpu_grace_seconds
+            if waited < self.settings.gpu_grace_seconds or (model_behind and waited < self.triage.max_hold):
                 continue
             del state.pending[key]
-            claimed = self.incidents.get(state.monitor.host, {})
+            claimed = view.incidents if view is not None else {}
             if any(abs(signal.ts - ts) <= self.settings.resolve_after_seconds for ts in claimed.values()):
                 log.info("GPU anomaly %s/%s reported inside a model incident", signal.host, signal.gpu)
                 continue

@@ -2,8 +2,11 @@
 
 * Latency and confidence signals are *correlatable*: when a GPU serving the
   model is anomalous they become one ``correlated`` alert.  GPU state may lag
-  the model side by a few samples, so a correlatable signal with no anomalous
-  GPU yet is held ``grace`` seconds (event time) before it opens as itself.
+  the model side (a few samples, or a GPU consumer behind the inference one),
+  so a correlatable signal with no anomalous GPU yet is held until ``grace``
+  seconds of event time have passed on both sides — at most ``max_hold``
+  seconds (twice the correlation window) when the GPU side stays behind, e.g. its
+  collector is down — before it opens as itself.
 * Multivariate drift is for changes no single feature shows: it is held
   ``grace`` seconds and dropped when a per-feature input-drift alert of the same
   model version opens meanwhile (or is open).
@@ -39,6 +42,7 @@ class Triage:
     def __init__(self, grace: float, window: float) -> None:
         self.grace = grace
         self.window = window
+        self.max_hold = max(2.0 * window, grace)
 
     def context(self, gpus: Mapping[tuple[str, str | None], float], states: Mapping[str, GpuState], host: str | None) -> list[GpuState]:
         """State rows of the GPUs that served the model (on ``host`` when given)."""
@@ -50,8 +54,8 @@ class Triage:
             hits = is_correlated(context, signal.ts, self.window)
             correlated = _correlated(signal, hits)
             if tracker.is_open(correlated.fingerprint) or hits:
-                pending.pop(signal.fingerprint, None)
-                return correlated
+                held = pending.pop(signal.fingerprint, None)  # the incident started at the held signal
+                return _correlated(held, hits) if held is not None and hits else correlated
             if tracker.is_open(signal.fingerprint):
                 return signal
             pending.setdefault(signal.fingerprint, signal)
@@ -71,11 +75,17 @@ class Triage:
         for key, signal in list(pending.items()):
             if now - signal.ts < self.grace:
                 continue
-            del pending[key]
             if signal.kind in CORRELATABLE:
-                hits = is_correlated(context_of(signal.host), signal.ts, self.window)
+                context = context_of(signal.host)
+                gpu_behind = bool(context) and min(s.ts for s in context) < signal.ts + self.grace
+                if gpu_behind and now - signal.ts < self.max_hold:
+                    continue
+                del pending[key]
+                hits = is_correlated(context, signal.ts, self.window)
                 ready.append(_correlated(signal, hits) if hits else signal)
-            elif not self._feature_alert_open(signal, tracker):
+                continue
+            del pending[key]
+            if not self._feature_alert_open(signal, tracker):
                 ready.append(signal)
         return ready
 

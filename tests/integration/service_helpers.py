@@ -1,0 +1,82 @@
+"""Helpers for tests that run real workers: settings per run, replay, reading the alerts topic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from uuid import uuid4
+
+import msgspec
+from aiokafka import AIOKafkaConsumer
+
+from streams.localstack import free_port
+from streams.records import Alert
+from streams.replay import replay
+from streams.scenario import Scenario, ScenarioMessage
+from streams.settings import Settings
+
+
+def run_settings(kafka: str, alertmanager_url: str = "", **overrides: object) -> Settings:
+    """Settings for one isolated run: its own app id, topics and web port."""
+    run = f"it-{uuid4().hex[:10]}"
+    base = dict(
+        kafka_bootstrap=kafka, app_id=run, inference_topic=f"{run}.inference", gpu_topic=f"{run}.gpu",
+        alerts_topic=f"{run}.alerts", deadletter_topic=f"{run}.deadletter", control_topic=f"{run}.control",
+        alertmanager_url=alertmanager_url, web_port=free_port(), warmup_events=1000, resolve_after_seconds=30.0,
+        grafana_url="http://grafana.test", alertmanager_resend_seconds=5.0,
+    )
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+def replay_messages(messages: Iterable[ScenarioMessage], settings: Settings, speed: float) -> dict[str, int]:
+    return asyncio.run(replay((m.value for m in messages), settings, speed=speed))
+
+
+def split(scenario: Scenario, at_second: float) -> tuple[list[ScenarioMessage], list[ScenarioMessage]]:
+    """The scenario's messages before and from ``at_second``."""
+    cut = scenario.at(at_second)
+    messages = list(scenario.messages())
+    return [m for m in messages if m.ts < cut], [m for m in messages if m.ts >= cut]
+
+
+def read_alerts(settings: Settings, until: Callable[[list[Alert]], bool], timeout: float = 120.0, settle: float = 3.0) -> list[Alert]:
+    """Alerts on the run's topic from the start, until ``until(alerts)`` holds (then ``settle`` s more)."""
+
+    async def go() -> list[Alert]:
+        consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        alerts: list[Alert] = []
+        done_at: float | None = None
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=300)).values():
+                    alerts.extend(msgspec.json.decode(m.value, type=Alert) for m in records)
+                if done_at is None and until(alerts):
+                    done_at = time.monotonic()
+                if done_at is not None and time.monotonic() - done_at >= settle:
+                    break
+        finally:
+            await consumer.stop()
+        return alerts
+
+    return asyncio.run(go())
+
+
+def metrics_text(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return resp.read().decode()
+
+
+def alertmanager_alerts(base: str) -> list[dict]:
+    with urllib.request.urlopen(f"{base}/api/v2/alerts", timeout=5) as resp:
+        return json.load(resp)
+
+
+def worker_log(path: Path) -> str:
+    return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
