@@ -175,7 +175,8 @@ class Service:
     def _apply_commands(self, model: str) -> None:
         raw = self.commands.data.get(model)
         for command in json.loads(raw) if raw else []:
-            self.engine.command(command["id"], command["action"], model, command.get("version"))
+            if self.engine.command(command["id"], command["action"], model, command.get("version")):
+                self.metrics.reference_commands.labels(command["action"]).inc()
 
     async def on_alert(self, event: Any) -> bool:
         """Deliver one alert record; False (not acked) when the worker stops before Alertmanager took it."""
@@ -200,8 +201,12 @@ class Service:
         return True
 
     async def on_control(self, event: Any) -> None:
-        command = parse_command(event.message.value)
-        if command is None:
+        m = event.message
+        try:
+            command = parse_command(m.value)
+        except Rejected as exc:
+            letter = dead_letter(exc, topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value, headers=_headers(m.headers))
+            await self._dead_letter(letter, m.topic)
             return
         pending = json.loads(self.commands.data.get(command["model"], b"[]"))
         pending = [*pending[-9:], command]

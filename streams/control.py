@@ -4,20 +4,20 @@
 ``relearn`` forgets the reference and starts a new warm-up.  A command names a
 model and optionally a version (all versions when absent); its ``id`` makes
 applying it idempotent.  ``make_command`` builds one, ``parse_command``
-validates one read from Kafka (``None``, logged, when malformed).
+validates one read from Kafka (malformed ones are dead-lettered by the worker).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
 from typing import Any
 
+from streams.errors import Rejected
+
 __all__ = ["ACTIONS", "make_command", "parse_command"]
 
-log = logging.getLogger(__name__)
 ACTIONS = ("reset", "relearn")
 
 
@@ -31,18 +31,19 @@ def make_command(action: str, model: str, version: str | None = None, requested_
             "requested_at": time.time(), "requested_by": requested_by}
 
 
-def parse_command(raw: bytes | None) -> dict[str, Any] | None:
-    """The command in a control message, or ``None`` (logged) when it is not a valid one."""
+def parse_command(raw: bytes | None) -> dict[str, Any]:
+    """The command in a control message; raises ``Rejected`` (``bad_command``) when it is not one."""
     try:
         obj = json.loads(raw or b"")
         if not isinstance(obj, dict):
             raise ValueError("not a JSON object")
         command = make_command(str(obj.get("action")), str(obj.get("model") or ""), obj.get("version"), str(obj.get("requested_by", "?")))
-        command["id"] = str(obj.get("id") or command["id"])
-        return command
     except ValueError as exc:
-        log.error("ignoring control message %r: %s", (raw or b"")[:200], exc)
-        return None
+        raise Rejected("bad_command", f"control message: {exc}") from None
+    command["id"] = str(obj.get("id") or command["id"])
+    if isinstance(obj.get("requested_at"), (int, float)):
+        command["requested_at"] = float(obj["requested_at"])
+    return command
 
 
 async def send_command(settings: Any, action: str, model: str, version: str | None = None) -> dict[str, Any]:

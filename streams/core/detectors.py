@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.anomaly import GpuAnomaly, LatencyAnomaly
 from models.calibration import FalseAlarmBudget
 from models.drift import CategoricalDrift, ConfidenceDrift, MissingRate, MultivariateDrift, NumericDrift, PredictionDrift
 
@@ -39,12 +40,8 @@ class DetectorFactory:
     def prediction(self) -> PredictionDrift:
         return PredictionDrift(warmup=self.warmup, budget=self.budget, window=min(500, self.warmup))
 
-    def latency(self):  # noqa: ANN201 - imported lazily: models.anomaly is optional at import time
-        from models.anomaly import LatencyAnomaly
-
+    def latency(self) -> LatencyAnomaly:
         return LatencyAnomaly(budget=self.budget)
 
-    def gpu(self):  # noqa: ANN201
-        from models.anomaly import GpuAnomaly
-
+    def gpu(self) -> GpuAnomaly:
         return GpuAnomaly(budget=self.budget)

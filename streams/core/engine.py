@@ -321,11 +321,14 @@ class Engine:
                 self._count(out.alerts[-1])
 
     # -- control --------------------------------------------------------------
-    def command(self, command_id: str, action: str, model: str, version: str | None) -> str:
-        """Apply ``reset`` (restart change statistics) or ``relearn`` (new warm-up) once."""
+    def command(self, command_id: str, action: str, model: str, version: str | None) -> str | None:
+        """Apply ``reset`` (restart change statistics) or ``relearn`` (new warm-up) once.
+
+        Returns what was done, or None when this command was applied before.
+        """
         state = self.model(model)
         if command_id in state.applied_commands:
-            return f"command {command_id} already applied"
+            return None
         versions = [version] if version else list(state.versions)
         for v in versions:
             monitor = state.versions.get(v)

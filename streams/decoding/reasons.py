@@ -28,6 +28,7 @@ REASONS: dict[str, str] = {
     "unknown_encoding": "a content type, content encoding or framing inferwatch does not read",
     "bad_cloudevent": "a CloudEvent without its required attributes or with an unknown type",
     "bad_tensor": "an Open Inference Protocol tensor whose shape, datatype and data disagree",
+    "bad_command": "a control message that is not a valid reference command",
     "processing_error": "the detectors failed on the batch holding this message (a bug: please report it)",
     "decoder_error": "the decoder itself failed (a bug: please report it with the dead letter)",
 }
