@@ -1,8 +1,10 @@
-"""Every dashboard query returns data from a real Prometheus scraping inferwatch metrics.
+"""Dashboard queries and recording rules on controlled metrics, through a real Prometheus.
 
 ``metrics_target`` serves a ``/metrics`` endpoint filled by ``streams.metrics.Metrics``
-from the built-in scenario (decoded with the real decoders) plus plausible detector
-scores and alert counters; swap it for a running worker to check the real thing.
+from the built-in scenario (decoded with the real decoders) plus chosen detector
+scores, throttle bits and alert counters, so the rules' semantics (joins, decoded
+throttle reasons, drift ratios) can be checked against known values.  The same
+queries against a real worker: ``test_dashboards_live.py``.
 A Prometheus 2.42 scrapes it every second with deploy/prometheus/rules loaded; then
 each panel, annotation and variable query of each dashboard runs through
 ``/api/v1/query`` with the variables set to a real model, version and host.
@@ -12,10 +14,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import threading
 import time
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from dashboards.build import build_all
 from dashboards.common import DATASOURCE_UID
-from dashboards.queries import Query, dashboard_queries, substitute
+from dashboards.queries import dashboard_queries, substitute
 from streams.decoding import GpuDecoder, InferenceDecoder
 from streams.errors import Rejected
 from streams.localstack import LocalPrometheus, free_port
@@ -36,13 +36,13 @@ from streams.metrics import Metrics
 from streams.scenario import HOSTS, MODELS, baseline
 from streams.settings import Settings
 
+from tests.integration.promql import all_queries, finite, poll_queries, query
+
 pytestmark = pytest.mark.integration
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 MODEL, VERSION, HOST = MODELS[0], "v1", HOSTS[0]
 VALUES = {"datasource": DATASOURCE_UID, "model": MODEL, "version": VERSION, "host": HOST, "feature": ".*"}
-#: Queries that are empty while everything is healthy (no service alert firing).
-EMPTY_WHEN_HEALTHY = {"annotation 'Service alerts'"}
 ALERT_KINDS = ("input_drift", "confidence_drift", "prediction_drift", "latency_anomaly", "gpu_anomaly", "correlated")
 
 
@@ -156,14 +156,6 @@ def metrics_target() -> Iterator[str]:
 
 # -- Prometheus with the rules ---------------------------------------------------------
 
-def _query(base: str, expr: str) -> dict[str, Any]:
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (local URL)
-        body = json.loads(resp.read())
-    assert body["status"] == "success", body
-    return body["data"]
-
-
 @pytest.fixture(scope="module")
 def prometheus(metrics_target: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a Prometheus scraping ``metrics_target`` every second with the rules loaded,
@@ -178,7 +170,7 @@ def prometheus(metrics_target: str, tmp_path_factory: pytest.TempPathFactory) ->
                  "model_gpu:inferwatch_gpu_utilization_ratio:max",
                  'model_version:inferwatch_inference_latency_seconds:histogram_quantile{quantile="0.99"} > 0']
         deadline = time.monotonic() + 45
-        while not all(_query(prom.address, expr)["result"] for expr in ready):
+        while not all(query(prom.address, expr)["result"] for expr in ready):
             if time.monotonic() > deadline:
                 pytest.fail(f"no recorded series after 45 s; prometheus log:\n{prom.log_tail()}")
             time.sleep(0.5)
@@ -187,38 +179,9 @@ def prometheus(metrics_target: str, tmp_path_factory: pytest.TempPathFactory) ->
         prom.stop()
 
 
-def _all_queries() -> list[Query]:
-    return [q for dashboard in build_all().values() for q in dashboard_queries(dashboard)]
-
-
-def _finite(value: str) -> bool:
-    return math.isfinite(float(value))
-
-
-# -- the checks --------------------------------------------------------------------------
-
-def _check_queries(prometheus: str, queries: list[Query]) -> tuple[list[str], list[str]]:
-    empty, nan_only = [], []
-    for query in queries:
-        result = _query(prometheus, substitute(query.expr, VALUES))["result"]
-        if query.where in EMPTY_WHEN_HEALTHY:
-            continue
-        if not result:
-            empty.append(f"{query.dashboard} {query.where}: {query.expr}")
-        elif not any(_finite(series["value"][1]) for series in result):
-            nan_only.append(f"{query.dashboard} {query.where}: {query.expr}")
-    return empty, nan_only
-
-
 def test_every_dashboard_query_returns_data(prometheus: str) -> None:
-    queries = _all_queries()
-    assert len(queries) > 40
-    # Recording rules built on other recording rules appear one evaluation later: poll briefly.
-    deadline = time.monotonic() + 20
-    empty, nan_only = _check_queries(prometheus, queries)
-    while (empty or nan_only) and time.monotonic() < deadline:
-        time.sleep(1.0)
-        empty, nan_only = _check_queries(prometheus, queries)
+    assert len(all_queries()) > 40
+    empty, nan_only = poll_queries(prometheus, VALUES)
     assert not empty, "queries without series:\n" + "\n".join(empty)
     assert not nan_only, "queries with only NaN/Inf values:\n" + "\n".join(nan_only)
 
@@ -227,17 +190,17 @@ def test_gpu_join_panels_carry_model_and_gpu_labels(prometheus: str) -> None:
     model = build_all()["inferwatch-model.json"]
     joins = [q for q in dashboard_queries(model) if "model_gpu:" in q.expr]
     assert len(joins) >= 5
-    for query in joins:
-        result = _query(prometheus, substitute(query.expr, VALUES))["result"]
-        assert result, query.where
+    for q in joins:
+        result = query(prometheus, substitute(q.expr, VALUES))["result"]
+        assert result, q.where
         for series in result:
             labels = series["metric"]
-            assert labels.get("model") == MODEL and labels.get("host") == HOST and "gpu" in labels, (query.where, labels)
+            assert labels.get("model") == MODEL and labels.get("host") == HOST and "gpu" in labels, (q.where, labels)
 
 
 def _served(prometheus: str, model: str = ".*") -> set[tuple[str, str, str, str]]:
     """(model, host, gpu, uuid) the join key says are serving, straight from the info series."""
-    info = _query(prometheus, f'inferwatch_model_gpu_info{{model=~"{model}"}}')["result"]
+    info = query(prometheus, f'inferwatch_model_gpu_info{{model=~"{model}"}}')["result"]
     return {(s["metric"]["model"], s["metric"]["host"], s["metric"]["gpu"], s["metric"]["uuid"]) for s in info}
 
 
@@ -247,17 +210,17 @@ def test_recorded_joins_cover_every_gpu_of_every_model(prometheus: str) -> None:
     for metric in ("inferwatch_gpu_utilization_ratio:max", "inferwatch_gpu_memory_used:ratio",
                    "inferwatch_gpu_power_watts:max", "inferwatch_gpu_temperature_celsius:max",
                    "inferwatch_gpu_anomaly_score:threshold_ratio"):
-        result = _query(prometheus, f"model_gpu:{metric}")["result"]
+        result = query(prometheus, f"model_gpu:{metric}")["result"]
         pairs = {(s["metric"]["model"], s["metric"]["host"], s["metric"]["gpu"], s["metric"]["uuid"]) for s in result}
         assert pairs == served, metric
-        assert all(_finite(s["value"][1]) for s in result), metric
+        assert all(finite(s["value"][1]) for s in result), metric
 
 
 def test_raw_join_expression_matches_the_recorded_one(prometheus: str) -> None:
     raw = (f'inferwatch_gpu_utilization_ratio * on (host, gpu) group_left (model, version) '
            f'max by (host, gpu, model, version) (inferwatch_model_gpu_info{{model="{MODEL}", version=~"{VERSION}"}})')
-    raw_result = _query(prometheus, raw)["result"]
-    recorded = _query(prometheus, f'model_gpu:inferwatch_gpu_utilization_ratio:max{{model="{MODEL}"}}')["result"]
+    raw_result = query(prometheus, raw)["result"]
+    recorded = query(prometheus, f'model_gpu:inferwatch_gpu_utilization_ratio:max{{model="{MODEL}"}}')["result"]
     expected = {(m, h, g) for m, h, g, _ in _served(prometheus, MODEL)}
     assert expected
     assert {(s["metric"]["model"], s["metric"]["host"], s["metric"]["gpu"]) for s in raw_result} == expected
@@ -265,16 +228,16 @@ def test_raw_join_expression_matches_the_recorded_one(prometheus: str) -> None:
 
 
 def test_decoded_throttle_reason_and_drift_ratio(prometheus: str) -> None:
-    throttled = _query(prometheus, "host_gpu:inferwatch_gpu_throttle_reason:active == 1")["result"]
+    throttled = query(prometheus, "host_gpu:inferwatch_gpu_throttle_reason:active == 1")["result"]
     assert {(s["metric"]["host"], s["metric"]["gpu"], s["metric"]["reason"]) for s in throttled} == {
         (HOSTS[1], "1", "sw_power_cap")
     }
-    past = _query(prometheus, "model_feature:inferwatch_drift_score:threshold_ratio >= 1")["result"]
+    past = query(prometheus, "model_feature:inferwatch_drift_score:threshold_ratio >= 1")["result"]
     assert [(s["metric"]["model"], s["metric"]["feature"]) for s in past] == [(MODEL, "x0")]
 
 
 def test_no_service_alert_fires_on_a_healthy_worker(prometheus: str) -> None:
-    assert _query(prometheus, 'ALERTS{alertname=~"Inferwatch.*", alertstate="firing"}')["result"] == []
+    assert query(prometheus, 'ALERTS{alertname=~"Inferwatch.*", alertstate="firing"}')["result"] == []
     with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10) as resp:  # noqa: S310
         groups = json.loads(resp.read())["data"]["groups"]
     names = {g["name"] for g in groups}
