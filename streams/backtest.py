@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
+
 from streams.core import Engine
 from streams.core.correlation import HostView
 from streams.core.engine import Output
@@ -24,8 +26,11 @@ from streams.decoding import GpuDecoder, InferenceDecoder
 from streams.intake import Intake
 from streams.records import Alert, GpuSample, InferenceEvent
 from streams.settings import Settings
+from streams.timestamps import to_epoch_seconds
 
 __all__ = ["BacktestResult", "open_lines", "read_messages", "run"]
+
+_ANY = msgspec.json.Decoder()
 
 
 @dataclass
@@ -45,24 +50,19 @@ def open_lines(path: Path) -> IO[bytes]:
 
 
 def _lines(path: Path, topic: str) -> Iterator[tuple[float, int, str, bytes]]:
-    decoder_ts = _ts_peek
     with open_lines(path) as handle:
         for n, line in enumerate(handle):
             line = line.rstrip(b"\r\n")
             if line:
-                yield decoder_ts(line), n, topic, line
+                yield _event_time(line), n, topic, line
 
 
-def _ts_peek(line: bytes) -> float:
-    """Event time of a line for ordering (bad lines sort first; the decoder rejects them)."""
-    import msgspec
-
+def _event_time(line: bytes) -> float:
+    """Event time of a line, for ordering only: bad lines sort first and the decoder reports them."""
     try:
-        obj = msgspec.json.decode(line)
-        from streams.timestamps import to_epoch_seconds
-
+        obj = _ANY.decode(line)
         return to_epoch_seconds(obj.get("ts", obj.get("timestamp")))
-    except Exception:  # noqa: BLE001 - ordering only; decoding reports the real error
+    except (msgspec.DecodeError, UnicodeDecodeError, AttributeError, TypeError, ValueError):
         return float("-inf")
 
 

@@ -9,9 +9,9 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from streams.decoding import REASONS, GpuDecoder, InferenceDecoder, encode_inference_event
+from streams.decoding import REASONS, GpuDecoder, InferenceDecoder, encode_gpu_sample, encode_inference_event
 from streams.errors import Rejected
-from streams.records import InferenceEvent
+from streams.records import GpuSample, InferenceEvent
 from streams.settings import Settings
 from tests.cases import MAX_BYTES, encoded_valid, malformed_cases
 
@@ -122,3 +122,22 @@ def test_arbitrary_json_objects_decode_or_are_rejected(obj: dict, topic: str) ->
         assert exc.reason in REASONS
     else:
         assert len(records) == 1
+
+
+@st.composite
+def gpu_samples(draw: st.DrawFn) -> GpuSample:
+    names = st.sampled_from(["DCGM_FI_DEV_GPU_UTIL", "DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE", "DCGM_FI_DEV_XID_ERRORS"])
+    return GpuSample(
+        ts=draw(st.floats(0, 4e9)),
+        host=draw(_names),
+        gpu=draw(st.integers(0, 15)),
+        uuid=draw(st.none() | st.text(min_size=1, max_size=12)),
+        fields=draw(st.dictionaries(names, _finite, max_size=5)),
+        labels=draw(st.dictionaries(st.sampled_from(["modelName", "pci_bus_id"]), st.text(max_size=10), max_size=2)),
+    )
+
+
+@hsettings(max_examples=200)
+@given(gpu_samples())
+def test_any_valid_gpu_sample_round_trips(sample: GpuSample) -> None:
+    assert _decode("gpu", encode_gpu_sample(sample)) == [sample]
