@@ -17,8 +17,7 @@ FILES = ["realAdExchange/exchange-2_cpc_results.csv", "realTraffic/speed_7578.cs
 
 @pytest.fixture
 def tiny_nab(tmp_path: Path) -> Path:
-    if not (SOURCE / "data").is_dir():
-        pytest.skip(f"NAB data not found at {SOURCE}")
+    assert (SOURCE / "data").is_dir(), f"NAB data not found at {SOURCE}: shared/ must sit beside the repository"
     data = tmp_path / "nab"
     for key in FILES:
         (data / "data" / key).parent.mkdir(parents=True, exist_ok=True)
