@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import math
 
 __all__ = ["ConformalReference"]
 

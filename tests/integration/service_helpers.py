@@ -73,10 +73,5 @@ def metrics_text(port: int) -> str:
         return resp.read().decode()
 
 
-def alertmanager_alerts(base: str) -> list[dict]:
-    with urllib.request.urlopen(f"{base}/api/v2/alerts", timeout=5) as resp:
-        return json.load(resp)
-
-
 def worker_log(path: Path) -> str:
     return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"

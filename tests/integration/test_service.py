@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,7 @@ from streams.localstack import LocalAlertmanager, WebhookRecorder, free_port
 from streams.records import Alert
 from streams.scenario import Scenario, builtin
 from streams.worker import spawn_worker, stop_worker, wait_healthy
-from tests.integration.service_helpers import alertmanager_alerts, metrics_text, read_alerts, replay_messages, run_settings, worker_log
+from tests.integration.service_helpers import metrics_text, read_alerts, replay_messages, run_settings, worker_log
 
 pytestmark = pytest.mark.integration
 

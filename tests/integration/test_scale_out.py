@@ -1,0 +1,197 @@
+"""Two workers in one group on 4-partition input topics: work is split, then one is killed.
+
+The built-in scenario's two models and two hosts hash to only two of the four
+partitions, so a few extra models (steady traffic, fewer events than the
+warm-up, so they never alert) are added on the partitions the scenario leaves
+empty: whichever two partitions each worker is given, both own models.
+
+(a) no failure: every model's events are processed exactly once across the two
+    workers (sum of ``inferwatch_events_total`` over both == events produced);
+(b) the input drift and the GPU contention each alert once;
+(c) the worker owning the model with the GPU contention in progress is killed
+    with SIGKILL; the survivor takes its partitions over, restores the detector
+    state from the changelog, and the incident is still alerted exactly once and
+    resolves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import heapq
+import json
+import re
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams.localstack import free_port
+from streams.records import Alert
+from streams.scenario import MODELS, Scenario, ScenarioMessage, builtin
+from streams.settings import Settings
+from streams.worker import ensure_topics, spawn_worker, stop_worker, wait_healthy
+from tests.integration.service_helpers import metrics_text, read_alerts, replay_messages, run_settings, worker_log
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PARTITIONS = 4
+_EVENTS = re.compile(r'^inferwatch_events_total\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$', re.M)
+_RESTORED = re.compile(r'^inferwatch_state_restored_total\{kind="(\w+)"\} ([0-9.e+]+)$', re.M)
+
+
+def _partition(key: str) -> int:
+    """The partition the replay's producer (aiokafka's default partitioner, murmur2) sends ``key`` to."""
+    parts = list(range(PARTITIONS))
+    return DefaultPartitioner()(key.encode(), parts, parts)
+
+
+def _extra_models() -> list[str]:
+    """One model name for each inference partition the scenario's own models leave empty."""
+    empty = set(range(PARTITIONS)) - {_partition(m) for m in MODELS}
+    names: list[str] = []
+    for i in range(1000):
+        name = f"scale-model-{i}"
+        if _partition(name) in empty:
+            empty.discard(_partition(name))
+            names.append(name)
+        if not empty:
+            return names
+    raise AssertionError("no model name found for every partition")
+
+
+def _with_extra_models(scenario: Scenario, extra: list[str], per_model_rate: float = 2.0) -> list[ScenarioMessage]:
+    """The scenario's messages merged in event time with steady traffic for ``extra`` models.
+
+    The extra traffic is ``fraud-detector``'s incident-free baseline (host
+    ``gpu-node-1``, which has no incident), renamed; each extra model gets
+    ``per_model_rate`` events/s, fewer in the whole run than the warm-up, so
+    its detectors only learn and never alert.
+    """
+    steady = Scenario(seconds=scenario.seconds, rate=per_model_rate * len(extra), seed=7, start=scenario.start, malformed=False)
+    assert per_model_rate * scenario.seconds < 1000, "extra models must stay in warm-up (run_settings: warmup_events=1000)"
+    renamed: list[ScenarioMessage] = []
+    for i, m in enumerate(x for x in steady.messages() if x.topic == "inference" and x.key == MODELS[0].encode()):
+        event = json.loads(m.value)
+        event["model"] = name = extra[i % len(extra)]
+        event["request_id"] = f"{name}-{i}"
+        renamed.append(ScenarioMessage("inference", name.encode(), json.dumps(event).encode(), m.ts))
+    return list(heapq.merge(scenario.messages(), renamed, key=lambda m: m.ts))
+
+
+def _produced(messages: list[ScenarioMessage]) -> Counter[str]:
+    """Valid inference events per model (malformed messages carry the key ``broken``)."""
+    return Counter(m.key.decode() for m in messages if m.topic == "inference" and m.key != b"broken")
+
+
+def _events(text: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for model, value in _EVENTS.findall(text):
+        counts[model] += int(float(value))
+    return counts
+
+
+def _restored(text: str) -> dict[str, float]:
+    return {kind: float(v) for kind, v in _RESTORED.findall(text)}
+
+
+def _firing(alerts: list[Alert], kind: str) -> list[Alert]:
+    return [a for a in alerts if a.status == "firing" and a.kind == kind]
+
+
+def _all_resolved(alerts: list[Alert]) -> bool:
+    firing = {a.fingerprint for a in alerts if a.status == "firing"}
+    return len(firing) >= 2 and firing <= {a.fingerprint for a in alerts if a.status == "resolved"}
+
+
+def _wait_counts(ports: list[int], wanted: Counter[str], timeout: float = 60.0) -> list[Counter[str]]:
+    """Per-worker event counts once their sum reaches ``wanted`` for every model (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        per_worker = [_events(metrics_text(p)) for p in ports]
+        total = sum(per_worker, Counter())
+        if all(total[m] >= n for m, n in wanted.items()) or time.monotonic() > deadline:
+            return per_worker
+        time.sleep(1.0)
+
+
+def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, tmp_path: Path) -> None:
+    settings_a = run_settings(kafka_bootstrap)
+    settings_b = dataclasses.replace(settings_a, web_port=free_port())
+    settings: Settings = settings_a
+    counts = asyncio.run(ensure_topics(settings, PARTITIONS))  # before the workers, so neither races the other
+    assert counts[settings.inference_topic] == counts[settings.gpu_topic] == PARTITIONS
+
+    scenario = builtin(rate=20.0)
+    contention = scenario.incidents[1]
+    extra = _extra_models()
+    models = [*MODELS, *extra]
+    assert {_partition(m) for m in models} == set(range(PARTITIONS))
+    messages = _with_extra_models(scenario, extra)
+    cut = scenario.at(contention.start + 25)  # in the middle of the GPU contention
+    before = [m for m in messages if m.ts < cut]
+    after = [m for m in messages if m.ts >= cut]
+
+    logs = {"a": tmp_path / "worker-a.log", "b": tmp_path / "worker-b.log"}
+    ports = {"a": settings_a.web_port, "b": settings_b.web_port}
+    workers = {
+        "a": spawn_worker(settings_a, logs["a"], partitions=PARTITIONS),
+        "b": spawn_worker(settings_b, logs["b"], partitions=PARTITIONS),
+    }
+    try:
+        for name, proc in workers.items():
+            wait_healthy(ports[name], proc, logs[name])
+
+        # -- (a) and (b): no failure ------------------------------------------------
+        replay_messages(before, settings, speed=20.0)
+        phase1 = read_alerts(settings, lambda alerts: bool(_firing(alerts, "correlated")), timeout=120.0, settle=3.0)
+        produced = _produced(before)
+        per_worker = dict(zip(ports, _wait_counts(list(ports.values()), produced)))
+        total = sum(per_worker.values(), Counter())
+        assert {m: total[m] for m in models} == {m: produced[m] for m in models}, per_worker
+        assert all(sum(c.values()) > 0 for c in per_worker.values()), f"a worker processed nothing: {per_worker}"
+        owners = {m: [w for w, c in per_worker.items() if c[m]] for m in models}
+        assert all(len(o) == 1 for o in owners.values()), f"a model was processed by both workers: {owners}"
+        print(f"models by worker: { {w: sorted(m for m in models if owners[m] == [w]) for w in workers} }")
+        assert [(a.model, a.feature) for a in _firing(phase1, "input_drift")] == [("fraud-detector", "x1")]
+        assert [(a.model, a.host) for a in _firing(phase1, "correlated")] == [("churn-ranker", "gpu-node-2")]
+
+        # -- (c): kill -9 the worker that owns the model with the incident in progress --
+        (victim,) = owners[MODELS[1]]
+        (survivor,) = set(workers) - {victim}
+        before_kill = metrics_text(ports[survivor])
+        workers[victim].send_signal(signal.SIGKILL)  # a crash: no clean shutdown, no final commit
+        workers[victim].wait()
+
+        replay_messages(after, settings, speed=20.0)
+        alerts = read_alerts(settings, _all_resolved, timeout=150.0, settle=5.0)
+        produced_all = _produced(messages)
+        survivor_counts = _wait_counts([ports[survivor]], produced_all - per_worker[victim], timeout=30.0)[0]
+        text = metrics_text(ports[survivor])
+    except Exception:
+        print("worker a:", worker_log(logs["a"]), "worker b:", worker_log(logs["b"]), sep="\n")
+        raise
+    finally:
+        for proc in workers.values():
+            stop_worker(proc)
+
+    # The survivor now processes the victim's models (at least once: a few may be seen twice) ...
+    for model in models:
+        assert per_worker[victim][model] + survivor_counts[model] >= produced_all[model], (model, per_worker, survivor_counts)
+    assert survivor_counts[MODELS[1]] > 0
+    # ... with their detector state restored from the changelog topics ...
+    restored_before, restored_after = _restored(before_kill), _restored(text)
+    for kind in ("model", "host"):
+        assert restored_after.get(kind, 0) > restored_before.get(kind, 0), (kind, restored_before, restored_after)
+    # ... so the incident in progress when the worker died is alerted exactly once, and resolves.
+    assert [(a.model, a.host) for a in _firing(alerts, "correlated")] == [("churn-ranker", "gpu-node-2")]
+    assert [(a.model, a.feature) for a in _firing(alerts, "input_drift")] == [("fraud-detector", "x1")]
+    assert _firing(alerts, "latency_anomaly") == [] and _firing(alerts, "gpu_anomaly") == []
+    assert all(a.model in MODELS for a in alerts if a.model), "the extra models must not alert"
+    resolved = [a for a in alerts if a.status == "resolved"]
+    assert sorted(a.kind for a in resolved) == ["correlated", "input_drift"]
+    (end,) = [a.ends_at for a in resolved if a.kind == "correlated"]
+    assert end >= scenario.at(contention.end)
