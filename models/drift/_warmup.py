@@ -5,7 +5,7 @@ A detector learns its reference from the first ``warmup`` events (rows of
 ``learn_reference(xs)`` loads a baseline, ``reset()`` restarts the change
 statistics and keeps the reference, ``relearn()`` starts a new warm-up.
 Subclasses implement ``_start(sample)``, ``_monitor(chunk) -> fired rows``,
-``_clear(rows)`` and the results.
+``_clear(rows)`` and the results.  NaN and +-inf both mean "missing".
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class WarmupDetector(Detector):
     def learn_reference(self, xs: Any) -> None:
         """Take the reference from a baseline sample ``(n, F)`` and start monitoring."""
         self.relearn()
-        self._begin(self._rows(xs))
+        xs = self._rows(xs)
+        self._begin(np.where(np.isinf(xs), np.nan, xs))
 
     def reset(self) -> None:
         """Restart the change statistics; keep the reference."""
@@ -78,6 +79,8 @@ class WarmupDetector(Detector):
     def _run(self, xs: np.ndarray) -> np.ndarray:
         if self._n_cols is not None and xs.shape[1] != self._n_cols:
             raise ValueError(f"expected {self._n_cols} features per event, got {xs.shape[1]}")
+        if np.isinf(xs).any():  # not a value: treated as missing
+            xs = np.where(np.isinf(xs), np.nan, xs)
         fired: list[int] = []
         self.fired_features = []
         i = 0

@@ -113,3 +113,29 @@ def test_confidence_accepts_scalars_and_vectors():
     assert det.n_events == 4
     assert det._buf[1].tolist() == [pytest.approx(0.7), pytest.approx(entropy([0.7, 0.2, 0.1]))]
     assert np.isnan(det._buf[0, 1]) and np.isnan(det._buf[3, 0])
+
+
+# -- lifecycle shared by the warm-up detectors ----------------------------------
+@pytest.mark.parametrize("make", [lambda: MissingRate(warmup=200), lambda: MultivariateDrift(warmup=200)])
+def test_freeze_relearn_learn_reference(make):
+    rng = np.random.default_rng(6)
+    det = make()
+    det.update_many(rng.normal(size=(50, 3)))
+    det.freeze()
+    assert det.phase == "monitoring"
+    det.relearn()
+    assert det.phase == "learning" and det.n_events == 0
+    det.learn_reference(rng.normal(size=(300, 3)))
+    assert det.phase == "monitoring"
+    det.update_many(rng.normal(size=(100, 3)))
+    det.reset()
+    assert det.score == 0.0
+
+
+def test_categorical_learn_reference_and_freeze():
+    det = CategoricalDrift(warmup=5000, window=50)
+    det.update_many(["a", "b"] * 30)
+    det.freeze()
+    assert det.phase == "monitoring"
+    det.learn_reference(["x"] * 100 + ["y"] * 100)
+    assert det._labels == ["x", "y", "__other__"]
