@@ -12,8 +12,10 @@ and commands in single-partition global tables every worker reads whole.
 from __future__ import annotations
 
 import json
+import os
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 import faust
@@ -55,10 +57,12 @@ class Service:
         self.settings = s = settings
         self.registry = registry or CollectorRegistry()
         self.metrics = Metrics(self.registry, max_features=s.metrics_max_features)
+        os.makedirs(s.data_dir, exist_ok=True)  # faust creates only the last level of its datadir
         self.app = app = faust.App(
             s.app_id,
             broker=[f"kafka://{h}" for h in s.kafka_bootstrap.split(",")],
             store="memory://",
+            datadir=os.path.join(s.data_dir, "{conf.name}-data"),
             key_serializer="raw",
             value_serializer="raw",
             web_host=s.web_host,
@@ -70,6 +74,7 @@ class Service:
             topic_disable_leader=True,
             table_standby_replicas=0,
             stream_wait_empty=False,
+            producer_max_request_size=s.max_state_bytes + 1024 * 1024,
             broker_session_timeout=s.session_timeout_seconds,
             broker_heartbeat_interval=max(1.0, s.session_timeout_seconds / 4),  # shutdown must not wait on an alert Alertmanager has not taken
         )
@@ -79,8 +84,10 @@ class Service:
         self.alerts_topic = app.topic(s.alerts_topic, partitions=n_alerts)
         self.deadletter_topic = app.topic(s.deadletter_topic)
         self.control_topic = app.topic(s.control_topic)
-        self.model_state = app.Table("model_state", partitions=n_inf, value_type=bytes)
-        self.host_state = app.Table("host_state", partitions=n_gpu, value_type=bytes)
+        # Detector state can exceed Kafka's default 1 MB record limit: allow more on these changelogs.
+        big = {"max.message.bytes": str(s.max_state_bytes)}
+        self.model_state = app.Table("model_state", partitions=n_inf, value_type=bytes, extra_topic_configs=big)
+        self.host_state = app.Table("host_state", partitions=n_gpu, value_type=bytes, extra_topic_configs=big)
         self.forwarder_state = app.Table("forwarder_state", partitions=n_alerts, value_type=bytes)
         self.gpu_states = app.GlobalTable("gpu_states", partitions=1, value_type=bytes)
         self.incidents = app.GlobalTable("incidents", partitions=1, value_type=bytes)
@@ -98,6 +105,8 @@ class Service:
         self.alertmanager = AlertmanagerClient(s.alertmanager_url, ttl=s.alertmanager_ttl_seconds) if s.alertmanager_url else None
         self.positions: dict[tuple[str, int], int] = {}
         self.partition_of: dict[str, int] = {}
+        self._dirty: dict[tuple[str, str], bool] = {}
+        self._snapshot_at: dict[tuple[str, str], float] = {}
         self._register()
 
     # -- state ----------------------------------------------------------------
@@ -113,12 +122,27 @@ class Service:
             put(self.gpu_states, key, msgspec.json.encode(row), 0)
         for host, view in out.incidents.items():
             put(self.incidents, host, msgspec.json.encode(view), 0)
-        for model in out.models:
-            key, data = self.engine.snapshot_model(model)
-            put(self.model_state, key, data, self.partition_of[model])
-        for host in out.hosts:
-            key, data = self.engine.snapshot_host(host)
-            put(self.host_state, key, data, self.partition_of[host])
+        self._dirty.update((("model", m), True) for m in out.models)
+        self._dirty.update((("host", h), True) for h in out.hosts)
+        urgent = {("model", a.model) for a in out.alerts if a.model} | {("host", a.host) for a in out.alerts if a.kind == "gpu_anomaly" and a.host}
+        self._snapshot(urgent)
+
+    def _snapshot(self, urgent: Collection[tuple[str, str]] = (), everything: bool = False) -> None:
+        """Write changed state to the changelog: at once when its alerts changed, else at most every
+        ``snapshot_interval_seconds`` (so a crash loses at most that much detector learning)."""
+        now = time.monotonic()
+        for item in list(self._dirty):
+            kind, name = item
+            if not (everything or item in urgent or now - self._snapshot_at.get(item, 0.0) >= self.settings.snapshot_interval_seconds):
+                continue
+            if kind == "model" and name in self.engine.models:
+                key, data = self.engine.snapshot_model(name)
+                put(self.model_state, key, data, self.partition_of[name])
+            elif kind == "host" and name in self.engine.hosts:
+                key, data = self.engine.snapshot_host(name)
+                put(self.host_state, key, data, self.partition_of[name])
+            self._snapshot_at[item] = now
+            del self._dirty[item]
 
     async def _dead_letter(self, letter: DeadLetter, topic: str) -> None:
         self.metrics.dead_letters.labels(topic, letter.reason).inc()
@@ -272,12 +296,11 @@ class Service:
         async def resend() -> None:
             await self.resend_firing()
 
-        @app.timer(5.0)
+        @app.timer(min(5.0, s.snapshot_interval_seconds))
         async def housekeeping() -> None:
             self.update_lag()
             out = self.engine.tick(time.time())
-            if out.alerts:
-                await self._publish(out)
+            await self._publish(out)
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
@@ -292,4 +315,5 @@ class Service:
 
         @app.on_partitions_revoked.connect
         async def revoked(sender: Any, revoked: Any, **_: Any) -> None:
+            self._snapshot(everything=True)  # hand over the latest state before another worker takes it
             self.engine.forget(list(self.engine.models) + list(self.engine.hosts))

@@ -6,6 +6,7 @@ Every field documents its default and the ``INFERWATCH_*`` variable that sets it
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -39,6 +40,8 @@ class Settings:
     batch_size: int = _env("BATCH_SIZE", 1000, "Messages an agent takes per batch.")
     batch_seconds: float = _env("BATCH_SECONDS", 0.5, "Longest wait to fill a batch.")
     session_timeout_seconds: float = _env("SESSION_TIMEOUT_SECONDS", 10.0, "A worker silent this long loses its partitions to the others.")
+    snapshot_interval_seconds: float = _env("SNAPSHOT_INTERVAL_SECONDS", 5.0, "Detector state is written to its changelog at most this often (at once when alerts change).")
+    max_state_bytes: int = _env("MAX_STATE_BYTES", 8 * 1024 * 1024, "Largest detector-state record (changelog topics are created to allow it).")
     warmup_events: int = _env("WARMUP_EVENTS", 2000, "Events per model version (and per host) that form the reference.")
     resolve_after_seconds: float = _env("RESOLVE_AFTER_SECONDS", 120.0, "An alert resolves after its detector is quiet this long (event time).")
     gpu_grace_seconds: float = _env("GPU_GRACE_SECONDS", 15.0, "A GPU alert waits this long for a model incident to claim it.")
@@ -48,6 +51,7 @@ class Settings:
     alertmanager_url: str = _env("ALERTMANAGER_URL", "http://127.0.0.1:9093", "Alertmanager base URL ('' disables).")
     alertmanager_resend_seconds: float = _env("ALERTMANAGER_RESEND_SECONDS", 60.0, "Firing alerts are re-sent to Alertmanager this often.")
     alertmanager_ttl_seconds: float = _env("ALERTMANAGER_TTL_SECONDS", 300.0, "endsAt of a firing alert is this far ahead.")
+    data_dir: str = _env("DATA_DIR", os.path.join(tempfile.gettempdir(), "inferwatch"), "Where a worker keeps local files (Faust's data dir, one folder per app id).")
     web_port: int = _env("WEB_PORT", 6066, "Port of the worker's /metrics and /health endpoint.")
     web_host: str = _env("WEB_HOST", "127.0.0.1", "Interface the worker's web endpoint binds to.")
     kserve_join_ttl_seconds: float = _env("KSERVE_JOIN_TTL_SECONDS", 60.0, "How long a KServe request waits for its response.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import pickle
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,18 @@ __all__ = ["Engine", "ModelState", "Output"]
 
 log = logging.getLogger(__name__)
 _MODEL_PREFIX, _HOST_PREFIX = "model:", "host:"
+_SNAPSHOT_MAGIC = b"IW1z"  # format tag: zlib-compressed pickle
+
+
+def _freeze(state: object) -> bytes:
+    """State as bytes for a changelog record: pickled, then zlib level 1 (windows of floats shrink ~2x)."""
+    return _SNAPSHOT_MAGIC + zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 1)
+
+
+def _thaw(data: bytes) -> Any:
+    if not data.startswith(_SNAPSHOT_MAGIC):
+        raise ValueError("not an inferwatch state snapshot (unknown format tag)")
+    return pickle.loads(zlib.decompress(data[len(_SNAPSHOT_MAGIC) :]))
 #: Model-side kinds whose alerts carry GPU context and claim the host's GPU anomalies.
 CORRELATED_KINDS = CORRELATABLE | {"correlated"}
 
@@ -102,7 +115,7 @@ class Engine:
         state = self.models.get(name)
         if state is None:
             data = self._store(_MODEL_PREFIX + name)
-            state = pickle.loads(data) if data else ModelState(tracker=AlertTracker(self.settings.resolve_after_seconds))
+            state = _thaw(data) if data else ModelState(tracker=AlertTracker(self.settings.resolve_after_seconds))
             self.models[name] = state
             if data and self.metrics is not None:
                 self.metrics.state_restored.labels("model").inc()
@@ -112,7 +125,7 @@ class Engine:
         state = self.hosts.get(name)
         if state is None:
             data = self._store(_HOST_PREFIX + name)
-            state = pickle.loads(data) if data else HostState(
+            state = _thaw(data) if data else HostState(
                 HostMonitor(name, self.factory, quiet_after=self.settings.correlation_window_seconds),
                 AlertTracker(self.settings.resolve_after_seconds),
             )
@@ -122,10 +135,12 @@ class Engine:
         return state
 
     def snapshot_model(self, name: str) -> tuple[str, bytes]:
-        return _MODEL_PREFIX + name, pickle.dumps(self.models[name], protocol=pickle.HIGHEST_PROTOCOL)
+        """``(store key, bytes)`` of the model's whole state."""
+        return _MODEL_PREFIX + name, _freeze(self.models[name])
 
     def snapshot_host(self, name: str) -> tuple[str, bytes]:
-        return _HOST_PREFIX + name, pickle.dumps(self.hosts[name], protocol=pickle.HIGHEST_PROTOCOL)
+        """``(store key, bytes)`` of the host's whole state."""
+        return _HOST_PREFIX + name, _freeze(self.hosts[name])
 
     def forget(self, keys: Sequence[str]) -> None:
         """Drop in-memory state (partitions revoked); the store keeps it."""
