@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m bench.nab [--data DIR] [--out RESULTS_DIR] [--json OUT] [--no-baseline]
+    python -m bench.nab [--data DIR] [--out RESULTS_DIR] [--json OUT] [--no-baseline] [--seed N]
 
 Every ``DIR/data/<category>/<file>.csv`` is read one row at a time; the
 detector sees only the row's value (no timestamp, no labels) and emits an
@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "nab"
 
 
-def ours() -> Callable[[float], float]:
-    """LatencyAnomaly at its defaults; ``min_value=None`` only because NAB holds negative metrics."""
-    det = LatencyAnomaly(min_value=None)
+def ours(seed: int = 0) -> Callable[[float], float]:
+    """LatencyAnomaly at its product defaults; ``min_value=None`` only because NAB holds negative metrics."""
+    det = LatencyAnomaly(min_value=None, seed=seed)
 
     def step(x: float) -> float:
         det.update(x)
@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "nab")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-baseline", action="store_true", help="skip the HalfSpaceTrees baseline")
+    ap.add_argument("--seed", type=int, default=0, help="LatencyAnomaly's tie-breaking seed")
     args = ap.parse_args(argv)
+    factories = dict(DETECTORS, LatencyAnomaly=lambda: ours(args.seed))
 
     labels_path = args.data / "labels" / "combined_windows.json"
     labels = json.loads(labels_path.read_text()) if labels_path.exists() else None
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         windows = window_indices(ts, labels.get(key, [])) if labels is not None else []
         for name in names:
             t0 = time.perf_counter()
-            scores = run_detector(DETECTORS[name], values)
+            scores = run_detector(factories[name], values)
             seconds[name] += time.perf_counter() - t0
             corpus[name].append(FileRows(key, ts, scores, windows))
             if name == "LatencyAnomaly":
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {
         "data": str(args.data),
         "files": len(files),
-        "settings": {"LatencyAnomaly": repr(LatencyAnomaly(min_value=None))},
+        "settings": {"LatencyAnomaly": repr(LatencyAnomaly(min_value=None, seed=args.seed))},
         "published_standard": PUBLISHED_STANDARD,
         "detectors": {},
     }

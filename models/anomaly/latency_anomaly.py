@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from models.anomaly.conformal import ConformalReference
+from models.anomaly.context import SeasonalContext
 from models.anomaly.cusum_calibration import cusum_threshold
 from models.base import Detector, check_positive
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
@@ -25,7 +26,13 @@ _CUSUMS = (
     ("volatility", "pair0", "two-sided", "volatility_k"),
     ("jump", "pair1", "two-sided", "spike_k"),
     ("volatility", "pair1", "two-sided", "volatility_k"),
+    ("seasonal_spike", "season", "two-sided", "spike_k"),
+    ("seasonal_shift", "season", "two-sided", "shift_k"),
 )
+_N_PLAIN = 6  # CUSUMs used while no period holds (the seasonal ones are the last two)
+_SIDES = (("value", "upper"), ("pair0", "two-sided"), ("pair1", "two-sided"), ("season", "two-sided"))
+_BY_VIEW = {v: [i for i, c in enumerate(_CUSUMS) if c[1] == v] for v, _ in _SIDES}
+_MIN_PERIOD = 16
 
 
 class LatencyAnomaly(Detector):
@@ -46,17 +53,27 @@ class LatencyAnomaly(Detector):
     stream whatever the distribution, with an exponential tail fitted to the
     ``tail`` most extreme values beyond the window's range.  Means are never used.
 
-    The surprisal ``s = -ln p`` is then Exp(1) and six CUSUMs
-    ``S = max(0, S + s - k)`` accumulate it: value with ``spike_k`` (*spike*:
-    one or a few extreme values), value with ``shift_k`` (*level_shift*: a run of
-    moderately high ones), and per step phase ``spike_k`` (*jump*) and
-    ``volatility_k`` (*volatility*).  Each CUSUM's threshold ``h`` gives an
-    in-control average run length (in events) of six times the budget's
+    When the stream has a cycle (a period found by
+    :class:`~models.anomaly.context.SeasonalContext` from the autocorrelation;
+    never on independent values) a third view, the *seasonal residual* (the
+    value minus the median of the same phase in the last three periods, both
+    tails), is scored too, so a daily high is compared with earlier daily highs.
+
+    The surprisal ``s = -ln p`` is then Exp(1) and CUSUMs ``S = max(0, S + s - k)``
+    accumulate it: value with ``spike_k`` (*spike*) and ``shift_k``
+    (*level_shift*), per step phase ``spike_k`` (*jump*) and ``volatility_k``
+    (*volatility*), and, while a period holds, the residual with ``spike_k``
+    (*seasonal_spike*) and ``shift_k`` (*seasonal_shift*).  Each CUSUM's
+    threshold ``h`` gives an in-control average run length (in events) of the
+    budget's times the number of CUSUMs in use
     (:func:`~models.anomaly.cusum_calibration.cusum_threshold`), so together
     they stay within ``budget``.  The score is ``r / (1 + r)`` with ``r`` the
-    largest ``S / h``: in [0, 1], ``threshold`` 0.5.  After an alarm all CUSUMs
-    restart.  The reference keeps sliding, so a lasting shift keeps alarming
-    (less and less often) until it fills the window: the alert layer dedups.
+    largest ``S / h``: in [0, 1], ``threshold`` 0.5.  At an alarm ``r`` grows by
+    ``severity_weight`` times the largest surprisal of the event's value or step,
+    so an alarm on an extreme value outranks a marginal run (the alarms are the
+    same).  After an alarm all CUSUMs restart.  The reference keeps sliding, so a
+    lasting shift keeps alarming (less and less often) until it fills the
+    window: the alert layer dedups.
 
     Parameters
     ----------
@@ -75,6 +92,11 @@ class LatencyAnomaly(Detector):
         Values kept for the recent-quantile evidence.
     seed
         Seed of the tie-breaking random numbers.
+    season_prominence
+        Autocorrelation prominence (peak minus the lowest value at shorter lags)
+        a period needs; ``None`` turns the seasonal view off.
+    severity_weight
+        Ratio added at an alarm per unit surprisal of its value or step (``0`` keeps ``S / h``).
 
     Examples
     --------
@@ -103,6 +125,8 @@ class LatencyAnomaly(Detector):
         min_value: float | None = 0.0,
         recent: int = 64,
         seed: int | None = 0,
+        season_prominence: float | None = 0.4,
+        severity_weight: float = 0.025,
     ) -> None:
         if not isinstance(tail, int) or isinstance(tail, bool) or tail < 2:
             raise ValueError(f"tail must be an int >= 2, got {tail!r}")
@@ -120,27 +144,35 @@ class LatencyAnomaly(Detector):
             check_positive("abs(min_value)", abs(min_value), allow_zero=True)
         if not isinstance(recent, int) or isinstance(recent, bool) or recent < 1:
             raise ValueError(f"recent must be an int >= 1, got {recent!r}")
+        if season_prominence is not None and not 0.0 < season_prominence <= 2.0:
+            raise ValueError(f"season_prominence must be in (0, 2] or None, got {season_prominence!r}")
+        check_positive("severity_weight", severity_weight, allow_zero=True)
         self.window, self.tail = window, tail
         self.spike_k, self.shift_k, self.volatility_k = spike_k, shift_k, volatility_k
         self.budget, self.min_value, self.recent, self.seed = budget, min_value, recent, seed
-        ks = [getattr(self, attr) for *_, attr in _CUSUMS]
-        self._k = ks
-        # Pair CUSUMs step once per two events: their ARL in steps is half that in events.
-        self._h = [
-            cusum_threshold(k, len(_CUSUMS) * budget.arl / (1.0 if view == "value" else 2.0))
-            for (_, view, _, _), k in zip(_CUSUMS, ks)
-        ]
+        self.season_prominence, self.severity_weight = season_prominence, severity_weight
+        self._k = ks = [getattr(self, attr) for *_, attr in _CUSUMS]
+        # The budget is split evenly over the CUSUMs in use (six, or eight while a period
+        # holds).  Pair CUSUMs step once per two events: their ARL in steps is half that in events.
+        self._h_plain, self._h_season = (
+            [
+                cusum_threshold(k, n * budget.arl / (2.0 if c[1].startswith("pair") else 1.0))
+                for c, k in zip(_CUSUMS[:n], ks)
+            ]
+            for n in (_N_PLAIN, len(_CUSUMS))
+        )
+        seasonal = season_prominence is not None
+        self._context = SeasonalContext(window, _MIN_PERIOD, season_prominence) if seasonal else None
         self._rng = np.random.default_rng(seed)
         self._uniforms: list[float] = []
-        self._refs = {
-            "value": ConformalReference(window, tail, min_scale=1e-3),
-            "pair0": ConformalReference(window // 2, tail, min_scale=1e-3),
-            "pair1": ConformalReference(window // 2, tail, min_scale=1e-3),
+        self._refs = {  # half as many steps per phase
+            v: ConformalReference(window // 2 if v.startswith("pair") else window, tail, min_scale=1e-3)
+            for v, _ in _SIDES
         }
         self._recent: collections.deque[float] = collections.deque(maxlen=recent)
         self._prev = 0.0
         self._cusum = [0.0] * len(_CUSUMS)
-        self._surprisal = {"value": 0.0, "pair0": 0.0, "pair1": 0.0}
+        self._surprisal = {view: 0.0 for view, _ in _SIDES}
         self._ratio = 0.0
         self._kind = "none"
         self._n = 0
@@ -175,20 +207,29 @@ class LatencyAnomaly(Detector):
             views[f"pair{self._n % 2}"] = y - self._prev
         self._prev = y
         self._fired = False
+        res = self._context.add(y) if self._context is not None else None
+        seasonal = res is not None
+        if seasonal:
+            views["season"] = res  # value minus the median of the same phase in the last 3 periods
+        else:
+            self._cusum[_N_PLAIN:] = [0.0] * (len(_CUSUMS) - _N_PLAIN)
         u = self._uniform()
-        for view, side in (("value", "upper"), ("pair0", "two-sided"), ("pair1", "two-sided")):
+        for view, side in _SIDES:
             if view in views and self._refs[view].ready:
                 p = self._refs[view].p_value(views[view], side, u)
                 self._surprisal[view] = min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL
-                for i, (_, cusum_view, _, _) in enumerate(_CUSUMS):
-                    if cusum_view == view:
-                        self._cusum[i] = max(0.0, self._cusum[i] + self._surprisal[view] - self._k[i])
-        ratios = [c / h for c, h in zip(self._cusum, self._h)]
+                s, cusum, k = self._surprisal[view], self._cusum, self._k
+                for i in _BY_VIEW[view]:
+                    cusum[i] = max(0.0, cusum[i] + s - k[i])
+        hs = self._h_season if seasonal else self._h_plain
+        ratios = [c / h for c, h in zip(self._cusum, hs)]
         best = max(range(len(ratios)), key=ratios.__getitem__)
         self._ratio = ratios[best]
         if self._ratio >= 1.0:
             self._fired = True
             self._kind = _CUSUMS[best][0]
+            # Severity: an alarm whose own value or step is extreme ranks above a marginal one.
+            self._ratio += self.severity_weight * max(self._surprisal[v] for v in views if v != "season")
             self._cusum = [0.0] * len(_CUSUMS)
         for view, value in views.items():
             self._refs[view].add(value)
@@ -214,4 +255,5 @@ class LatencyAnomaly(Detector):
             "reference": {f"p{round(q * 100)}": float(np.quantile(ref, q)) for q in qs},
             "recent": {f"p{round(q * 100)}": float(np.quantile(rec, q)) for q in qs},
             "n": self._n,
+            "period": self._context.period if self._context is not None else None,
         }

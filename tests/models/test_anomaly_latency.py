@@ -84,6 +84,47 @@ def test_constant_stream_then_change_fires():
     assert fired.tolist()[0] == 1000
 
 
+# -- seasonal context and alarm severity ---------------------------------------------
+
+
+def daily(seed: int, n: int = 4000, period: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Latency with a cycle (log amplitude 0.6) and its phase."""
+    rng = np.random.default_rng(seed)
+    phase = np.sin(2 * np.pi * np.arange(n) / period)
+    return 40.0 * np.exp(0.6 * phase + rng.normal(0.0, 0.1, n)), phase
+
+
+def test_no_period_on_independent_latency():
+    det = LatencyAnomaly(seed=0)
+    det.update_many(lognormal(5, n=4000, sigma=0.6))
+    assert det.evidence()["period"] is None
+
+
+def test_golden_out_of_phase_value_needs_the_seasonal_view():
+    x, phase = daily(0)
+    low = (np.arange(len(x)) >= 3000) & (np.arange(len(x)) < 3200) & (phase < -0.5)
+    x[low] *= 2.0  # the nightly lows doubled: still below the daily highs
+    det = LatencyAnomaly(seed=0)
+    fired = det.update_many(x)
+    assert det.evidence()["period"] in range(196, 205)
+    during = fired[(fired >= 3100) & (fired < 3200)]  # the first doubled low is 3117
+    assert during[0] == 3117
+    plain = LatencyAnomaly(seed=0, season_prominence=None).update_many(x)
+    assert not ((plain >= 3100) & (plain < 3200)).any()
+
+
+def test_severity_ranks_an_extreme_alarm_higher():
+    x = lognormal(3, n=800)
+    scores = []
+    for weight in (0.0, 0.025):
+        det = LatencyAnomaly(seed=0, severity_weight=weight)
+        det.update_many(x)
+        det.update(5000.0)
+        assert det.fired
+        scores.append(det.score)
+    assert 0.5 <= scores[0] < scores[1] < 1.0
+
+
 # -- parameters and malformed input -------------------------------------------------
 
 
@@ -99,6 +140,9 @@ def test_constant_stream_then_change_fires():
         ({"budget": 1.0}, "budget"),
         ({"recent": 0}, "recent"),
         ({"min_value": float("inf")}, "min_value"),
+        ({"season_prominence": 0.0}, "season_prominence"),
+        ({"season_prominence": float("nan")}, "season_prominence"),
+        ({"severity_weight": -0.1}, "severity_weight"),
     ],
 )
 def test_bad_parameters(kwargs, name):
