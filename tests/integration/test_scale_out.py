@@ -27,6 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.localstack import free_port
@@ -40,6 +41,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PARTITIONS = 4
 _EVENTS = re.compile(r'^inferwatch_events_total\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$', re.M)
+_GENERATION = re.compile(r"generation id (\d+) app consumers id")
 _RESTORED = re.compile(r'^inferwatch_state_restored_total\{kind="(\w+)"\} ([0-9.e+]+)$', re.M)
 
 
@@ -107,6 +109,38 @@ def _all_resolved(alerts: list[Alert]) -> bool:
     return len(firing) >= 2 and firing <= {a.fingerprint for a in alerts if a.status == "resolved"}
 
 
+def _wait_settled(logs: list[Path], timeout: float = 60.0) -> None:
+    """Until every worker has joined the same group generation and is ready in it (a rebalance is over)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for log in logs:
+            text = log.read_text(errors="replace")
+            generations = list(_GENERATION.finditer(text))
+            ready_after = bool(generations) and "Worker ready" in text[generations[-1].end():]
+            states.append((int(generations[-1].group(1)) if generations else None, ready_after))
+        if all(ready for _, ready in states) and len({g for g, _ in states}) == 1:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the group did not settle: {states}")
+
+
+def _offsets(settings: Settings) -> dict[int, tuple[int | None, int]]:
+    """The group's committed offset and the end offset of every inference partition."""
+
+    async def go() -> dict[int, tuple[int | None, int]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=settings.app_id, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(settings.inference_topic, p) for p in range(PARTITIONS)]
+            ends = await consumer.end_offsets(tps)
+            return {tp.partition: (await consumer.committed(tp), ends[tp]) for tp in tps}
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(go())
+
+
 def _wait_counts(ports: list[int], wanted: Counter[str], timeout: float = 60.0) -> list[Counter[str]]:
     """Per-worker event counts once their sum reaches ``wanted`` for every model (or at the timeout)."""
     deadline = time.monotonic() + timeout
@@ -118,7 +152,8 @@ def _wait_counts(ports: list[int], wanted: Counter[str], timeout: float = 60.0) 
         time.sleep(1.0)
 
 
-def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the workers inherit it: Faust's <app_id>-data directory lands here, not in the repo
     settings_a = run_settings(kafka_bootstrap)
     settings_b = dataclasses.replace(settings_a, web_port=free_port())
     settings: Settings = settings_a
@@ -144,14 +179,22 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, t
     try:
         for name, proc in workers.items():
             wait_healthy(ports[name], proc, logs[name])
+        _wait_settled(list(logs.values()))  # produce only once the second worker's join is over
+        for name, proc in workers.items():
+            wait_healthy(ports[name], proc, logs[name])
 
         # -- (a) and (b): no failure ------------------------------------------------
         replay_messages(before, settings, speed=20.0)
         phase1 = read_alerts(settings, lambda alerts: bool(_firing(alerts, "correlated")), timeout=120.0, settle=3.0)
         produced = _produced(before)
-        per_worker = dict(zip(ports, _wait_counts(list(ports.values()), produced)))
+        # short wait: while the inputs are quiet, the workers advance event time with the wall
+        # clock, and 30 s of it would resolve the contention that phase (c) needs still open
+        per_worker = dict(zip(ports, _wait_counts(list(ports.values()), produced, timeout=20.0)))
         total = sum(per_worker.values(), Counter())
-        assert {m: total[m] for m in models} == {m: produced[m] for m in models}, per_worker
+        assert {m: total[m] for m in models} == {m: produced[m] for m in models}, (
+            f"events processed != produced; per worker {per_worker}; "
+            f"committed vs end offsets of the inference partitions {_offsets(settings)}"
+        )
         assert all(sum(c.values()) > 0 for c in per_worker.values()), f"a worker processed nothing: {per_worker}"
         owners = {m: [w for w, c in per_worker.items() if c[m]] for m in models}
         assert all(len(o) == 1 for o in owners.values()), f"a model was processed by both workers: {owners}"
