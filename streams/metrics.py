@@ -11,7 +11,9 @@ GPUs serve which model, so dashboards can join the two with ``on(host, gpu)``.
 
 from __future__ import annotations
 
+from collections import Counter as CounterOf
 from collections import defaultdict
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -110,15 +112,31 @@ class Metrics:
     # -- per record ---------------------------------------------------------
     def observe_event(self, event: InferenceEvent) -> None:
         """Counters and histograms for one inference event."""
-        model, version, host = event.model, event.version, event.host or "unknown"
-        self.events.labels(model, version).inc()
-        self.latency.labels(model, version, host).observe(event.latency_ms / 1000.0)
-        if event.confidence is not None:
-            self.confidence.labels(model, version).observe(event.confidence)
-        if event.prediction is not None:
-            self.predictions.labels(model, version, self.class_label(model, version, event.prediction)).inc()
-        if event.host is not None and event.gpu is not None:
-            self.model_gpu.labels(model, version, event.host, str(event.gpu), event.gpu_uuid or "").set(1)
+        self.observe_events([event])
+
+    def observe_events(self, events: Sequence[InferenceEvent]) -> None:
+        """Counters and histograms for a batch: label lookups once per group, not per event."""
+        groups: dict[tuple[str, str, str], list[InferenceEvent]] = defaultdict(list)
+        for event in events:
+            groups[(event.model, event.version, event.host or "unknown")].append(event)
+        for (model, version, host), batch in groups.items():
+            self.events.labels(model, version).inc(len(batch))
+            latency = self.latency.labels(model, version, host)
+            confidence = self.confidence.labels(model, version)
+            classes: CounterOf[str] = CounterOf()
+            gpus: set[tuple[str, str]] = set()
+            for event in batch:
+                latency.observe(event.latency_ms / 1000.0)
+                if event.confidence is not None:
+                    confidence.observe(event.confidence)
+                if event.prediction is not None:
+                    classes[self.class_label(model, version, event.prediction)] += 1
+                if event.host is not None and event.gpu is not None:
+                    gpus.add((str(event.gpu), event.gpu_uuid or ""))
+            for label, n in classes.items():
+                self.predictions.labels(model, version, label).inc(n)
+            for gpu, uuid in gpus:
+                self.model_gpu.labels(model, version, host, gpu, uuid).set(1)
 
     def observe_gpu(self, sample: GpuSample) -> None:
         """Re-export one GPU sample's fields in base units."""

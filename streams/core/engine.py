@@ -203,8 +203,8 @@ class Engine:
             by_host[(event.version, event.host or "unknown")].append(event)
             if event.host is not None:
                 state.gpus[(event.host, None if event.gpu is None else str(event.gpu))] = event.ts
-            if self.metrics is not None:
-                self.metrics.observe_event(event)
+        if self.metrics is not None:
+            self.metrics.observe_events(events)
         signals: list[Signal] = []
         for version, batch in by_version.items():
             monitor = state.versions.get(version)

@@ -31,6 +31,20 @@ def _number(value: Any) -> float:
     return float(value)
 
 
+def _matrix(events: Sequence[InferenceEvent], names: tuple[str, ...]) -> np.ndarray:
+    """Events x numeric features as floats; missing, null and non-numeric values are NaN."""
+    rows = [[e.features.get(n, math.nan) for n in names] for e in events]
+    try:
+        return np.array(rows, dtype=float)  # the common case: every value numeric or absent
+    except (TypeError, ValueError):
+        cells = np.array(rows, dtype=object)
+        cells[np.equal(cells, None)] = math.nan
+        try:
+            return cells.astype(float)
+        except (TypeError, ValueError):  # a string where a number was learned
+            return np.array([[_number(v) for v in row] for row in rows], dtype=float)
+
+
 def _feature_detail(evidence: dict[str, Any], feature: str) -> dict[str, Any]:
     """The per-feature part of a vectorised detector's last alarm, else its whole evidence."""
     alarm = evidence.get("last_alarm") or {}
@@ -92,7 +106,7 @@ class VersionMonitor:
         self.events += len(events)
         signals: list[Signal] = []
         if self.numeric_names:
-            rows = np.array([[_number(e.features.get(n)) for n in self.numeric_names] for e in events], dtype=float)
+            rows = _matrix(events, self.numeric_names)
             signals += self._vector(self.numeric, rows, events, "input_drift", self.numeric_names)
             signals += self._vector(self.missing, rows, events, "input_drift", self.numeric_names)
             if self.multivariate is not None:

@@ -1,0 +1,35 @@
+"""Smoke test: bench.throughput end to end on a few thousand events (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import throughput
+
+pytestmark = pytest.mark.integration
+
+
+def test_throughput_run_reports_rates_ratio_and_rss(tmp_path: Path):
+    js = tmp_path / "throughput.json"
+    result = throughput.main(["--events", "3000", "--json", str(js), "--poll", "0.1", "--timeout", "120"])
+    assert json.loads(js.read_text()) == result
+    assert result["benchmark"] == "throughput_kafka_path"
+    assert result["events"] == 3000 and result["features"] == 64 and result["partitions"] == 1
+    assert result["machine"]["cpu_count"] >= 1
+    assert 1000 < result["message_bytes_mean"] < 4000
+    assert result["raw_aiokafka_decode"]["decoded_records"] == 3000
+    for phase in ("raw_aiokafka", "raw_aiokafka_decode", "worker"):
+        assert result[phase]["events"] == 3000
+        assert result[phase]["events_per_second"] > 0
+    worker = result["worker"]
+    assert worker["workers"] == 1 and worker["per_worker_events"] == [3000]
+    assert worker["startup_seconds"] > 0
+    assert len(worker["rss_mib"]) == 1 and worker["rss_mib"][0] > 10
+    assert result["ratio_worker_vs_raw"] == pytest.approx(
+        worker["events_per_second"] / result["raw_aiokafka"]["events_per_second"], abs=1e-3
+    )
+    assert result["target_ratio_worker_vs_raw"] == 0.5
+    assert {"batch_size", "batch_seconds", "warmup_events", "faust_overrides"} <= set(result["settings"])
