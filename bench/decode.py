@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from bench._output import emit
 from streams.decoding import InferenceDecoder, encode_inference_event
 from streams.records import InferenceEvent
 from streams.settings import Settings
@@ -78,11 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ratio_vs_orjson_dict": round(rates["inferwatch_decoder"] / rates["orjson_loads_dict_only"], 3),
         "ratio_vs_stdlib_json_dict": round(rates["inferwatch_decoder"] / rates["stdlib_json_loads_dict_only"], 3),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
     return result
 
 

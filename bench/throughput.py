@@ -43,6 +43,8 @@ from uuid import uuid4
 
 import numpy as np
 
+from bench._output import emit
+
 __all__ = ["main", "make_events"]
 
 _FAUST_ENV = "INFERWATCH_BENCH_FAUST_SETTINGS"
@@ -455,11 +457,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "faust_overrides": args.faust_settings, "kafka_jvm_opts": [] if not args.kafka else "external broker",
         "broker_config": broker_config,
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
     return result
 
 

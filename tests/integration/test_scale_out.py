@@ -141,6 +141,19 @@ def _offsets(settings: Settings) -> dict[int, tuple[int | None, int]]:
     return asyncio.run(go())
 
 
+def _wait_takeover(port: int, topic: str, timeout: float = 90.0) -> None:
+    """Until the worker on ``port`` owns every partition of ``topic`` (its lag gauges appear on
+    assignment). Producing only then keeps the test off faust's rebalance loss (see the README)."""
+    deadline = time.monotonic() + timeout
+    wanted = {f'inferwatch_consumer_lag_messages{{partition="{p}",topic="{topic}"}}' for p in range(PARTITIONS)}
+    while time.monotonic() < deadline:
+        text = metrics_text(port)
+        if all(series in text for series in wanted):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"survivor did not take over every partition of {topic} in {timeout:.0f}s")
+
+
 def _wait_counts(ports: list[int], wanted: Counter[str], timeout: float = 60.0) -> list[Counter[str]]:
     """Per-worker event counts once their sum reaches ``wanted`` for every model (or at the timeout)."""
     deadline = time.monotonic() + timeout
@@ -208,6 +221,7 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, t
         before_kill = metrics_text(ports[survivor])
         workers[victim].send_signal(signal.SIGKILL)  # a crash: no clean shutdown, no final commit
         workers[victim].wait()
+        _wait_takeover(ports[survivor], settings.inference_topic)
 
         replay_messages(after, settings, speed=20.0)
         alerts = read_alerts(settings, _all_resolved, timeout=150.0, settle=5.0)
