@@ -144,10 +144,16 @@ class Service:
             self._snapshot_at[item] = now
             del self._dirty[item]
 
-    async def _dead_letter(self, letter: DeadLetter, topic: str) -> None:
-        self.metrics.dead_letters.labels(topic, letter.reason).inc()
+    async def _dead_letter(self, letter: DeadLetter) -> None:
+        self.metrics.dead_letters.labels(letter.topic, letter.reason).inc()
         key, value, headers = to_kafka(letter)
         await self.deadletter_topic.send(key=key, value=value, headers=headers)
+
+    async def _reject(self, message: Any, rejected: Rejected) -> None:
+        """Dead-letter a consumed message for ``rejected``'s reason."""
+        m = message
+        await self._dead_letter(dead_letter(rejected, topic=m.topic, partition=m.partition, offset=m.offset,
+                                            key=m.key, value=m.value, headers=_headers(m.headers)))
 
     async def _intake(self, events: list[Any], intake: Intake[Any]) -> tuple[list[Any], set[str]]:
         """Decode a batch; dead-letters the bad messages; returns the records and their keys."""
@@ -161,7 +167,7 @@ class Service:
             )
             self.positions[(m.topic, m.partition)] = m.offset
             if result.dead is not None:
-                await self._dead_letter(result.dead, m.topic)
+                await self._dead_letter(result.dead)
             for record in result.records:
                 records.append(record)
                 key = getattr(record, "model", None) or record.host
@@ -188,11 +194,9 @@ class Service:
             out = step(records)
         except Exception as exc:  # noqa: BLE001 - a bug in a detector must not stop the worker
             log.exception("engine failed on a batch of %d records; dead-lettering its messages", len(records))
+            failure = Rejected("processing_error", f"{type(exc).__name__}: {exc}")
             for event in events:
-                m = event.message
-                letter = dead_letter(Rejected("processing_error", f"{type(exc).__name__}: {exc}"), topic=m.topic,
-                                     partition=m.partition, offset=m.offset, key=m.key, value=m.value, headers=_headers(m.headers))
-                await self._dead_letter(letter, m.topic)
+                await self._reject(event.message, failure)
             return
         await self._publish(out)
 
@@ -229,8 +233,7 @@ class Service:
         try:
             command = parse_command(m.value)
         except Rejected as exc:
-            letter = dead_letter(exc, topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value, headers=_headers(m.headers))
-            await self._dead_letter(letter, m.topic)
+            await self._reject(m, exc)
             return
         pending = json.loads(self.commands.data.get(command["model"], b"[]"))
         pending = [*pending[-9:], command]

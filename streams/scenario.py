@@ -22,7 +22,7 @@ import gzip
 import json
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -86,7 +86,7 @@ def _active(incidents: tuple[Incident, ...], t: float) -> list[Incident]:
     return [i for i in incidents if i.start <= t < i.end]
 
 
-def _event(rng: random.Random, model: str, ts: float, i: int, active: list[Incident] = ()) -> InferenceEvent:  # type: ignore[assignment]
+def _event(rng: random.Random, model: str, ts: float, i: int, active: Sequence[Incident] = ()) -> InferenceEvent:
     host = HOSTS[MODELS.index(model) % len(HOSTS)]
     gpu = rng.randrange(GPUS_PER_HOST)
     features: dict[str, float | str | bool | None] = {f"x{j}": rng.gauss(0.0, 1.0) for j in range(6)}
