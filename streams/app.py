@@ -11,6 +11,7 @@ and commands in single-partition global tables every worker reads whole.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import logging
@@ -22,6 +23,7 @@ import faust
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from streams import commit_guard
 from streams.alertmanager import AlertmanagerClient
 from streams.control import parse_command
 from streams.core import Engine
@@ -32,7 +34,9 @@ from streams.deadletter import dead_letter, to_kafka
 from streams.errors import Rejected
 from streams.decoding import GpuDecoder, InferenceDecoder
 from streams.intake import Intake
+from streams.kafka_probe import OffsetProbe, committed_offsets
 from streams.metrics import Metrics
+from streams.offsets import Admission, OffsetLedger, Ticket
 from streams.records import Alert, DeadLetter
 from streams.settings import Settings
 from streams.tables import DecodedView, put
@@ -104,6 +108,11 @@ class Service:
         self.gpu_intake = Intake(GpuDecoder(s))
         self.alertmanager = AlertmanagerClient(s.alertmanager_url, ttl=s.alertmanager_ttl_seconds) if s.alertmanager_url else None
         self.positions: dict[tuple[str, int], int] = {}
+        # The worker's own account of processed input offsets decides what is committed (see streams.offsets).
+        self.ledger = OffsetLedger()
+        self.probe = OffsetProbe(s.kafka_bootstrap)
+        commit_guard.install(app.consumer, self.ledger, {s.inference_topic, s.gpu_topic})
+        self._batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
         self.partition_of: dict[str, int] = {}
         self._dirty: dict[tuple[str, str], bool] = {}
         self._snapshot_at: dict[tuple[str, str], float] = {}
@@ -155,17 +164,61 @@ class Service:
         await self._dead_letter(dead_letter(rejected, topic=m.topic, partition=m.partition, offset=m.offset,
                                             key=m.key, value=m.value, headers=_headers(m.headers)))
 
-    async def _intake(self, events: list[Any], intake: Intake[Any]) -> tuple[list[Any], set[str]]:
-        """Decode a batch; dead-letters the bad messages; returns the records and their keys."""
+    async def _admit(self, message: Any) -> Ticket | None:
+        """A ticket when ``message`` is the next one of its partition; else None (it is dropped).
+
+        Redelivered messages are dropped; at a hole (messages the consumer skipped)
+        the consumer is sent back to the first missing offset, unless the broker
+        says the hole holds no records.
+        """
+        tp, offset, ledger = message.tp, message.offset, self.ledger
+        if not ledger.owns(tp) or message.generation_id != self.app.consumer_generation_id:
+            return None  # fetched before a rebalance: its owner now reads it from the committed offset
+        verdict, ticket = ledger.admit(tp, offset)
+        if verdict is Admission.NEXT:
+            return ticket
+        if verdict is Admission.SEEN:
+            self.metrics.redelivered.labels(tp.topic).inc()
+            return None
+        now = time.monotonic()
+        if ledger.is_seeking(tp, now):
+            return None  # fetched before the seek back
+        expected = ledger.expected(tp)
+        assert expected is not None
+        first = await self.probe.first_offset_from(tp.topic, tp.partition, expected)
+        if first is not None and first >= offset:
+            log.info("%s offsets %d..%d hold no records (transaction markers or compaction)", tp, expected, offset - 1)
+            ledger.accept_hole(tp, offset)
+            return ledger.admit(tp, offset)[1]
+        log.warning("consumer skipped %s offsets %d..%d; seeking back to %d", tp, expected, offset - 1, expected)
+        self.metrics.refetched.labels(tp.topic).inc()
+        ledger.start_seek(tp, now)
+        await self.app.consumer.seek_wait({tp: expected})  # runs in the consumer thread (seek does not)
+        return None
+
+    async def _intake(self, events: list[Any], intake: Intake[Any]) -> tuple[list[Any], set[str], list[Ticket]]:
+        """Decode a batch; dead-letters the bad messages; returns the records, their keys and the tickets.
+
+        Only messages the ledger admits are decoded; records of a partition revoked
+        meanwhile are left out (its next owner processes them).
+        """
+        admitted: list[tuple[Ticket, Any]] = []
+        for event in events:
+            ticket = await self._admit(event.message)
+            if ticket is not None:
+                admitted.append((ticket, event.message))
         records: list[Any] = []
         keys: set[str] = set()
-        for event in events:
-            m = event.message
+        tickets: list[Ticket] = []
+        for ticket, m in admitted:
+            if not self.ledger.current(ticket):
+                continue
             result = intake.process(
                 topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
                 headers=_headers(m.headers), timestamp=m.timestamp,
             )
             self.positions[(m.topic, m.partition)] = m.offset
+            tickets.append(ticket)
             if result.dead is not None:
                 await self._dead_letter(result.dead)
             for record in result.records:
@@ -173,20 +226,24 @@ class Service:
                 key = getattr(record, "model", None) or record.host
                 self.partition_of[key] = m.partition
                 keys.add(key)
-        return records, keys
+        return records, keys, tickets
 
     # -- handlers -------------------------------------------------------------
     async def on_inference(self, events: list[Any]) -> None:
-        records, models = await self._intake(events, self.inference_intake)
-        for model in models:
-            self._apply_commands(model)
-        if records:
-            await self._run(self.engine.on_events, records, events)
+        async with self._batch_lock:
+            records, models, tickets = await self._intake(events, self.inference_intake)
+            for model in models:
+                self._apply_commands(model)
+            if records:
+                await self._run(self.engine.on_events, records, events)
+            self.ledger.done(tickets)
 
     async def on_gpu(self, events: list[Any]) -> None:
-        records, _ = await self._intake(events, self.gpu_intake)
-        if records:
-            await self._run(self.engine.on_samples, records, events)
+        async with self._batch_lock:
+            records, _, tickets = await self._intake(events, self.gpu_intake)
+            if records:
+                await self._run(self.engine.on_samples, records, events)
+            self.ledger.done(tickets)
 
     async def _run(self, step: Any, records: list[Any], events: list[Any]) -> None:
         """One engine step; if it fails, the batch is dead-lettered, never lost, and the worker goes on."""
@@ -316,7 +373,23 @@ class Service:
             ok = assigned and lag is not None and lag <= _MAX_READY_LAG
             return web.json({"status": "ok" if ok else "starting", "assigned": assigned, "max_lag": lag}, status=200 if ok else 503)
 
+        @app.on_partitions_assigned.connect
+        async def assigned(sender: Any, assigned: Any, **_: Any) -> None:
+            inputs = [tp for tp in assigned if tp.topic in (s.inference_topic, s.gpu_topic)]
+            committed = await committed_offsets(s.kafka_bootstrap, s.app_id, inputs) if inputs else {}
+            for tp in inputs:
+                self.ledger.assign(tp, committed[tp])
+            log.info("assigned input partitions (resuming at committed offsets): %s",
+                     {f"{tp.topic}[{tp.partition}]": committed[tp] for tp in inputs})
+
         @app.on_partitions_revoked.connect
         async def revoked(sender: Any, revoked: Any, **_: Any) -> None:
-            self._snapshot(everything=True)  # hand over the latest state before another worker takes it
-            self.engine.forget(list(self.engine.models) + list(self.engine.hosts))
+            async with self._batch_lock:  # the batch in flight finishes first
+                self._snapshot(everything=True)  # hand over the latest state before another worker takes it
+                self.engine.forget(list(self.engine.models) + list(self.engine.hosts))
+                try:
+                    await self.app.producer.flush()  # the state written above lands before the offsets move on
+                    await commit_guard.commit_processed(self.app.consumer, self.ledger, revoked)
+                except Exception as exc:  # noqa: BLE001 - the next owner then reprocesses from the last commit
+                    log.warning("commit on revocation failed: %s", exc)
+                self.ledger.revoke(revoked)

@@ -58,6 +58,14 @@ class Metrics:
         self.events = Counter("inferwatch_events_total", "Inference events consumed.", ["model", "version"], registry=r)
         self.gpu_samples = Counter("inferwatch_gpu_samples_total", "GPU samples consumed.", ["host"], registry=r)
         self.dead_letters = Counter("inferwatch_dead_letters_total", "Messages sent to the dead-letter topic.", ["topic", "reason"], registry=r)
+        self.redelivered = Counter(
+            "inferwatch_redelivered_messages_total", "Input messages consumed again after processing (dropped, not processed twice).",
+            ["topic"], registry=r,
+        )
+        self.refetched = Counter(
+            "inferwatch_consumer_seeks_total", "Times the consumer skipped input messages and was sent back to the first one.",
+            ["topic"], registry=r,
+        )
         self.latency = Histogram(
             "inferwatch_inference_latency_seconds", "Inference latency as reported by the model server.",
             ["model", "version", "host"], buckets=LATENCY_BUCKETS, registry=r,

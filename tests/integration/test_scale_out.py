@@ -5,13 +5,17 @@ partitions, so a few extra models (steady traffic, fewer events than the
 warm-up, so they never alert) are added on the partitions the scenario leaves
 empty: whichever two partitions each worker is given, both own models.
 
-(a) no failure: every model's events are processed exactly once across the two
-    workers (sum of ``inferwatch_events_total`` over both == events produced);
+(a) the second worker joins while steady "filler" traffic (four more models,
+    one per partition, warm-up only) is being produced, so the group rebalances
+    with messages in flight; then the scenario is replayed.  Every model's
+    events are processed exactly once across the two workers (sum of
+    ``inferwatch_events_total`` over both == events produced);
 (b) the input drift and the GPU contention each alert once;
 (c) the worker owning the model with the GPU contention in progress is killed
-    with SIGKILL; the survivor takes its partitions over, restores the detector
-    state from the changelog, and the incident is still alerted exactly once and
-    resolves.
+    with SIGKILL while events keep coming; the survivor takes its partitions
+    over, restores the detector state from the changelog, processes every event
+    (at least once: the victim's uncommitted work is redone), and the incident is
+    still alerted exactly once and resolves.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ import heapq
 import json
 import re
 import signal
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.localstack import free_port
@@ -51,18 +56,71 @@ def _partition(key: str) -> int:
     return DefaultPartitioner()(key.encode(), parts, parts)
 
 
-def _extra_models() -> list[str]:
-    """One model name for each inference partition the scenario's own models leave empty."""
-    empty = set(range(PARTITIONS)) - {_partition(m) for m in MODELS}
+def _models_on(partitions: set[int], prefix: str) -> list[str]:
+    """One model name ``<prefix>-<i>`` for each of ``partitions``."""
+    empty = set(partitions)
     names: list[str] = []
     for i in range(1000):
-        name = f"scale-model-{i}"
+        name = f"{prefix}-{i}"
         if _partition(name) in empty:
             empty.discard(_partition(name))
             names.append(name)
         if not empty:
             return names
     raise AssertionError("no model name found for every partition")
+
+
+def _extra_models() -> list[str]:
+    """One model name for each inference partition the scenario's own models leave empty."""
+    return _models_on(set(range(PARTITIONS)) - {_partition(m) for m in MODELS}, "scale-model")
+
+
+class _Filler(threading.Thread):
+    """Steady traffic for one model per partition (``rate`` events/s in all) until ``stop`` is set.
+
+    Each model stays below ``cap`` events, under the warm-up, so it only learns;
+    ``capped`` tells whether the cap, not ``stop``, ended it.  The events are
+    ``fraud-detector``'s incident-free baseline (host ``gpu-node-1``), renamed,
+    with event times from the scenario's start (behind the replay, so no host's
+    clock is pushed ahead).
+    """
+
+    def __init__(self, settings: Settings, scenario: Scenario, rate: float = 50.0, cap: int = 900) -> None:
+        super().__init__(daemon=True)
+        self.settings, self.rate, self.cap = settings, rate, cap
+        self.models = _models_on(set(range(PARTITIONS)), "filler-model")
+        steady = Scenario(seconds=scenario.seconds, rate=rate, seed=11, start=scenario.start, malformed=False)
+        self.templates = [json.loads(m.value) for m in steady.messages() if m.topic == "inference" and m.key == MODELS[0].encode()]
+        self.stop = threading.Event()
+        self.sent: Counter[str] = Counter()
+        self.capped = False
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._produce())
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    async def _produce(self) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap, linger_ms=5)
+        await producer.start()
+        try:
+            start = time.monotonic()
+            for i, event in enumerate(self.templates):
+                if self.stop.is_set():
+                    return
+                name = self.models[i % len(self.models)]
+                if self.sent[name] >= self.cap:
+                    self.capped = True
+                    return
+                event = {**event, "model": name, "request_id": f"{name}-{i}"}
+                await producer.send_and_wait(self.settings.inference_topic, json.dumps(event).encode(), key=name.encode())
+                self.sent[name] += 1
+                await asyncio.sleep(max(0.0, start + (i + 1) / self.rate - time.monotonic()))
+            self.capped = True
+        finally:
+            await producer.stop()
 
 
 def _with_extra_models(scenario: Scenario, extra: list[str], per_model_rate: float = 2.0) -> list[ScenarioMessage]:
@@ -142,8 +200,7 @@ def _offsets(settings: Settings) -> dict[int, tuple[int | None, int]]:
 
 
 def _wait_takeover(port: int, topic: str, timeout: float = 90.0) -> None:
-    """Until the worker on ``port`` owns every partition of ``topic`` (its lag gauges appear on
-    assignment). Producing only then keeps the test off faust's rebalance loss (see the README)."""
+    """Until the worker on ``port`` owns every partition of ``topic`` (its lag gauges appear on assignment)."""
     deadline = time.monotonic() + timeout
     wanted = {f'inferwatch_consumer_lag_messages{{partition="{p}",topic="{topic}"}}' for p in range(PARTITIONS)}
     while time.monotonic() < deadline:
@@ -183,23 +240,26 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, t
     before = [m for m in messages if m.ts < cut]
     after = [m for m in messages if m.ts >= cut]
 
+    filler = _Filler(settings, scenario)
+    models += filler.models
     logs = {"a": tmp_path / "worker-a.log", "b": tmp_path / "worker-b.log"}
     ports = {"a": settings_a.web_port, "b": settings_b.web_port}
-    workers = {
-        "a": spawn_worker(settings_a, logs["a"], partitions=PARTITIONS),
-        "b": spawn_worker(settings_b, logs["b"], partitions=PARTITIONS),
-    }
+    workers = {"a": spawn_worker(settings_a, logs["a"], partitions=PARTITIONS)}
     try:
-        for name, proc in workers.items():
-            wait_healthy(ports[name], proc, logs[name])
-        _wait_settled(list(logs.values()))  # produce only once the second worker's join is over
-        for name, proc in workers.items():
-            wait_healthy(ports[name], proc, logs[name])
-
-        # -- (a) and (b): no failure ------------------------------------------------
+        wait_healthy(ports["a"], workers["a"], logs["a"])
+        # -- (a) and (b): b joins while events flow, then the scenario ------------------
+        filler.start()
+        workers["b"] = spawn_worker(settings_b, logs["b"], partitions=PARTITIONS)
+        wait_healthy(ports["b"], workers["b"], logs["b"])
+        _wait_settled(list(logs.values()))
+        time.sleep(2.0)
+        filler.stop.set()
+        filler.join()
+        assert filler.error is None, f"filler traffic failed: {filler.error!r}"
+        assert not filler.capped, "the filler ran out before b had joined: the rebalance saw no traffic"
         replay_messages(before, settings, speed=20.0)
         phase1 = read_alerts(settings, lambda alerts: bool(_firing(alerts, "correlated")), timeout=120.0, settle=3.0)
-        produced = _produced(before)
+        produced = _produced(before) + filler.sent
         # short wait: while the inputs are quiet, the workers advance event time with the wall
         # clock, and 30 s of it would resolve the contention that phase (c) needs still open
         per_worker = dict(zip(ports, _wait_counts(list(ports.values()), produced, timeout=20.0)))
@@ -209,9 +269,9 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, t
             f"committed vs end offsets of the inference partitions {_offsets(settings)}"
         )
         assert all(sum(c.values()) > 0 for c in per_worker.values()), f"a worker processed nothing: {per_worker}"
-        owners = {m: [w for w, c in per_worker.items() if c[m]] for m in models}
+        owners = {m: [w for w, c in per_worker.items() if c[m]] for m in models if m not in filler.models}
         assert all(len(o) == 1 for o in owners.values()), f"a model was processed by both workers: {owners}"
-        print(f"models by worker: { {w: sorted(m for m in models if owners[m] == [w]) for w in workers} }")
+        print(f"models by worker: { {w: sorted(m for m in owners if owners[m] == [w]) for w in workers} }")
         assert [(a.model, a.feature) for a in _firing(phase1, "input_drift")] == [("fraud-detector", "x1")]
         assert [(a.model, a.host) for a in _firing(phase1, "correlated")] == [("churn-ranker", "gpu-node-2")]
 
@@ -221,11 +281,10 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, t
         before_kill = metrics_text(ports[survivor])
         workers[victim].send_signal(signal.SIGKILL)  # a crash: no clean shutdown, no final commit
         workers[victim].wait()
+        replay_messages(after, settings, speed=10.0)  # the survivor takes over meanwhile (session timeout)
         _wait_takeover(ports[survivor], settings.inference_topic)
-
-        replay_messages(after, settings, speed=20.0)
         alerts = read_alerts(settings, _all_resolved, timeout=150.0, settle=5.0)
-        produced_all = _produced(messages)
+        produced_all = _produced(messages) + filler.sent
         survivor_counts = _wait_counts([ports[survivor]], produced_all - per_worker[victim], timeout=30.0)[0]
         text = metrics_text(ports[survivor])
     except Exception:
