@@ -33,6 +33,7 @@ _N_PLAIN = 6  # CUSUMs used while no period holds (the seasonal ones are the las
 _SIDES = (("value", "upper"), ("pair0", "two-sided"), ("pair1", "two-sided"), ("season", "two-sided"))
 _BY_VIEW = {v: [i for i, c in enumerate(_CUSUMS) if c[1] == v] for v, _ in _SIDES}
 _MIN_PERIOD = 16
+_BELOW_ONE = math.nextafter(1.0, 0.0)  # ratio of a repeated crossing: just below the threshold
 
 
 class LatencyAnomaly(Detector):
@@ -71,9 +72,13 @@ class LatencyAnomaly(Detector):
     largest ``S / h``: in [0, 1], ``threshold`` 0.5.  At an alarm ``r`` grows by
     ``severity_weight`` times the largest surprisal of the event's value or step,
     so an alarm on an extreme value outranks a marginal run (the alarms are the
-    same).  After an alarm all CUSUMs restart.  The reference keeps sliding, so a
-    lasting shift keeps alarming (less and less often) until it fills the
-    window: the alert layer dedups.
+    same).  After a crossing all CUSUMs restart.  Within ``refractory`` events of
+    an earlier crossing, a new one is raised only if it is more severe (larger
+    ``r``) than every crossing in that span; otherwise it is a repeat of the same
+    incident, not raised (``fired`` stays false, the score just below the
+    threshold).  The reference keeps sliding, so a lasting shift keeps alarming
+    (less and less often, and only when it grows) until it fills the window:
+    the alert layer dedups.
 
     Parameters
     ----------
@@ -97,6 +102,8 @@ class LatencyAnomaly(Detector):
         a period needs; ``None`` turns the seasonal view off.
     severity_weight
         Ratio added at an alarm per unit surprisal of its value or step (``0`` keeps ``S / h``).
+    refractory
+        Events after a crossing during which a new crossing alarms only if more severe (``0``: every crossing alarms).
 
     Examples
     --------
@@ -127,6 +134,7 @@ class LatencyAnomaly(Detector):
         seed: int | None = 0,
         season_prominence: float | None = 0.4,
         severity_weight: float = 0.025,
+        refractory: int = 100,
     ) -> None:
         if not isinstance(tail, int) or isinstance(tail, bool) or tail < 2:
             raise ValueError(f"tail must be an int >= 2, got {tail!r}")
@@ -147,10 +155,13 @@ class LatencyAnomaly(Detector):
         if season_prominence is not None and not 0.0 < season_prominence <= 2.0:
             raise ValueError(f"season_prominence must be in (0, 2] or None, got {season_prominence!r}")
         check_positive("severity_weight", severity_weight, allow_zero=True)
+        if not isinstance(refractory, int) or isinstance(refractory, bool) or refractory < 0:
+            raise ValueError(f"refractory must be an int >= 0, got {refractory!r}")
         self.window, self.tail = window, tail
         self.spike_k, self.shift_k, self.volatility_k = spike_k, shift_k, volatility_k
         self.budget, self.min_value, self.recent, self.seed = budget, min_value, recent, seed
         self.season_prominence, self.severity_weight = season_prominence, severity_weight
+        self.refractory = refractory
         self._k = ks = [getattr(self, attr) for *_, attr in _CUSUMS]
         # The budget is split evenly over the CUSUMs in use (six, or eight while a period
         # holds).  Pair CUSUMs step once per two events: their ARL in steps is half that in events.
@@ -176,6 +187,15 @@ class LatencyAnomaly(Detector):
         self._ratio = 0.0
         self._kind = "none"
         self._n = 0
+        self._crossed = False  # the last event crossed a threshold (raised or a repeat)
+        self._crossings: collections.deque[tuple[int, float]] = collections.deque()  # (event, r) within refractory
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Snapshots taken before the refractory span existed: every crossing alarmed.
+        state.setdefault("refractory", 0)
+        state.setdefault("_crossed", state.get("_fired", False))
+        state.setdefault("_crossings", collections.deque())
+        self.__dict__.update(state)
 
     def _uniform(self) -> float:
         if not self._uniforms:
@@ -203,10 +223,10 @@ class LatencyAnomaly(Detector):
         # Steps over disjoint pairs, in two phases (pairs ending at even / odd events):
         # independent within a phase on a stream with no change.  A step from a value
         # that raised an alarm is skipped, so one spike alarms once.
-        if self._n > 1 and not self._fired:
+        if self._n > 1 and not self._crossed:
             views[f"pair{self._n % 2}"] = y - self._prev
         self._prev = y
-        self._fired = False
+        self._fired = self._crossed = False
         res = self._context.add(y) if self._context is not None else None
         seasonal = res is not None
         if seasonal:
@@ -226,11 +246,23 @@ class LatencyAnomaly(Detector):
         best = max(range(len(ratios)), key=ratios.__getitem__)
         self._ratio = ratios[best]
         if self._ratio >= 1.0:
-            self._fired = True
-            self._kind = _CUSUMS[best][0]
+            self._crossed = True
             # Severity: an alarm whose own value or step is extreme ranks above a marginal one.
             self._ratio += self.severity_weight * max(self._surprisal[v] for v in views if v != "season")
             self._cusum = [0.0] * len(_CUSUMS)
+            # One incident, one alarm: a crossing no more severe than one in the last
+            # ``refractory`` events repeats it and is not raised.
+            recent = self._crossings
+            while recent and recent[0][0] < self._n - self.refractory:
+                recent.popleft()
+            repeat = any(r >= self._ratio for _, r in recent)
+            if self.refractory:
+                recent.append((self._n, self._ratio))
+            if repeat:
+                self._ratio = _BELOW_ONE
+            else:
+                self._fired = True
+                self._kind = _CUSUMS[best][0]
         for view, value in views.items():
             self._refs[view].add(value)
 

@@ -24,8 +24,49 @@ def test_golden_spike_then_level_shift():
     x[2000:] *= 1.5  # the model became 50% slower
     det = LatencyAnomaly(seed=0)
     fired = det.update_many(x)
-    assert fired[:3].tolist() == [1000, 2013, 2025]
+    # 2025 crosses again but is no more severe than 2013: a repeat, not raised (refractory).
+    assert fired[:3].tolist() == [1000, 2013, 2041]
     assert not (fired < 1000).any()
+
+
+def test_refractory_only_drops_repeats():
+    x = lognormal(11)
+    x[1000] *= 30.0
+    x[2000:] *= 1.5
+    every = LatencyAnomaly(seed=0, refractory=0).update_many(x)
+    assert every[:3].tolist() == [1000, 2013, 2025]  # each crossing alarms
+    det = LatencyAnomaly(seed=0)
+    deduped = det.update_many(x)
+    assert set(deduped) <= set(every)  # same CUSUMs, fewer alarms
+    assert 2025 not in deduped
+    # Each dropped crossing follows, within the span, a crossing at least as severe.
+    assert all(any(0 < i - j <= det.refractory for j in every) for i in set(every) - set(deduped))
+
+
+def test_repeated_crossing_scores_just_below_threshold():
+    x = lognormal(11)
+    x[1000] *= 30.0
+    x[2000:] *= 1.5
+    det = LatencyAnomaly(seed=0)
+    det.update_many(x[:2025])
+    assert det.evidence()["kind"] == "level_shift"
+    det.update(x[2025])
+    assert not det.fired and det.score < det.threshold
+    assert det.score > 0.4999
+
+
+def test_snapshot_from_before_refractory_restores():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    det = LatencyAnomaly(seed=0)
+    det.update_many(lognormal(1, n=300))
+    for attr in ("refractory", "_crossed", "_crossings"):
+        del det.__dict__[attr]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert old.refractory == 0
+    old.update_many(lognormal(2, n=300))
 
 
 def test_golden_spike_on_second_of_pair_alarms_once():
@@ -143,6 +184,8 @@ def test_severity_ranks_an_extreme_alarm_higher():
         ({"season_prominence": 0.0}, "season_prominence"),
         ({"season_prominence": float("nan")}, "season_prominence"),
         ({"severity_weight": -0.1}, "severity_weight"),
+        ({"refractory": -1}, "refractory"),
+        ({"refractory": 2.5}, "refractory"),
     ],
 )
 def test_bad_parameters(kwargs, name):
