@@ -9,7 +9,7 @@ recording rules of ``deploy/prometheus/rules/recording.yml``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from grafana_foundation_sdk.builders import bargauge, heatmap, prometheus, stat, statetimeline, table, timeseries
@@ -290,6 +290,24 @@ def base_dashboard(uid: str, title: str, description: str, host_query: str) -> d
         .variables(variables(host_query))
     )
     return dashboard
+
+
+def assemble(dashboard: db.Dashboard, sections: Sequence[Callable[[db.Dashboard], db.Dashboard]]) -> dict[str, Any]:
+    """``dashboard`` with each section added in order, as plain JSON data (see ``to_dict``)."""
+    for section in sections:
+        dashboard = section(dashboard)
+    return to_dict(dashboard)
+
+
+def alerts_firing_panel(title: str, description: str, selector: str, *, w: int, h: int | None = None) -> Any:
+    """Alerts firing by kind for ``selector`` (PromQL label matchers), a 0 series named none until the first."""
+    extra = {} if h is None else {"h": h}
+    return timeseries_panel(
+        title, description,
+        [q(f"sum by (kind) (inferwatch_alerts_firing{{{selector}}}) "
+           'or on () label_replace(vector(0), "kind", "none", "", "")', "{{kind}}")],
+        unit="none", thresholds=steps((None, GREEN), (1, "red")), w=w, min_val=0, step=True, **extra,
+    )
 
 
 def to_dict(dashboard: db.Dashboard) -> dict[str, Any]:

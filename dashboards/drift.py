@@ -16,6 +16,8 @@ from grafana_foundation_sdk.builders import dashboard as db
 from dashboards.common import (
     GREEN,
     MODEL_SEL,
+    alerts_firing_panel,
+    assemble,
     base_dashboard,
     q,
     query_variable,
@@ -23,7 +25,6 @@ from dashboards.common import (
     steps,
     table_panel,
     timeseries_panel,
-    to_dict,
 )
 
 UID = "inferwatch-drift"
@@ -127,12 +128,10 @@ def _now_vs_baseline(d: db.Dashboard) -> db.Dashboard:
            f"/ ignoring (prediction) group_left sum(rate({pred}[{BASELINE}]))", "{{prediction}}")],
         unit="percentunit", thresholds=steps((None, "red"), (-0.1, GREEN), (0.1, "red")), w=8, threshold_lines=True,
     ))
-    d = d.with_panel(timeseries_panel(
+    d = d.with_panel(alerts_firing_panel(
         "Drift alerts firing",
         "inferwatch drift alerts (input, confidence, prediction) firing for this model.",
-        [q('sum by (kind) (inferwatch_alerts_firing{model="$model", kind=~".*drift"}) '
-           'or on () label_replace(vector(0), "kind", "none", "", "")', "{{kind}}")],
-        unit="none", thresholds=steps((None, GREEN), (1, "red")), w=24, h=6, min_val=0, step=True,
+        'model="$model", kind=~".*drift"', w=24, h=6,
     ))
     return d
 
@@ -144,7 +143,4 @@ def build() -> dict[str, Any]:
         "One model's drift detectors per feature, and its confidence and predictions against a baseline.",
         'label_values(inferwatch_inference_latency_seconds_count{model="$model", version=~"$version"}, host)',
     )
-    d = d.with_variable(feature_variable())
-    for section in (_scores, _now_vs_baseline):
-        d = section(d)
-    return to_dict(d)
+    return assemble(d.with_variable(feature_variable()), (_scores, _now_vs_baseline))

@@ -13,6 +13,7 @@ from grafana_foundation_sdk.builders import dashboard as db
 
 from dashboards.common import (
     GREEN,
+    assemble,
     base_dashboard,
     q,
     stat_panel,
@@ -20,7 +21,6 @@ from dashboards.common import (
     steps,
     table_panel,
     timeseries_panel,
-    to_dict,
 )
 
 UID = "inferwatch-gpu"
@@ -150,6 +150,4 @@ def build() -> dict[str, Any]:
         "Every GPU: anomaly score, telemetry, hard-signal events and the models it serves.",
         "label_values(inferwatch_gpu_utilization_ratio, host)",
     )
-    for section in (_overview, _telemetry, _hard_signals):
-        d = section(d)
-    return to_dict(d)
+    return assemble(d, (_overview, _telemetry, _hard_signals))

@@ -16,6 +16,8 @@ from dashboards.common import (
     DATASOURCE,
     GREEN,
     MODEL_SEL,
+    alerts_firing_panel,
+    assemble,
     base_dashboard,
     bars,
     data_link,
@@ -25,7 +27,6 @@ from dashboards.common import (
     state_panel,
     steps,
     timeseries_panel,
-    to_dict,
 )
 
 UID = "inferwatch-model"
@@ -99,13 +100,11 @@ def _traffic(d: db.Dashboard) -> db.Dashboard:
         unit="none", thresholds=steps((None, GREEN), (0.8, "orange"), (1.0, "red")), w=12, min_val=0,
         threshold_lines=True,
     ))
-    d = d.with_panel(timeseries_panel(
+    d = d.with_panel(alerts_firing_panel(
         "Alerts firing",
         "inferwatch alerts currently firing for this model, by kind (input_drift, latency_anomaly, ...); "
         "a single 0 series named none until the first alert.",
-        [q('sum by (kind) (inferwatch_alerts_firing{model="$model"}) '
-           'or on () label_replace(vector(0), "kind", "none", "", "")', "{{kind}}")],
-        unit="none", thresholds=steps((None, GREEN), (1, "red")), w=12, min_val=0, step=True,
+        'model="$model"', w=12,
     ))
     return d
 
@@ -247,7 +246,4 @@ def build() -> dict[str, Any]:
         "One model: traffic, latency, confidence, drift and alerts, with the GPUs that serve it.",
         'label_values(inferwatch_inference_latency_seconds_count{model="$model", version=~"$version"}, host)',
     )
-    d = d.annotations(annotations())
-    for section in (_traffic, _confidence, _drift, _gpus, _service):
-        d = section(d)
-    return to_dict(d)
+    return assemble(d.annotations(annotations()), (_traffic, _confidence, _drift, _gpus, _service))
