@@ -20,6 +20,7 @@ from collections.abc import Collection
 from typing import Any
 
 import faust
+from faust.types import TP
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -115,7 +116,7 @@ class Service:
         self._batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
         self.partition_of: dict[str, int] = {}
         self._dirty: dict[tuple[str, str], bool] = {}
-        self._snapshot_at: dict[tuple[str, str], float] = {}
+        self._snapshot_at: dict[TP | None, float] = {}
         self._register()
 
     # -- state ----------------------------------------------------------------
@@ -136,22 +137,45 @@ class Service:
         urgent = {("model", a.model) for a in out.alerts if a.model} | {("host", a.host) for a in out.alerts if a.kind == "gpu_anomaly" and a.host}
         self._snapshot(urgent)
 
+    def _input_tp(self, kind: str, name: str) -> TP | None:
+        """The input partition whose events a model's (or host's) state follows."""
+        partition = self.partition_of.get(name)
+        if partition is None:
+            return None
+        return TP(self.settings.inference_topic if kind == "model" else self.settings.gpu_topic, partition)
+
     def _snapshot(self, urgent: Collection[tuple[str, str]] = (), everything: bool = False) -> None:
-        """Write changed state to the changelog: at once when its alerts changed, else at most every
-        ``snapshot_interval_seconds`` (so a crash loses at most that much detector learning)."""
+        """Write changed state to the changelog, a whole input partition at a time: at once when its
+        alerts changed, else at most every ``snapshot_interval_seconds`` (so a crash loses at most that
+        much detector learning).  A partition written whole is persisted as far as it was processed:
+        only that far may its offsets be committed, so a successor never resumes past its state."""
         now = time.monotonic()
-        for item in list(self._dirty):
-            kind, name = item
-            if not (everything or item in urgent or now - self._snapshot_at.get(item, 0.0) >= self.settings.snapshot_interval_seconds):
+        by_tp: dict[TP | None, list[tuple[str, str]]] = {}
+        for item in self._dirty:
+            by_tp.setdefault(self._input_tp(*item), []).append(item)
+        for tp, items in by_tp.items():
+            due = everything or any(i in urgent for i in items) or now - self._snapshot_at.get(tp, 0.0) >= self.settings.snapshot_interval_seconds
+            if not due:
                 continue
-            if kind == "model" and name in self.engine.models:
-                key, data = self.engine.snapshot_model(name)
-                put(self.model_state, key, data, self.partition_of[name])
-            elif kind == "host" and name in self.engine.hosts:
-                key, data = self.engine.snapshot_host(name)
-                put(self.host_state, key, data, self.partition_of[name])
-            self._snapshot_at[item] = now
-            del self._dirty[item]
+            for item in items:
+                kind, name = item
+                if kind == "model" and name in self.engine.models:
+                    key, data = self.engine.snapshot_model(name)
+                    put(self.model_state, key, data, self.partition_of[name])
+                elif kind == "host" and name in self.engine.hosts:
+                    key, data = self.engine.snapshot_host(name)
+                    put(self.host_state, key, data, self.partition_of[name])
+                del self._dirty[item]
+            self._snapshot_at[tp] = now
+            if tp is not None and self.ledger.owns(tp):
+                self.ledger.persist(tp)
+
+    def _persist_clean(self, tickets: list[Ticket]) -> None:
+        """Partitions of a finished batch with no unwritten state are persisted as far as processed."""
+        dirty = {self._input_tp(*item) for item in self._dirty}
+        for tp in {t.tp for t in tickets} - dirty:
+            if self.ledger.owns(tp):
+                self.ledger.persist(tp)
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
         self.metrics.dead_letters.labels(letter.topic, letter.reason).inc()
@@ -234,28 +258,37 @@ class Service:
             records, models, tickets = await self._intake(events, self.inference_intake)
             for model in models:
                 self._apply_commands(model)
-            if records:
-                await self._run(self.engine.on_events, records, events)
-            self.ledger.done(tickets)
+            await self._run(self.engine.on_events, records, events, tickets)
 
     async def on_gpu(self, events: list[Any]) -> None:
         async with self._batch_lock:
             records, _, tickets = await self._intake(events, self.gpu_intake)
-            if records:
-                await self._run(self.engine.on_samples, records, events)
-            self.ledger.done(tickets)
+            await self._run(self.engine.on_samples, records, events, tickets)
 
-    async def _run(self, step: Any, records: list[Any], events: list[Any]) -> None:
-        """One engine step; if it fails, the batch is dead-lettered, never lost, and the worker goes on."""
+    async def _run(self, step: Any, records: list[Any], events: list[Any], tickets: list[Ticket]) -> None:
+        """One engine step over a batch's records, then its tickets are done and its output published.
+
+        If the step fails, the batch is dead-lettered, never lost, and the worker goes on.
+        """
+        if not records:
+            self.ledger.done(tickets)
+            self._persist_clean(tickets)
+            return
         try:
             out = step(records)
         except Exception as exc:  # noqa: BLE001 - a bug in a detector must not stop the worker
             log.exception("engine failed on a batch of %d records; dead-lettering its messages", len(records))
             failure = Rejected("processing_error", f"{type(exc).__name__}: {exc}")
+            admitted = {(t.tp, t.offset) for t in tickets}
             for event in events:
-                await self._reject(event.message, failure)
+                if (event.message.tp, event.message.offset) in admitted:
+                    await self._reject(event.message, failure)
+            self.ledger.done(tickets)
+            self._persist_clean(tickets)
             return
+        self.ledger.done(tickets)  # the state in memory now holds the batch; _publish persists it
         await self._publish(out)
+        self._persist_clean(tickets)
 
     def _apply_commands(self, model: str) -> None:
         raw = self.commands.data.get(model)

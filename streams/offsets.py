@@ -12,9 +12,13 @@ The ``OffsetLedger`` is the worker's own account, per input partition it owns:
   ``expected(tp)`` and calls ``start_seek`` — until that message arrives, or
   ``SEEK_PATIENCE`` seconds pass, later holes are stale messages — or, when the hole holds no records —
   offsets taken by transaction markers or compaction — calls ``accept_hole``);
-* ``done(tickets)`` marks the admitted messages of a finished batch processed;
+* ``done(tickets)`` marks the admitted messages of a batch processed (their
+  effect is in the detector state in memory);
+* ``persist(tp)`` says the state of ``tp`` as processed so far is written to the
+  changelog;
 * ``committable(tp)`` is the only offset the consumer may commit for ``tp``:
-  the next one after everything processed in this assignment.
+  the next one after everything processed *and persisted* in this assignment,
+  so a successor restoring the state never resumes past it.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class _Partition:
     epoch: int
     admitted: int | None  # next offset expected from the consumer (None: take the first one)
     processed: int | None  # next offset after everything processed (None: nothing yet)
+    persisted: int | None = None  # ``processed`` when the state was last written whole
     sought_at: float | None = None  # when the consumer was sent back to ``admitted`` (monotonic)
 
 
@@ -121,7 +126,12 @@ class OffsetLedger:
         part = self._parts.get(ticket.tp)
         return part is not None and part.epoch == ticket.epoch
 
+    def persist(self, tp: Any) -> None:
+        """The state of ``tp`` is written as far as processed: that far may be committed (``tp`` owned)."""
+        part = self._parts[tp]
+        part.persisted = part.processed
+
     def committable(self, tp: Any) -> int | None:
-        """The offset the consumer may commit for ``tp``, or None (nothing processed in this assignment)."""
+        """The offset the consumer may commit for ``tp``, or None (nothing persisted in this assignment)."""
         part = self._parts.get(tp)
-        return part.processed if part else None
+        return part.persisted if part else None

@@ -20,14 +20,25 @@ def _admit_all(ledger: OffsetLedger, tp: TP, offsets: list[int]) -> list[Admissi
     return [ledger.admit(tp, o)[0] for o in offsets]
 
 
-def test_contiguous_messages_are_admitted_and_commit_follows_done() -> None:
+def test_contiguous_messages_are_admitted_and_commit_follows_persisted_processing() -> None:
     ledger = OffsetLedger()
     ledger.assign(IN, 10)
     tickets = [ledger.admit(IN, o)[1] for o in (10, 11, 12)]
     assert ledger.committable(IN) is None  # admitted is not processed
     ledger.done([t for t in tickets if t is not None])
+    assert ledger.committable(IN) is None  # processed, but the state holding it is not written yet
+    ledger.persist(IN)
     assert ledger.committable(IN) == 13
     assert ledger.expected(IN) == 13
+
+
+def test_commit_stays_at_the_last_persisted_point_while_processing_goes_on() -> None:
+    ledger = OffsetLedger()
+    ledger.assign(IN, 0)
+    ledger.done([t for o in range(5) if (t := ledger.admit(IN, o)[1]) is not None])
+    ledger.persist(IN)
+    ledger.done([t for o in range(5, 9) if (t := ledger.admit(IN, o)[1]) is not None])
+    assert ledger.committable(IN) == 5
 
 
 def test_redelivered_messages_are_seen_not_admitted() -> None:
@@ -67,6 +78,7 @@ def test_an_empty_hole_is_accepted_and_commits_jump_it() -> None:
     (verdict, t3) = ledger.admit(IN, 3)
     assert verdict is Admission.NEXT and t3 is not None
     ledger.done([t3])
+    ledger.persist(IN)
     assert ledger.committable(IN) == 4
 
 
@@ -86,6 +98,7 @@ def test_tickets_of_a_revoked_assignment_are_ignored() -> None:
     assert not ledger.current(ticket)
     ledger.assign(IN, 0)  # the partition comes back while the old batch was in flight
     ledger.done([ticket])
+    ledger.persist(IN)
     assert ledger.committable(IN) is None
     assert not ledger.current(ticket)
 
@@ -107,6 +120,7 @@ def test_commits_of_input_partitions_come_from_the_ledger_not_faust_acks(consume
     consumer._acked_index[OTHER].update(range(5))
     ledger.assign(IN, 0)
     ledger.done([t for o in range(40) if (t := ledger.admit(IN, o)[1]) is not None])
+    ledger.persist(IN)
 
     offsets = consumer._filter_committable_offsets([IN, OTHER])
 
