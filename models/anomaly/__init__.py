@@ -9,7 +9,7 @@ Both follow :class:`models.base.Detector`: ``update(x)`` learns one observation
 turned into surprisals and accumulated by CUSUMs
 (:mod:`models.anomaly.cusum_calibration`), so the calibration holds for any
 distribution of a stream with no change, heavy tails included.  ``evidence()``
-names the kind of anomaly (spike, level_shift, jump, volatility, hard_signal)
+names the kind of anomaly (spike, level_shift, jump, volatility, drop, hard_signal)
 and what drove it.
 
 ``CONFORMANCE_CASES`` lists ``(factory, stream)`` pairs for the shared

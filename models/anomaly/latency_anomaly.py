@@ -28,10 +28,21 @@ _CUSUMS = (
     ("volatility", "pair1", "two-sided", "volatility_k"),
     ("seasonal_spike", "season", "two-sided", "spike_k"),
     ("seasonal_shift", "season", "two-sided", "shift_k"),
+    ("drop", "low", "lower", "spike_k"),
+    ("spike", "short", "upper", "spike_k"),
 )
-_N_PLAIN = 6  # CUSUMs used while no period holds (the seasonal ones are the last two)
-_SIDES = (("value", "upper"), ("pair0", "two-sided"), ("pair1", "two-sided"), ("season", "two-sided"))
+_SEASONAL = (6, 7)  # CUSUMs used only while a period holds
+_SHORT = 9  # the short-reference CUSUM: used only while no period holds
+_SIDES = (
+    ("value", "upper"),
+    ("pair0", "two-sided"),
+    ("pair1", "two-sided"),
+    ("season", "two-sided"),
+    ("low", "lower"),
+    ("short", "upper"),
+)
 _BY_VIEW = {v: [i for i, c in enumerate(_CUSUMS) if c[1] == v] for v, _ in _SIDES}
+_REF_OF = {"low": "value"}  # the low tail of the value is scored against the value's reference
 _MIN_PERIOD = 16
 _BELOW_ONE = math.nextafter(1.0, 0.0)  # ratio of a repeated crossing: just below the threshold
 
@@ -43,7 +54,7 @@ class LatencyAnomaly(Detector):
     milliseconds, so a Pareto tail becomes exponential; a general metric may be
     negative).  Two *views* are scored against sliding reference windows
     (:class:`~models.anomaly.conformal.ConformalReference`): the value ``y``,
-    upper tail only (slower than usual), and the *step* ``y_t - y_t-1``, both
+    upper tail (slower than usual), and the *step* ``y_t - y_t-1``, both
     tails (an abrupt change or a noisier pattern, either way, robust to slow
     daily cycles).  Steps are taken over disjoint pairs of events, in two phases
     (pairs ending at even events, pairs ending at odd ones), each with its own
@@ -60,11 +71,26 @@ class LatencyAnomaly(Detector):
     value minus the median of the same phase in the last three periods, both
     tails), is scored too, so a daily high is compared with earlier daily highs.
 
+    Two more views look at the value itself.  Its *lower* tail against the same
+    reference (*drop*: far faster than usual, e.g. requests failing fast; the
+    step view alone sees only the edge of a drop, and only as large as the
+    steps before it).  And, while no period holds, its upper tail against a
+    *short* reference of the last ``short_window`` values (*spike*, relative to
+    the recent past): a spike is new relative to the last hours even when the
+    long reference still holds similar spikes from days ago, or (early in a
+    stream) still holds too few values to rank it far out; the tail fit of a
+    short window reaches small p-values sooner.  Under no change the short
+    reference's p-values are conformal too, so it takes an even share of the
+    budget like every other CUSUM.  While a period holds it is off: the
+    regular daily rise would be new relative to the night before it.
+
     The surprisal ``s = -ln p`` is then Exp(1) and CUSUMs ``S = max(0, S + s - k)``
     accumulate it: value with ``spike_k`` (*spike*) and ``shift_k``
     (*level_shift*), per step phase ``spike_k`` (*jump*) and ``volatility_k``
     (*volatility*), and, while a period holds, the residual with ``spike_k``
-    (*seasonal_spike*) and ``shift_k`` (*seasonal_shift*).  Each CUSUM's
+    (*seasonal_spike*) and ``shift_k`` (*seasonal_shift*), the value's lower tail
+    with ``spike_k`` (*drop*) and, while no period holds, the short reference
+    with ``spike_k`` (*spike*).  Each CUSUM's
     threshold ``h`` gives an in-control average run length (in events) of the
     budget's times the number of CUSUMs in use
     (:func:`~models.anomaly.cusum_calibration.cusum_threshold`), so together
@@ -104,6 +130,10 @@ class LatencyAnomaly(Detector):
         Ratio added at an alarm per unit surprisal of its value or step (``0`` keeps ``S / h``).
     refractory
         Events after a crossing during which a new crossing alarms only if more severe (``0``: every crossing alarms).
+    short_window
+        Values in the short reference (``0`` turns that view off); at least ``8 * tail``, at most ``window``.
+    drops
+        Score the lower tail of the value (values far below the reference) with its own CUSUM.
 
     Examples
     --------
@@ -114,7 +144,7 @@ class LatencyAnomaly(Detector):
     >>> det = LatencyAnomaly(seed=1)
     >>> fired = det.update_many(lat)
     >>> int(fired[0]), det.evidence()["kind"]
-    (2004, 'level_shift')
+    (2005, 'level_shift')
     >>> bool((fired < 2000).any())
     False
     """
@@ -135,6 +165,8 @@ class LatencyAnomaly(Detector):
         season_prominence: float | None = 0.4,
         severity_weight: float = 0.025,
         refractory: int = 100,
+        short_window: int = 256,
+        drops: bool = True,
     ) -> None:
         if not isinstance(tail, int) or isinstance(tail, bool) or tail < 2:
             raise ValueError(f"tail must be an int >= 2, got {tail!r}")
@@ -157,29 +189,29 @@ class LatencyAnomaly(Detector):
         check_positive("severity_weight", severity_weight, allow_zero=True)
         if not isinstance(refractory, int) or isinstance(refractory, bool) or refractory < 0:
             raise ValueError(f"refractory must be an int >= 0, got {refractory!r}")
+        if (
+            not isinstance(short_window, int)
+            or isinstance(short_window, bool)
+            or not (short_window == 0 or 8 * tail <= short_window <= window)
+        ):
+            raise ValueError(f"short_window must be 0 or an int in [8 * tail, window], got {short_window!r}")
+        if not isinstance(drops, bool):
+            raise ValueError(f"drops must be a bool, got {drops!r}")
         self.window, self.tail = window, tail
         self.spike_k, self.shift_k, self.volatility_k = spike_k, shift_k, volatility_k
         self.budget, self.min_value, self.recent, self.seed = budget, min_value, recent, seed
         self.season_prominence, self.severity_weight = season_prominence, severity_weight
-        self.refractory = refractory
-        self._k = ks = [getattr(self, attr) for *_, attr in _CUSUMS]
-        # The budget is split evenly over the CUSUMs in use (six, or eight while a period
-        # holds).  Pair CUSUMs step once per two events: their ARL in steps is half that in events.
-        self._h_plain, self._h_season = (
-            [
-                cusum_threshold(k, n * budget.arl / (2.0 if c[1].startswith("pair") else 1.0))
-                for c, k in zip(_CUSUMS[:n], ks)
-            ]
-            for n in (_N_PLAIN, len(_CUSUMS))
-        )
+        self.refractory, self.short_window, self.drops = refractory, short_window, drops
+        self._k = [getattr(self, attr) for *_, attr in _CUSUMS]
+        self._h_plain, self._h_season = self._thresholds()
         seasonal = season_prominence is not None
         self._context = SeasonalContext(window, _MIN_PERIOD, season_prominence) if seasonal else None
         self._rng = np.random.default_rng(seed)
         self._uniforms: list[float] = []
-        self._refs = {  # half as many steps per phase
-            v: ConformalReference(window // 2 if v.startswith("pair") else window, tail, min_scale=1e-3)
-            for v, _ in _SIDES
-        }
+        sizes = {"value": window, "pair0": window // 2, "pair1": window // 2, "season": window}  # half as many steps per phase
+        if short_window:
+            sizes["short"] = short_window
+        self._refs = {v: ConformalReference(n, tail, min_scale=1e-3) for v, n in sizes.items()}
         self._recent: collections.deque[float] = collections.deque(maxlen=recent)
         self._prev = 0.0
         self._cusum = [0.0] * len(_CUSUMS)
@@ -190,12 +222,45 @@ class LatencyAnomaly(Detector):
         self._crossed = False  # the last event crossed a threshold (raised or a repeat)
         self._crossings: collections.deque[tuple[int, float]] = collections.deque()  # (event, r) within refractory
 
+    def _thresholds(self) -> tuple[list[float], list[float]]:
+        """Thresholds ``h`` of every CUSUM while no period holds, and while one does (``inf``: not in use).
+
+        The budget is split evenly over the CUSUMs in use.  Pair CUSUMs step once per
+        two events: their ARL in steps is half that in events.
+        """
+        out = []
+        for seasonal in (False, True):
+            use = [
+                (i not in _SEASONAL or seasonal)
+                and (c[1] != "low" or self.drops)
+                and (c[1] != "short" or (self.short_window > 0 and not seasonal))
+                for i, c in enumerate(_CUSUMS)
+            ]
+            n = sum(use)
+            out.append(
+                [
+                    cusum_threshold(k, n * self.budget.arl / (2.0 if c[1].startswith("pair") else 1.0)) if u else math.inf
+                    for c, k, u in zip(_CUSUMS, self._k, use)
+                ]
+            )
+        return out[0], out[1]
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Snapshots taken before the refractory span existed: every crossing alarmed.
         state.setdefault("refractory", 0)
         state.setdefault("_crossed", state.get("_fired", False))
         state.setdefault("_crossings", collections.deque())
+        # Snapshots taken before the drop and short-reference CUSUMs: neither is used.
+        if "short_window" not in state:
+            state.update(short_window=0, drops=False)
+            n_new = len(_CUSUMS) - len(state["_cusum"])
+            state["_cusum"] = list(state["_cusum"]) + [0.0] * n_new
+            state["_k"] = list(state["_k"]) + [state["spike_k"]] * n_new
+            state["_h_plain"] = list(state["_h_plain"]) + [math.inf] * (len(_CUSUMS) - len(state["_h_plain"]))
+            state["_h_season"] = list(state["_h_season"]) + [math.inf] * n_new
         self.__dict__.update(state)
+        for view, _ in _SIDES:
+            self._surprisal.setdefault(view, 0.0)
 
     def _uniform(self) -> float:
         if not self._uniforms:
@@ -220,6 +285,8 @@ class LatencyAnomaly(Detector):
         self._recent.append(x)
         self._ratio = 0.0
         views = {"value": y}
+        if self.drops:
+            views["low"] = y
         # Steps over disjoint pairs, in two phases (pairs ending at even / odd events):
         # independent within a phase on a stream with no change.  A step from a value
         # that raised an alarm is skipped, so one spike alarms once.
@@ -231,12 +298,17 @@ class LatencyAnomaly(Detector):
         seasonal = res is not None
         if seasonal:
             views["season"] = res  # value minus the median of the same phase in the last 3 periods
+            self._cusum[_SHORT] = 0.0  # daily highs are compared with earlier ones, not with the last hours
         else:
-            self._cusum[_N_PLAIN:] = [0.0] * (len(_CUSUMS) - _N_PLAIN)
+            for i in _SEASONAL:
+                self._cusum[i] = 0.0
+            if self.short_window:
+                views["short"] = y
         u = self._uniform()
         for view, side in _SIDES:
-            if view in views and self._refs[view].ready:
-                p = self._refs[view].p_value(views[view], side, u)
+            ref = self._refs.get(_REF_OF.get(view, view))
+            if view in views and ref is not None and ref.ready:
+                p = ref.p_value(views[view], side, u)
                 self._surprisal[view] = min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL
                 s, cusum, k = self._surprisal[view], self._cusum, self._k
                 for i in _BY_VIEW[view]:
@@ -263,8 +335,11 @@ class LatencyAnomaly(Detector):
             else:
                 self._fired = True
                 self._kind = _CUSUMS[best][0]
+        if self.short_window:
+            self._refs["short"].add(y)  # whether scored or not
         for view, value in views.items():
-            self._refs[view].add(value)
+            if view not in _REF_OF and view != "short":
+                self._refs[view].add(value)
 
     @property
     def score(self) -> float:

@@ -69,6 +69,29 @@ def test_snapshot_from_before_refractory_restores():
     old.update_many(lognormal(2, n=300))
 
 
+def test_snapshot_from_before_drop_and_short_views_restores():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    x = lognormal(3, n=1200)
+    x[1000] *= 0.02  # a drop: the old detector has no drop CUSUM
+    ref = LatencyAnomaly(seed=0, short_window=0, drops=False)
+    ref.update_many(x[:600])
+    det = LatencyAnomaly(seed=0, short_window=0, drops=False)
+    det.update_many(x[:600])
+    # Strip what the drop and short-reference CUSUMs added: an old snapshot.
+    for attr in ("short_window", "drops"):
+        del det.__dict__[attr]
+    det._cusum, det._k = det._cusum[:8], det._k[:8]
+    det._h_plain, det._h_season = det._h_plain[:6], det._h_season[:8]
+    for view in ("low", "short"):
+        del det._surprisal[view]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert (old.short_window, old.drops) == (0, False)
+    assert old.update_many(x[600:]).tolist() == ref.update_many(x[600:]).tolist()
+
+
 def test_golden_spike_on_second_of_pair_alarms_once():
     x = lognormal(11)
     x[1001] *= 30.0
@@ -82,7 +105,7 @@ def test_golden_small_level_shift():
     x[1500:] *= 1.25  # 0.9 sigma of log latency
     det = LatencyAnomaly(seed=0)
     fired = det.update_many(x)
-    assert fired[0] == 1540
+    assert fired[0] == 1546  # 1540 before the drop and short-reference CUSUMs took their budget share
     assert not (fired < 1500).any()
     ev = det.evidence()
     assert ev["kind"] == "level_shift"
@@ -110,7 +133,11 @@ def test_abrupt_drop_is_a_jump(seed):
     det = LatencyAnomaly(seed=0)
     fired = det.update_many(x)
     assert fired[0] == 1000
-    assert det.evidence()["kind"] == "jump"
+    # Far below every reference value: the drop CUSUM (lower tail of the value) leads.
+    assert det.evidence()["kind"] == "drop"
+    no_drops = LatencyAnomaly(seed=0, drops=False)
+    assert no_drops.update_many(x)[0] == 1000
+    assert no_drops.evidence()["kind"] == "jump"
 
 
 def test_no_score_before_warm_up():
