@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NormalScores", "Z_CLIP", "floor_2sig", "recent_summary"]
+__all__ = ["GridRanks", "NormalScores", "Z_CLIP", "floor_2sig", "recent_summary"]
 
 #: Normal-score points at which reference quantiles are kept.
 Z_GRID = np.linspace(-2.5, 2.5, 41)
@@ -27,6 +27,7 @@ Z_CLIP = 4.0
 #: Quantile levels reported in evidence.
 EVIDENCE_Q = (0.05, 0.25, 0.5, 0.75, 0.95)
 _TAIL = 8  # tail slope measured over the 8 outer grid steps (1 sd of z)
+_BUCKETS = 4096  # per-feature rank lookup buckets over the grid's range
 
 
 def floor_2sig(n: float) -> float:
@@ -75,28 +76,48 @@ class NormalScores:
         self.usable = (self.n >= 2) & (span > 0)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        """Normal scores of ``x`` (shape ``(..., F)``); NaN stays NaN."""
+        """Normal scores of ``x`` (shape ``(..., F)``); NaN stays NaN.
+
+        Grid positions come from :class:`GridRanks`; the result is the same as
+        binary searches in the grid.
+        """
         x = np.asarray(x, dtype=float)
-        g = self.grid
+        ranks, look = self._lookup()
         q = Z_GRID.size
-        feat = np.arange(g.shape[0])
-        if x.ndim == 2 and len(x) >= 32 and len(feat):  # batch: one binary search per feature
-            xt = np.ascontiguousarray(x.T)
-            lo = np.stack([np.searchsorted(g[f], xt[f], side="left") for f in feat], axis=1)
-            hi = np.stack([np.searchsorted(g[f], xt[f], side="right") for f in feat], axis=1)
-        else:  # a few events: compare with the whole grid
-            lo = (g < x[..., None]).sum(-1)
-            hi = (g <= x[..., None]).sum(-1)
+        lo, hi = ranks.ranks(x)
         j = np.clip(lo, 1, q - 1)
-        x0, x1 = g[feat, j - 1], g[feat, j]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inner = Z_GRID[j - 1] + (x - x0) / (x1 - x0) * (Z_GRID[1] - Z_GRID[0])
-            tie = 0.5 * (Z_GRID[np.clip(lo, 0, q - 1)] + Z_GRID[np.clip(hi - 1, 0, q - 1)])
-            under = Z_GRID[0] - (g[:, 0] - x) / self.slope_lo
-            over = Z_GRID[-1] + (x - g[:, -1]) / self.slope_hi
-        z = np.where(hi > lo, tie, np.where(lo == 0, under, np.where(lo == q, over, inner)))
-        z = np.where(self.usable, z, np.nan)
-        return np.clip(np.where(np.isnan(x), np.nan, z), -Z_CLIP, Z_CLIP)
+        j += look.base  # flat index of (feature, j)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            z = look.z_left.take(j)
+            z += (x - look.x_left.take(j)) / look.width.take(j) * (Z_GRID[1] - Z_GRID[0])
+            # outside the grid: extrapolate; on tied grid values: middle of their scores
+            for at, side in ((np.flatnonzero(lo == 0), 0), (np.flatnonzero(lo == q), 1)):
+                if at.size:
+                    f = at % x.shape[-1]
+                    xv = x.reshape(-1)[at]
+                    if side == 0:
+                        z.reshape(-1)[at] = Z_GRID[0] - (self.grid[f, 0] - xv) / self.slope_lo[f]
+                    else:
+                        z.reshape(-1)[at] = Z_GRID[-1] + (xv - self.grid[f, -1]) / self.slope_hi[f]
+            tie = np.flatnonzero(hi > lo)
+            if tie.size:
+                lt, ht = lo.reshape(-1)[tie], hi.reshape(-1)[tie]
+                z.reshape(-1)[tie] = 0.5 * (Z_GRID[np.clip(lt, 0, q - 1)] + Z_GRID[np.clip(ht - 1, 0, q - 1)])
+        z[np.isnan(x)] = np.nan
+        z[..., ~self.usable] = np.nan
+        return np.clip(z, -Z_CLIP, Z_CLIP, out=z)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_look", None)  # a cache, rebuilt on first use: keeps snapshots small
+        return state
+
+    def _lookup(self) -> tuple[GridRanks, _Interp]:
+        look = getattr(self, "_look", None)
+        if look is None:  # built on first use, also after a restore
+            g = np.where(self.usable[:, None], self.grid, 0.0)  # unusable features give NaN anyway
+            look = self._look = (GridRanks(g), _Interp(g))
+        return look
 
     def summary(self, f: int) -> dict[str, Any]:
         """JSON-able reference summary of feature ``f``."""
@@ -110,6 +131,70 @@ class NormalScores:
             "robust_scale": _num(iqr / 1.3489795),
             "quantiles": {str(q): _num(v) for q, v in zip(EVIDENCE_Q, self.quantiles[f], strict=True)},
         }
+
+
+class GridRanks:
+    """Exact ranks of values in each feature's sorted grid ``(F, q)``, through a bucket table.
+
+    ``b(x) = int(clip((x - g0) * scale + 1, 0, B + 1))`` is non-decreasing in
+    ``x`` (each floating-point step is monotone), so grid values in a lower
+    bucket than ``x`` are below it and those in a higher one above it; only
+    values sharing a bucket with a grid value (about 1 %) are compared with
+    the grid.  Ranks: ``lo = #{g < x}``, ``hi = #{g <= x}`` (NaN: any rank),
+    the same as ``searchsorted`` left and right.
+    """
+
+    def __init__(self, grid: np.ndarray) -> None:
+        n_features, q = grid.shape
+        self.grid = grid
+        self.g0 = grid[:, 0].copy()
+        span = grid[:, -1] - grid[:, 0]
+        self.scale = np.where(span > 0, _BUCKETS / np.where(span > 0, span, 1.0), 0.0)
+        gb = self._buckets(grid.T).T  # (F, q)
+        size = _BUCKETS + 2
+        below = np.zeros((n_features, size), dtype=np.int64)
+        shared = np.zeros((n_features, size), dtype=bool)
+        for f in range(n_features):
+            below[f] = np.searchsorted(gb[f], np.arange(size), side="left")
+            shared[f, gb[f]] = True
+        #: ``2 * #(grid in lower buckets) + (bucket holds a grid value)``, per (feature, bucket).
+        self.code = (2 * below + shared).astype(np.uint16).reshape(-1)
+        self.offset = np.arange(n_features) * size
+
+    def _buckets(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = (x - self.g0) * self.scale
+            d += 1.0
+            np.fmin(d, _BUCKETS + 1.0, out=d)
+            np.fmax(d, 0.0, out=d)
+        return d.astype(np.intp)
+
+    def ranks(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(lo, hi)`` ranks of ``x`` ``(..., F)`` in the grid of its feature."""
+        if x.size <= 4 * x.shape[-1]:  # a few events: compare with the whole grid
+            return (self.grid < x[..., None]).sum(-1), (self.grid <= x[..., None]).sum(-1)
+        code = self.code.take(self._buckets(x) + self.offset)
+        lo = (code >> 1).astype(np.intp)
+        hi = lo.copy()
+        near = np.flatnonzero(code & 1)
+        if near.size:
+            f = near % x.shape[-1]
+            xv = x.reshape(-1)[near, None]
+            g = self.grid[f]
+            lo.reshape(-1)[near] = (g < xv).sum(1)
+            hi.reshape(-1)[near] = (g <= xv).sum(1)
+        return lo, hi
+
+
+class _Interp:
+    """Flat tables for interpolation in grid cell ``j`` (index ``feature * q + j``, ``1 <= j < q``)."""
+
+    def __init__(self, grid: np.ndarray) -> None:
+        n_features, q = grid.shape
+        self.base = np.arange(n_features) * q
+        self.x_left = np.concatenate([grid[:, :1], grid[:, :-1]], axis=1).reshape(-1)  # grid[j - 1]
+        self.width = np.concatenate([grid[:, 1:2] - grid[:, :1], grid[:, 1:] - grid[:, :-1]], axis=1).reshape(-1)
+        self.z_left = np.tile(np.concatenate([Z_GRID[:1], Z_GRID[:-1]]), n_features)  # Z_GRID[j - 1]
 
 
 def recent_summary(values: np.ndarray) -> dict[str, Any]:

@@ -4,7 +4,8 @@ A detector learns its reference from the first ``warmup`` events (rows of
 ``F`` values), then monitors.  ``freeze()`` ends the warm-up early,
 ``learn_reference(xs)`` loads a baseline, ``reset()`` restarts the change
 statistics and keeps the reference, ``relearn()`` starts a new warm-up.
-Subclasses implement ``_start(sample)``, ``_monitor(chunk) -> fired rows``,
+Subclasses implement ``_start(sample)``, ``_monitor(chunk) -> fired rows`` (for
+chunks of at most ``MAX_BATCH`` rows),
 ``_clear(rows)`` and the results.  NaN and +-inf both mean "missing".
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from models.base import Detector
+from models.drift._cusum import MAX_BATCH
 
 __all__ = ["WarmupDetector"]
 
@@ -98,7 +100,7 @@ class WarmupDetector(Detector):
                 if self._n_buf == self.warmup:
                     self._begin(self._buf)
                 continue
-            chunk = xs[i : i + 1024]
+            chunk = xs[i : i + MAX_BATCH]  # the CUSUM batch sums are exact up to MAX_BATCH events
             fired.extend(i + j for j in self._monitor(chunk))
             i += len(chunk)
         return np.asarray(fired, dtype=np.int64)

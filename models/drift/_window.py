@@ -13,11 +13,13 @@ at ``rate`` however much consecutive windows overlap.  A feature is tested once
 its window holds at least ``w / 2`` present values and ``w`` events have passed
 since its last restart.
 
-Counts are integers brought up to date only when a test is due (adding the
-events that entered the window, removing those that left, by ``bincount``), so
-one event costs next to nothing between tests, and batches and single events
-give identical counts.  Use: ``begin(bins)`` for a batch, ``advance()`` per
-event (returns True if a test fired), ``end()`` after the batch.
+Counts are integers, taken at each test from the ring of past bin indices
+(see ``due``), so batches and single events give identical counts and
+statistics.  Use: ``begin(bins)`` for a batch
+of ``T`` events, ``due(T)`` to plan its tests (returns the events that have
+one), then ``at(e)`` for the events ``e`` that matter, in order (every event
+``due`` returned and any other where the caller needs the window state, e.g.
+to ``clear``), returning True if a test fired there; ``end(T)`` after the batch.
 """
 
 from __future__ import annotations
@@ -52,8 +54,6 @@ class SlidingChi2:
         self._h = max(windows)
         self._buf = np.tile((self._offset + n_bins).astype(np.int32), (self._h + _SPARE, 1))
         self._used = self._h
-        self.counts = np.zeros((len(windows), n_features * self._size), dtype=np.int64)
-        self.synced = [0] * len(windows)  # event count the counts of each window reflect
         self.t = 0
         self.restart = np.zeros(n_features, dtype=np.int64)
         self.ratio = np.zeros((n_features, len(windows)))
@@ -76,20 +76,62 @@ class SlidingChi2:
             self._seq = self._buf[self._used - h : self._used + n]
         self._t0 = self.t
 
-    def advance(self) -> bool:
-        """Move to the next event of the batch; True if a test fired on it."""
-        self.t += 1
-        fired = False
+    def due(self, n: int) -> np.ndarray:
+        """Plan the tests of the next ``n`` events; returns the events (0-based) that have one.
+
+        Window counts at every test are differences of one cumulative histogram of the
+        ring (``bincount`` labelled by segment), and the statistics of every feature with
+        enough present values come from one vectorised pass (the same arithmetic per
+        feature as a test on its own); which features are due, which depends on
+        restarts, is decided in ``at``.
+        """
+        self._plan: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+        h, size, n_bins = self._h, self._offset.size * self._size, self.n_bins
+        t = self._t0 + 1 + np.arange(n)
+        tests = []
         for i, (w, s) in enumerate(zip(self.windows, self.strides, strict=True)):
-            if self.t % s == 0 and self.t >= w:
-                fired = self._test(i, w) or fired
+            ts = t[(t % s == 0) & (t >= w)]
+            if ts.size:
+                tests.append((i, ts))
+        if not tests:
+            return np.zeros(0, dtype=np.int64)
+        # row r of _seq holds event t0 - h + r + 1: events up to t are the rows before t - t0 + h
+        ends = [ts - self._t0 + h for _, ts in tests]
+        starts = [e - self.windows[i] for (i, _), e in zip(tests, ends, strict=True)]
+        bounds = np.unique(np.concatenate(ends + starts))
+        label = np.repeat(np.arange(1, bounds.size) * size, np.diff(bounds))[:, None]
+        hist = np.bincount((label + self._seq[bounds[0] : bounds[-1]]).ravel(), minlength=bounds.size * size)
+        cum = np.cumsum(hist.reshape(bounds.size, size), axis=0)  # rows [bounds[0], bounds[k])
+        for (i, ts), e in zip(tests, ends, strict=True):
+            w, m = self.windows[i], ts.size
+            counts = cum[np.searchsorted(bounds, e)] - cum[np.searchsorted(bounds, e - w)]
+            c = counts.reshape(m, -1, n_bins + 1)[..., :n_bins]
+            k, f = np.nonzero(c.sum(-1) >= w // 2)
+            nd = c[k, f].sum(1)[:, None].astype(float)
+            ex = nd * self.p_ref[f]
+            o = c[k, f]
+            x2 = _CR * (o * ((o / ex) ** _LAMBDA - 1.0)).sum(1) / (1.0 + nd[:, 0] / self.n_ref[f])
+            ratio = x2 / self.crit[i]
+            cut = np.searchsorted(k, np.arange(m + 1))
+            for j in range(m):
+                plan = self._plan.setdefault(int(ts[j] - self._t0 - 1), [])
+                plan.append((i, f[cut[j] : cut[j + 1]], ratio[cut[j] : cut[j + 1]]))
+        return np.array(sorted(self._plan), dtype=np.int64)
+
+    def at(self, e: int) -> bool:
+        """Move to just after event ``e`` of the batch; True if a test fired there."""
+        self.t = self._t0 + e + 1
+        fired = False
+        for i, f, ratio in self._plan.get(e, ()):
+            due = self.t - self.restart[f] >= self.windows[i]
+            self.ratio[f[due], i] = ratio[due]
+            fired = bool((ratio[due] >= 1.0).any()) or fired
         return fired
 
-    def end(self) -> None:
-        """Finish the batch (every event advanced): bring the counts up to date."""
-        for i, w in enumerate(self.windows):
-            self._sync(i, w)
-        n = self.t - self._t0
+    def end(self, n: int) -> None:
+        """Finish the batch of ``n`` events."""
+        self.t = self._t0 + n
+        self._plan = {}
         if self._copied:
             self._buf[: self._h] = self._seq[n : n + self._h]
             self._used = self._h
@@ -97,32 +139,10 @@ class SlidingChi2:
             self._used += n
         self._seq = self._buf[self._used - self._h : self._used]
 
-    def _sync(self, i: int, w: int) -> None:
-        """Counts of window ``i`` for the events ``(t - w, t]``."""
-        h, size = self._h, self.counts.shape[1]
-        lo, hi = self.synced[i] - self._t0 + h, self.t - self._t0 + h  # rows of _seq entering
-        if hi > lo:
-            self.counts[i] += np.bincount(self._seq[lo:hi].ravel(), minlength=size)
-            self.counts[i] -= np.bincount(self._seq[lo - w : hi - w].ravel(), minlength=size)
-        self.synced[i] = self.t
-
-    def _test(self, i: int, w: int) -> bool:
-        self._sync(i, w)
-        c = self.counts[i].reshape(-1, self._size)[:, : self.n_bins]
-        n = c.sum(1)
-        due = np.flatnonzero((n >= w // 2) & (self.t - self.restart >= w))
-        if not due.size:
-            return False
-        nd = n[due, None].astype(float)
-        e = nd * self.p_ref[due]
-        o = c[due]
-        x2 = _CR * (o * ((o / e) ** _LAMBDA - 1.0)).sum(1) / (1.0 + nd[:, 0] / self.n_ref[due])
-        self.ratio[due, i] = x2 / self.crit[i]
-        return bool((self.ratio[due, i] >= 1.0).any())
-
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         del state["_seq"]  # a view of _buf between batches
+        state.pop("_plan", None)  # only used within a batch
         state["_buf"] = self._buf[: self._used]  # the spare rows hold nothing
         return state
 

@@ -20,11 +20,30 @@ def entropy(probabilities: Any) -> float:
     (0.6931, 0.0)
     """
     p = np.asarray(probabilities, dtype=float)
-    if p.ndim != 1 or p.size == 0 or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+    if p.ndim != 1 or p.size == 0:
         return float("nan")
-    p = p / p.sum()
-    nz = p[p > 0]
-    return float(-(nz * np.log(nz)).sum()) + 0.0
+    return float(confidence_entropy(p[None])[1][0])
+
+
+def confidence_entropy(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Largest share and entropy (nats) of each row of ``p`` ``(n, K)``, ``K >= 1``.
+
+    Rows with a non-finite or negative entry, or no positive sum, give NaN.
+    Each row's result does not depend on the other rows.
+    """
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        total = p.sum(axis=1)
+        ok = np.isfinite(p).all(axis=1) & ~(p < 0).any(axis=1) & (total > 0)
+        q = p / total[:, None]
+        terms = q * np.log(q)
+        zero = q == 0
+        terms[zero] = 0.0  # 0 log 0 = 0
+        h = -terms.sum(axis=1) + 0.0
+        conf = p.max(axis=1) / total
+    if p.shape[1] >= 8:  # numpy sums 8+ terms pairwise: leave zeros out, as one row alone would
+        for i in np.flatnonzero(ok & zero.any(axis=1)):
+            h[i] = -terms[i, ~zero[i]].sum() + 0.0
+    return np.where(ok, conf, np.nan), np.where(ok, h, np.nan)
 
 
 class ConfidenceDrift(NumericDrift):
@@ -70,13 +89,17 @@ class ConfidenceDrift(NumericDrift):
         if arr.ndim == 0:
             c = float(arr)
             return (c if 0.0 <= c <= 1.0 else np.nan, np.nan)
-        h = entropy(arr)
-        return (float(arr.max() / arr.sum()) if not np.isnan(h) else np.nan, h)
+        if arr.ndim != 1 or arr.size == 0:
+            return (np.nan, np.nan)
+        conf, h = confidence_entropy(arr[None])
+        return (float(conf[0]), float(h[0]))
 
     def _rows(self, xs: Any) -> np.ndarray:
         if isinstance(xs, np.ndarray) and xs.dtype != object and xs.ndim == 1:
             c = xs.astype(float)
             return np.column_stack([np.where((c >= 0) & (c <= 1), c, np.nan), np.full(c.size, np.nan)])
+        if isinstance(xs, np.ndarray) and xs.dtype != object and xs.ndim == 2 and xs.shape[1]:
+            return np.column_stack(confidence_entropy(np.ascontiguousarray(xs, dtype=float)))
         return np.array([self._row(o) for o in xs], dtype=float).reshape(-1, 2)
 
     def _learn_one(self, x: Any) -> None:

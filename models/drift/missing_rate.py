@@ -7,6 +7,7 @@ from scipy import stats
 
 from models.base import check_positive
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, bernoulli_cusum_threshold
+from models.drift._cusum import BLOCK, CusumPath, blocked, quantize
 from models.drift._reference import floor_2sig
 from models.drift._warmup import WarmupDetector
 
@@ -109,22 +110,43 @@ class MissingRate(WarmupDetector):
         self._missed[rows] = 0.0
 
     def _monitor(self, chunk: np.ndarray) -> list[int]:
-        miss = np.isnan(chunk)
-        inc = np.where(miss, self._up, self._down)
-        fired = []
-        s, h = self._s, self._h
-        for j in range(len(chunk)):
-            s += inc[j]
-            np.maximum(s, 0.0, out=s)
-            self._seen += 1.0
-            self._missed += miss[j]
-            self.n_events += 1
+        """Process a batch at once (exact CUSUM paths, see ``_cusum``), jumping from one
+        alarm to the next; results match one event at a time exactly."""
+        n = len(chunk)
+        n0 = self.n_events
+        missed = np.zeros((chunk.shape[1], n + 1))
+        np.cumsum(np.isnan(chunk).T, axis=1, out=missed[:, 1:])
+        seen = np.arange(n + 1, dtype=float)
+        rows = np.flatnonzero(np.isfinite(self._h))
+        up, down = quantize(self._up[rows])[:, None], quantize(self._down[rows])[:, None]
+        cum = up * missed[rows, 1:] + down * (seen[1:] - missed[rows, 1:])
+        s0, h = quantize(self._s[rows])[:, None], self._h[rows][:, None]
+        if n <= BLOCK:
+            path = CusumPath.walked(cum[:, None], s0, h)
+        else:
+            path = CusumPath(blocked(cum)[None], None, (np.zeros(1, dtype=np.int64), np.ones(1), np.zeros(1)), n, s0, h)
+        base_seen, base_missed, since = self._seen.copy(), self._missed.copy(), 0
+        fired: list[int] = []
+        e = 0
+        while (e := path.next_alarm(e)) < n:
+            self.n_events = n0 + e + 1
+            self._s[rows] = path.state(e + 1)[:, 0]
+            self._seen = base_seen + (seen[e + 1] - since)
+            self._missed = base_missed + (missed[:, e + 1] - missed[:, since])
+            hit = np.flatnonzero(self._s >= self._h)
+            fired.append(e)
+            self.fired_features.append(hit)
+            self._alarm(hit)
+            path.restart(np.flatnonzero(np.isin(rows, hit)), e + 1)
+            base_seen, base_missed, since = self._seen.copy(), self._missed.copy(), e + 1
+            e += 1
+        self._s[rows] = path.state(n)[:, 0]
+        self._seen = base_seen + (seen[n] - since)
+        self._missed = base_missed + (missed[:, n] - missed[:, since])
+        self.n_events = n0 + n
+        self._fired = bool(fired) and fired[-1] == n - 1
+        if not self._fired:
             self._alarm_scores = None
-            self._fired = bool((s >= h).any())
-            if self._fired:
-                fired.append(j)
-                self.fired_features.append(np.flatnonzero(s >= h))
-                self._alarm(self.fired_features[-1])
         return fired
 
     def _alarm(self, hit: np.ndarray) -> None:

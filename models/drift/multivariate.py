@@ -120,21 +120,27 @@ class MultivariateDrift(WarmupDetector):
         self._mean_ratio = 0.0
 
     def _monitor(self, chunk: np.ndarray) -> list[int]:
+        """Process a batch at once, jumping between CUSUM crossings and mean tests; sums
+        of ``w`` run in event order, so results match one event at a time exactly."""
+        n, n0 = len(chunk), self.n_events
         z = np.nan_to_num(self._ref.transform(chunk)[:, self._used]) - self._m
         w = z @ self._whiten.T
         t2 = np.einsum("ij,ij->i", w, w) * self._t2_scale
         u = special.fdtr(self._d, self._n - self._d, t2)
         g = np.clip(special.ndtri(u), -_G_CLIP, _G_CLIP)
-        inc = self._bank.increments([g[:, None]], np.ones((len(chunk), 1), dtype=bool))
-        fired = []
-        for j in range(len(chunk)):
-            self.n_events += 1
-            self._alarm_score = None
-            hit = self._bank.step(inc[j])
-            self._acc += w[j]
-            self._acc_z += z[j]
-            self._acc_n += 1
-            if self._acc_n == self.window:
+        path = self._bank.run([g[:, None]], np.ones((n, 1), dtype=bool))
+        wt, zt = np.ascontiguousarray(w.T), np.ascontiguousarray(z.T)
+        fired: list[int] = []
+        e, start = 0, 0  # events [start, e) of the batch are not yet in the window sums
+        while True:
+            e_mean = start + self.window - self._acc_n - 1
+            e = min(path.next_alarm(e), e_mean)
+            if e >= n:
+                break
+            hit = bool((path.first == e).any())
+            if e == e_mean:
+                self._add(wt, zt, start, e + 1)
+                start = e + 1
                 stat = float(self._acc @ self._acc) / self.window / (1.0 + self.window / self._n)
                 self._mean_ratio = stat / self._crit
                 self._last_means = self._acc_z / self.window
@@ -142,15 +148,31 @@ class MultivariateDrift(WarmupDetector):
                 self._acc[:] = 0.0
                 self._acc_z[:] = 0.0
                 self._acc_n = 0
-            self._fired = hit
             if hit:
-                fired.append(j)
+                self.n_events = n0 + e + 1
+                fired.append(e)
                 self.fired_features.append(self._used.copy())
-                self._alarm()
+                self._alarm(self._bank.at(path, e + 1))
+                path.restart(np.arange(path.first.size), e + 1)
+                start = e + 1
+            e += 1
+        self._add(wt, zt, start, n)
+        self._bank.finish(path)
+        self.n_events = n0 + n
+        self._fired = bool(fired) and fired[-1] == n - 1
+        if not self._fired:
+            self._alarm_score = None
         return fired
 
-    def _alarm(self) -> None:
-        ratios = np.append(self._bank.ratios()[0], self._mean_ratio)
+    def _add(self, wt: np.ndarray, zt: np.ndarray, a: int, b: int) -> None:
+        """Add events ``[a, b)`` (columns of ``wt``, ``zt``) to the window sums, in order."""
+        if b > a:
+            self._acc = np.cumsum(np.column_stack([self._acc, wt[:, a:b]]), axis=1)[:, -1].copy()
+            self._acc_z = np.cumsum(np.column_stack([self._acc_z, zt[:, a:b]]), axis=1)[:, -1].copy()
+            self._acc_n += b - a
+
+    def _alarm(self, s: np.ndarray) -> None:
+        ratios = np.append(np.where(np.isinf(self._bank.h), 0.0, s / self._bank.h)[0], self._mean_ratio)
         c = int(np.argmax(ratios))
         self._alarm_score = float(ratios[c])
         self.alarms += 1
@@ -158,7 +180,7 @@ class MultivariateDrift(WarmupDetector):
         alarm: dict[str, Any] = {
             "event": self.n_events - 1,
             "component": self._bank.labels(["energy"])[c] if energy else "mean(chi2)",
-            "statistic": float(self._bank.s[0, c] if energy else self._mean_ratio * self._crit),
+            "statistic": float(s[0, c] if energy else self._mean_ratio * self._crit),
             "threshold": float(self._bank.h[0, c] if energy else self._crit),
         }
         if c == len(self.allowances):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -10,7 +11,7 @@ from scipy.special import ndtr, ndtri
 from models.base import check_positive
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget
 from models.drift._cusum import CusumBank
-from models.drift._reference import Z_CLIP, NormalScores, recent_summary
+from models.drift._reference import Z_CLIP, GridRanks, NormalScores, recent_summary
 from models.drift._warmup import WarmupDetector
 from models.drift._window import SlidingChi2
 
@@ -46,8 +47,10 @@ class NumericDrift(WarmupDetector):
     change statistics restart (its reference stays).  NaN means missing: the
     CUSUMs skip it and the windows (counted in events) leave it out.
     Features with fewer than 20 distinct warm-up values are *discrete*: only
-    the window tests watch them.  After the warm-up, one event costs about
-    40 us for 64 features through ``update_many`` (see ``bench.detector_cost``).
+    the window tests watch them.  ``update_many`` works on a whole batch at
+    once (see ``_cusum``, ``_window``) with the same results as one event at
+    a time; after the warm-up, one event costs under 10 us for 64 features in
+    batches of 1,000 (see ``bench.detector_cost``).
 
     Parameters
     ----------
@@ -142,43 +145,86 @@ class NumericDrift(WarmupDetector):
         return z, g
 
     def _monitor(self, chunk: np.ndarray) -> list[int]:
+        """Process a batch at once; jumps from one event that matters (a window test or
+        a CUSUM crossing) to the next, exactly as one event at a time would."""
+        n, n0 = len(chunk), self.n_events
         z = self._ref.transform(chunk)
         ys, yg = self._stats(z)
         ok = ~np.isnan(z)
         ys = np.where(ok, (ys - self._mu[0]) / np.where(self._mu[1] > 0, self._mu[1], 1.0), 0.0)
         yg = np.where(ok, (yg - self._mu[2]) / np.where(self._mu[3] > 0, self._mu[3], 1.0), 0.0)
-        self._shape.begin(np.where(ok, np.searchsorted(self._edges, np.where(ok, z, 0.0)), self.bins))
-        inc = self._bank.increments([ys, yg], ok)
-        fired = []
-        for j in range(len(chunk)):
-            self._step(chunk[j], inc[j])
-            if self._fired:
-                fired.append(j)
-        self._shape.end()
+        self._shape.begin(np.where(ok, self._bin_ranks(np.where(ok, z, 0.0)), self.bins))
+        path = self._bank.run([ys, yg], ok)
+        tests = self._shape.due(n)
+        fired: list[int] = []
+        e, k, pushed = 0, 0, 0
+        while True:
+            while k < len(tests) and tests[k] < e:
+                k += 1
+            e = min(path.next_alarm(e), int(tests[k]) if k < len(tests) else n)
+            if e >= n:
+                break
+            hit = self._shape.at(e) or bool((path.first == e).any())
+            if hit:
+                self._push_recent(chunk, n0, pushed, e + 1)
+                pushed = e + 1
+                self.n_events = n0 + e + 1
+                cleared = self._alarm(self._bank.at(path, e + 1))
+                path.restart(np.flatnonzero(np.isin(self._bank.rows, cleared)), e + 1)
+                fired.append(e)
+            e += 1
+        self._bank.finish(path)
+        self._shape.end(n)
+        self._push_recent(chunk, n0, pushed, n)
+        self.n_events = n0 + n
+        self._fired = bool(fired) and fired[-1] == n - 1
+        if not self._fired:
+            self._alarm_scores = None
         return fired
 
-    def _step(self, x: np.ndarray, inc: np.ndarray) -> None:
-        self._recent[self.n_events % self.recent] = x
-        self.n_events += 1
-        self._alarm_scores = None
-        hit = self._bank.step(inc)
-        hit = self._shape.advance() or hit
-        self._fired = hit
-        if hit:
-            ratios = self._ratios()
-            scores = ratios.max(1)
-            self._alarm_scores = scores
-            self.alarms += 1
-            self.fired_features.append(np.flatnonzero(scores >= 1.0))
-            self._record(self.fired_features[-1], ratios, scores)
-            self._clear(np.flatnonzero(scores >= 1.0))
+    def _bin_ranks(self, z: np.ndarray) -> np.ndarray:
+        """Shape-test bin of each normal score: ``searchsorted(edges, z)`` (``z`` not NaN)."""
+        if len(z) <= 16:  # a few events: compare with every edge
+            return (self._edges < z[..., None]).sum(-1)
+        if self._edges.size <= 16:  # count the edges below z
+            b = np.zeros(z.shape, dtype=np.int8)
+            for edge in self._edges:
+                b += z > edge
+            return b
+        look = getattr(self, "_bin_ranks_table", None)
+        if look is None:  # a cache, left out of snapshots
+            look = self._bin_ranks_table = GridRanks(np.tile(self._edges, (z.shape[-1], 1)))
+        return look.ranks(z)[0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_bin_ranks_table", None)
+        return state
+
+    def _push_recent(self, chunk: np.ndarray, n0: int, a: int, b: int) -> None:
+        """Write events ``[a, b)`` of a batch that began after ``n0`` events into the recent ring."""
+        a = max(a, b - self.recent)
+        if b > a:
+            self._recent[(n0 + np.arange(a, b)) % self.recent] = chunk[a:b]
+
+    def _alarm(self, s: np.ndarray) -> np.ndarray:
+        """Alarm on the current event with CUSUM statistics ``s``; returns the features cleared."""
+        ratios = np.concatenate([np.where(np.isinf(self._bank.h), 0.0, s / self._bank.h), self._shape.ratio], axis=1)
+        scores = ratios.max(1)
+        self._alarm_scores = scores
+        self.alarms += 1
+        hit = np.flatnonzero(scores >= 1.0)
+        self.fired_features.append(hit)
+        self._record(hit, ratios, scores, s)
+        self._clear(hit)
+        return hit
 
     def _ratios(self) -> np.ndarray:
         return np.concatenate([self._bank.ratios(), self._shape.ratio], axis=1)
 
-    def _record(self, hit: np.ndarray, ratios: np.ndarray, scores: np.ndarray) -> None:
+    def _record(self, hit: np.ndarray, ratios: np.ndarray, scores: np.ndarray, s: np.ndarray) -> None:
         labels = self._bank.labels(["location", "scale"]) + [f"shape(chi2, window={w})" for w in self.windows]
-        stats = np.concatenate([self._bank.s, self._shape.statistic()], axis=1)
+        stats = np.concatenate([s, self._shape.statistic()], axis=1)
         limits = np.concatenate([self._bank.h, np.broadcast_to(self._shape.crit, self._shape.ratio.shape)], axis=1)
         detail = []
         for f in hit[np.argsort(-scores[hit])][:5]:
