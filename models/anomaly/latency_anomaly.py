@@ -61,9 +61,13 @@ class LatencyAnomaly(Detector):
     reference: within a phase the steps are independent on a stream with no
     change, while overlapping steps share a value, so one outlier would count
     twice.  A step from a value that just alarmed is skipped (one spike, one
-    alarm).  A view's p-value is its conformal rank, uniform on an exchangeable
-    stream whatever the distribution, with an exponential tail fitted to the
-    ``tail`` most extreme values beyond the window's range.  Means are never used.
+    alarm).  An event that crosses a threshold adds none of its views to the
+    references (with no change crossings are rare, so the p-values stay
+    conformal to within the budget; after a spike the next one of the same size
+    is still far out instead of tied with it).  A view's p-value is its
+    conformal rank, uniform on an exchangeable stream whatever the
+    distribution, with an exponential tail fitted to the ``tail`` most extreme
+    values beyond the window's range.  Means are never used.
 
     When the stream has a cycle (a period found by
     :class:`~models.anomaly.context.SeasonalContext` from the autocorrelation;
@@ -335,6 +339,10 @@ class LatencyAnomaly(Detector):
             else:
                 self._fired = True
                 self._kind = _CUSUMS[best][0]
+        if self._crossed:
+            # An event that crossed is kept out of every reference: one spike must
+            # not make the next one look normal (in control, crossings are rare).
+            return
         if self.short_window:
             self._refs["short"].add(y)  # whether scored or not
         for view, value in views.items():
