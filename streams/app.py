@@ -17,14 +17,14 @@ import os
 import logging
 import time
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Literal
 
 import faust
 from faust.types import TP
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streams import commit_guard
+from streams import commit_guard, eager_delivery, input_flow
 from streams.alertmanager import AlertmanagerClient
 from streams.control import parse_command
 from streams.core import Engine
@@ -113,6 +113,8 @@ class Service:
         self.ledger = OffsetLedger()
         self.probe = OffsetProbe(s.kafka_bootstrap)
         commit_guard.install(app.consumer, self.ledger, {s.inference_topic, s.gpu_topic})
+        eager_delivery.install(app.consumer)  # no asyncio tasks per consumed message
+        input_flow.install(app.consumer, {s.inference_topic, s.gpu_topic})  # no fetch stalls in front of the inputs
         self._batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
         self.partition_of: dict[str, int] = {}
         self._dirty: dict[tuple[str, str], bool] = {}
@@ -188,22 +190,27 @@ class Service:
         await self._dead_letter(dead_letter(rejected, topic=m.topic, partition=m.partition, offset=m.offset,
                                             key=m.key, value=m.value, headers=_headers(m.headers)))
 
-    async def _admit(self, message: Any) -> Ticket | None:
-        """A ticket when ``message`` is the next one of its partition; else None (it is dropped).
-
-        Redelivered messages are dropped; at a hole (messages the consumer skipped)
-        the consumer is sent back to the first missing offset, unless the broker
-        says the hole holds no records.
-        """
-        tp, offset, ledger = message.tp, message.offset, self.ledger
+    def _admit(self, message: Any) -> Ticket | Literal[Admission.HOLE] | None:
+        """A ticket when ``message`` is the next one of its partition; ``Admission.HOLE`` when messages before
+        it are missing (``_fill_hole`` decides); else None (dropped: redelivered, or fetched before a rebalance)."""
+        tp, ledger = message.tp, self.ledger
         if not ledger.owns(tp) or message.generation_id != self.app.consumer_generation_id:
             return None  # fetched before a rebalance: its owner now reads it from the committed offset
-        verdict, ticket = ledger.admit(tp, offset)
+        verdict, ticket = ledger.admit(tp, message.offset)
         if verdict is Admission.NEXT:
             return ticket
         if verdict is Admission.SEEN:
             self.metrics.redelivered.labels(tp.topic).inc()
             return None
+        return Admission.HOLE
+
+    async def _fill_hole(self, message: Any) -> Ticket | None:
+        """``message`` lies beyond a hole: a ticket when the hole holds no records, else None (dropped).
+
+        At a real hole (messages the consumer skipped) the consumer is sent back to
+        the first missing offset, unless a seek back is already under way.
+        """
+        tp, offset, ledger = message.tp, message.offset, self.ledger
         now = time.monotonic()
         if ledger.is_seeking(tp, now):
             return None  # fetched before the seek back
@@ -228,9 +235,12 @@ class Service:
         """
         admitted: list[tuple[Ticket, Any]] = []
         for event in events:
-            ticket = await self._admit(event.message)
+            message = event.message
+            ticket = self._admit(message)
+            if ticket is Admission.HOLE:
+                ticket = await self._fill_hole(message)  # the only await: ledger state may change meanwhile
             if ticket is not None:
-                admitted.append((ticket, event.message))
+                admitted.append((ticket, message))
         records: list[Any] = []
         keys: set[str] = set()
         tickets: list[Ticket] = []
@@ -239,7 +249,7 @@ class Service:
                 continue
             result = intake.process(
                 topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
-                headers=_headers(m.headers), timestamp=m.timestamp,
+                headers=_headers(m.headers) if m.headers else (), timestamp=m.timestamp,
             )
             self.positions[(m.topic, m.partition)] = m.offset
             tickets.append(ticket)

@@ -15,11 +15,12 @@ from collections import Counter as CounterOf
 from collections import defaultdict
 from collections.abc import Sequence
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streams.records import GpuSample, InferenceEvent
 
-__all__ = ["GPU_GAUGES", "MAX_CLASSES", "OTHER", "Metrics"]
+__all__ = ["GPU_GAUGES", "MAX_CLASSES", "OTHER", "Metrics", "observe_many"]
 
 OTHER = "_other"
 MAX_CLASSES = 20
@@ -44,6 +45,27 @@ GPU_GAUGES: dict[str, tuple[str, str, float]] = {
 }
 
 _GPU_LABELS = ("host", "gpu", "uuid")
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe(v)`` for each of ``values`` (a labelled child): one increment per bucket, not per value.
+
+    Uses prometheus_client's child internals (``_upper_bounds``, ``_buckets``, ``_sum``);
+    falls back to ``observe`` per value where they are missing.
+    """
+    if not values:
+        return
+    bounds = getattr(histogram, "_upper_bounds", None)
+    if bounds is None or not hasattr(histogram, "_buckets") or not hasattr(histogram, "_sum"):
+        for value in values:
+            histogram.observe(value)
+        return
+    histogram._raise_if_not_observable()
+    histogram._sum.inc(sum(values))
+    slots = np.searchsorted(bounds, values, side="left")  # the first bound >= value; NaN lands past the end, as in observe
+    for i, n in enumerate(np.bincount(slots, minlength=len(bounds) + 1)[: len(bounds)].tolist()):
+        if n:
+            histogram._buckets[i].inc(n)
 
 
 class Metrics:
@@ -123,27 +145,20 @@ class Metrics:
         self.observe_events([event])
 
     def observe_events(self, events: Sequence[InferenceEvent]) -> None:
-        """Counters and histograms for a batch: label lookups once per group, not per event."""
+        """Counters and histograms for a batch: label lookups once per group, bucket counts in one numpy pass."""
         groups: dict[tuple[str, str, str], list[InferenceEvent]] = defaultdict(list)
         for event in events:
             groups[(event.model, event.version, event.host or "unknown")].append(event)
         for (model, version, host), batch in groups.items():
             self.events.labels(model, version).inc(len(batch))
-            latency = self.latency.labels(model, version, host)
-            confidence = self.confidence.labels(model, version)
+            observe_many(self.latency.labels(model, version, host), [e.latency_ms / 1000.0 for e in batch])
+            observe_many(self.confidence.labels(model, version), [e.confidence for e in batch if e.confidence is not None])
             classes: CounterOf[str] = CounterOf()
-            gpus: set[tuple[str, str]] = set()
-            for event in batch:
-                latency.observe(event.latency_ms / 1000.0)
-                if event.confidence is not None:
-                    confidence.observe(event.confidence)
-                if event.prediction is not None:
-                    classes[self.class_label(model, version, event.prediction)] += 1
-                if event.host is not None and event.gpu is not None:
-                    gpus.add((str(event.gpu), event.gpu_uuid or ""))
+            for prediction, n in CounterOf(e.prediction for e in batch if e.prediction is not None).items():
+                classes[self.class_label(model, version, prediction)] += n  # first-seen order, as event by event
             for label, n in classes.items():
                 self.predictions.labels(model, version, label).inc(n)
-            for gpu, uuid in gpus:
+            for gpu, uuid in {(str(e.gpu), e.gpu_uuid or "") for e in batch if e.host is not None and e.gpu is not None}:
                 self.model_gpu.labels(model, version, host, gpu, uuid).set(1)
 
     def observe_gpu(self, sample: GpuSample) -> None:
