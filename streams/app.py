@@ -17,14 +17,14 @@ import os
 import logging
 import time
 from collections.abc import Collection
-from typing import Any, Literal
+from typing import Any
 
 import faust
 from faust.types import TP
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streams import commit_guard, eager_delivery, input_flow
+from streams import eager_delivery, input_flow
 from streams.alertmanager import AlertmanagerClient
 from streams.control import parse_command
 from streams.core import Engine
@@ -35,9 +35,9 @@ from streams.deadletter import dead_letter, to_kafka
 from streams.errors import Rejected
 from streams.decoding import GpuDecoder, InferenceDecoder
 from streams.intake import Intake
-from streams.kafka_probe import OffsetProbe, committed_offsets
+from streams.input_gate import InputGate
 from streams.metrics import Metrics
-from streams.offsets import Admission, OffsetLedger, Ticket
+from streams.offsets import Admission, Ticket
 from streams.records import Alert, DeadLetter
 from streams.settings import Settings
 from streams.tables import DecodedView, put
@@ -110,9 +110,8 @@ class Service:
         self.alertmanager = AlertmanagerClient(s.alertmanager_url, ttl=s.alertmanager_ttl_seconds) if s.alertmanager_url else None
         self.positions: dict[tuple[str, int], int] = {}
         # The worker's own account of processed input offsets decides what is committed (see streams.offsets).
-        self.ledger = OffsetLedger()
-        self.probe = OffsetProbe(s.kafka_bootstrap)
-        commit_guard.install(app.consumer, self.ledger, {s.inference_topic, s.gpu_topic})
+        self.gate = InputGate(app, s.kafka_bootstrap, s.app_id, (s.inference_topic, s.gpu_topic), self.metrics)
+        self.ledger = self.gate.ledger
         eager_delivery.install(app.consumer)  # no asyncio tasks per consumed message
         input_flow.install(app.consumer, {s.inference_topic, s.gpu_topic})  # no fetch stalls in front of the inputs
         self._batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
@@ -190,43 +189,6 @@ class Service:
         await self._dead_letter(dead_letter(rejected, topic=m.topic, partition=m.partition, offset=m.offset,
                                             key=m.key, value=m.value, headers=_headers(m.headers)))
 
-    def _admit(self, message: Any) -> Ticket | Literal[Admission.HOLE] | None:
-        """A ticket when ``message`` is the next one of its partition; ``Admission.HOLE`` when messages before
-        it are missing (``_fill_hole`` decides); else None (dropped: redelivered, or fetched before a rebalance)."""
-        tp, ledger = message.tp, self.ledger
-        if not ledger.owns(tp) or message.generation_id != self.app.consumer_generation_id:
-            return None  # fetched before a rebalance: its owner now reads it from the committed offset
-        verdict, ticket = ledger.admit(tp, message.offset)
-        if verdict is Admission.NEXT:
-            return ticket
-        if verdict is Admission.SEEN:
-            self.metrics.redelivered.labels(tp.topic).inc()
-            return None
-        return Admission.HOLE
-
-    async def _fill_hole(self, message: Any) -> Ticket | None:
-        """``message`` lies beyond a hole: a ticket when the hole holds no records, else None (dropped).
-
-        At a real hole (messages the consumer skipped) the consumer is sent back to
-        the first missing offset, unless a seek back is already under way.
-        """
-        tp, offset, ledger = message.tp, message.offset, self.ledger
-        now = time.monotonic()
-        if ledger.is_seeking(tp, now):
-            return None  # fetched before the seek back
-        expected = ledger.expected(tp)
-        assert expected is not None
-        first = await self.probe.first_offset_from(tp.topic, tp.partition, expected)
-        if first is not None and first >= offset:
-            log.info("%s offsets %d..%d hold no records (transaction markers or compaction)", tp, expected, offset - 1)
-            ledger.accept_hole(tp, offset)
-            return ledger.admit(tp, offset)[1]
-        log.warning("consumer skipped %s offsets %d..%d; seeking back to %d", tp, expected, offset - 1, expected)
-        self.metrics.refetched.labels(tp.topic).inc()
-        ledger.start_seek(tp, now)
-        await self.app.consumer.seek_wait({tp: expected})  # runs in the consumer thread (seek does not)
-        return None
-
     async def _intake(self, events: list[Any], intake: Intake[Any]) -> tuple[list[Any], set[str], list[Ticket]]:
         """Decode a batch; dead-letters the bad messages; returns the records, their keys and the tickets.
 
@@ -236,9 +198,9 @@ class Service:
         admitted: list[tuple[Ticket, Any]] = []
         for event in events:
             message = event.message
-            ticket = self._admit(message)
+            ticket = self.gate.admit(message)
             if ticket is Admission.HOLE:
-                ticket = await self._fill_hole(message)  # the only await: ledger state may change meanwhile
+                ticket = await self.gate.fill_hole(message)  # the only await: ledger state may change meanwhile
             if ticket is not None:
                 admitted.append((ticket, message))
         records: list[Any] = []
@@ -418,21 +380,11 @@ class Service:
 
         @app.on_partitions_assigned.connect
         async def assigned(sender: Any, assigned: Any, **_: Any) -> None:
-            inputs = [tp for tp in assigned if tp.topic in (s.inference_topic, s.gpu_topic)]
-            committed = await committed_offsets(s.kafka_bootstrap, s.app_id, inputs) if inputs else {}
-            for tp in inputs:
-                self.ledger.assign(tp, committed[tp])
-            log.info("assigned input partitions (resuming at committed offsets): %s",
-                     {f"{tp.topic}[{tp.partition}]": committed[tp] for tp in inputs})
+            await self.gate.assign(assigned)
 
         @app.on_partitions_revoked.connect
         async def revoked(sender: Any, revoked: Any, **_: Any) -> None:
             async with self._batch_lock:  # the batch in flight finishes first
                 self._snapshot(everything=True)  # hand over the latest state before another worker takes it
                 self.engine.forget(list(self.engine.models) + list(self.engine.hosts))
-                try:
-                    await self.app.producer.flush()  # the state written above lands before the offsets move on
-                    await commit_guard.commit_processed(self.app.consumer, self.ledger, revoked)
-                except Exception as exc:  # noqa: BLE001 - the next owner then reprocesses from the last commit
-                    log.warning("commit on revocation failed: %s", exc)
-                self.ledger.revoke(revoked)
+                await self.gate.revoke(revoked)

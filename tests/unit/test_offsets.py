@@ -140,3 +140,23 @@ def test_nothing_processed_means_nothing_committed(consumer: Any) -> None:
 def test_the_guard_refuses_a_consumer_without_the_internals() -> None:
     with pytest.raises(RuntimeError, match="_filter_committable_offsets"):
         commit_guard.install(object(), OffsetLedger(), {IN.topic})
+
+
+# -- the gate a worker's agents go through ------------------------------------------------
+def _message(offset: int, generation: int) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(tp=IN, offset=offset, generation_id=generation)
+
+
+def test_the_gate_drops_stale_and_redelivered_messages_and_reports_holes() -> None:
+    service = Service(Settings(), {"inference.events": 1, "gpu.metrics": 1, "inferwatch.alerts": 1})
+    gate, generation = service.gate, service.app.consumer_generation_id
+    assert gate.admit(_message(0, generation)) is None  # not (yet) assigned: fetched before a rebalance
+    gate.ledger.assign(IN, 0)
+    assert gate.admit(_message(0, generation + 1)) is None  # an older / other generation
+    ticket = gate.admit(_message(0, generation))
+    assert ticket is not None and ticket is not Admission.HOLE and ticket.offset == 0
+    assert gate.admit(_message(0, generation)) is None  # redelivered
+    assert service.metrics.redelivered.labels(IN.topic)._value.get() == 1
+    assert gate.admit(_message(5, generation)) is Admission.HOLE
