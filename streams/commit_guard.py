@@ -6,7 +6,7 @@ commit) so that, for the given topics, the offset committed is the ledger's
 ``committable`` one, and Faust's own ack bookkeeping for them (acked lists,
 gap intervals) is dropped each round.  Other topics (alerts, control,
 changelogs) keep Faust's behaviour.  Tested against faust-streaming 0.15
-(``tests/unit/test_commit_guard.py`` fails loudly if the internals move).
+(``tests/unit/test_offsets.py`` fails loudly if the internals move).
 """
 
 from __future__ import annotations
