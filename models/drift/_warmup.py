@@ -17,9 +17,32 @@ from typing import Any
 import numpy as np
 
 from models.base import Detector
+from models.calibration import FalseAlarmBudget
 from models.drift._cusum import MAX_BATCH
 
-__all__ = ["WarmupDetector"]
+__all__ = ["WarmupDetector", "check_allowances", "check_budget", "check_reference_args"]
+
+
+def check_budget(budget: Any) -> None:
+    """Raise ``ValueError`` unless ``budget`` is a ``FalseAlarmBudget``."""
+    if not isinstance(budget, FalseAlarmBudget):
+        raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
+
+
+def check_reference_args(warmup: Any, budget: Any, features: Any) -> None:
+    """The arguments every warm-up detector shares: ``warmup`` an int >= 100, ``budget`` a
+    ``FalseAlarmBudget``, ``features`` None or a tuple of str; ``ValueError`` naming the bad one."""
+    if not (isinstance(warmup, int) and warmup >= 100):
+        raise ValueError(f"warmup must be an int >= 100, got {warmup!r}")
+    check_budget(budget)
+    if features is not None and not (isinstance(features, tuple) and all(isinstance(f, str) for f in features)):
+        raise ValueError(f"features must be None or a tuple of str, got {features!r}")
+
+
+def check_allowances(name: str, ks: Any) -> None:
+    """Raise ``ValueError`` unless ``ks`` is a non-empty tuple of CUSUM allowances in (0, 5]."""
+    if not (isinstance(ks, tuple) and ks and all(isinstance(k, (int, float)) and 0 < k <= 5 for k in ks)):
+        raise ValueError(f"{name} must be a non-empty tuple of numbers in (0, 5], got {ks!r}")
 
 
 class WarmupDetector(Detector):

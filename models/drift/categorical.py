@@ -11,6 +11,7 @@ import numpy as np
 
 from models.base import Detector
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, chi2_window_threshold
+from models.drift._warmup import check_budget
 
 __all__ = ["CategoricalDrift"]
 
@@ -74,8 +75,7 @@ class CategoricalDrift(Detector):
             raise ValueError(f"window must be an int >= 20, got {window!r}")
         if not (isinstance(warmup, int) and warmup >= window):
             raise ValueError(f"warmup must be an int >= window ({window}), got {warmup!r}")
-        if not isinstance(budget, FalseAlarmBudget):
-            raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
+        check_budget(budget)
         if not (stride is None or (isinstance(stride, int) and 1 <= stride <= window)):
             raise ValueError(f"stride must be None (window // 5) or an int in [1, window={window}], got {stride!r}")
         if not (isinstance(max_categories, int) and max_categories >= 1):

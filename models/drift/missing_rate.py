@@ -9,7 +9,7 @@ from models.base import check_positive
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, bernoulli_cusum_threshold
 from models.drift._cusum import BLOCK, CusumPath, blocked, quantize
 from models.drift._reference import floor_2sig
-from models.drift._warmup import WarmupDetector
+from models.drift._warmup import WarmupDetector, check_reference_args
 
 __all__ = ["MissingRate"]
 
@@ -64,17 +64,12 @@ class MissingRate(WarmupDetector):
         min_increase: float = 0.01,
         features: tuple[str, ...] | None = None,
     ) -> None:
-        if not (isinstance(warmup, int) and warmup >= 100):
-            raise ValueError(f"warmup must be an int >= 100, got {warmup!r}")
-        if not isinstance(budget, FalseAlarmBudget):
-            raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
+        check_reference_args(warmup, budget, features)
         if not (isinstance(ratio, (int, float)) and ratio > 1):
             raise ValueError(f"ratio must be a number > 1, got {ratio!r}")
         check_positive("min_increase", min_increase)
         if not min_increase < 0.5:
             raise ValueError(f"min_increase must be in (0, 0.5), got {min_increase!r}")
-        if features is not None and not (isinstance(features, tuple) and all(isinstance(f, str) for f in features)):
-            raise ValueError(f"features must be None or a tuple of str, got {features!r}")
         self.warmup, self.budget, self.ratio, self.min_increase, self.features = (
             warmup, budget, ratio, min_increase, features
         )

@@ -10,7 +10,7 @@ from scipy import special
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget, chi2_window_threshold
 from models.drift._cusum import CusumBank
 from models.drift._reference import NormalScores
-from models.drift._warmup import WarmupDetector
+from models.drift._warmup import WarmupDetector, check_allowances, check_reference_args
 
 __all__ = ["MultivariateDrift"]
 
@@ -75,17 +75,10 @@ class MultivariateDrift(WarmupDetector):
         window: int = 200,
         features: tuple[str, ...] | None = None,
     ) -> None:
-        if not (isinstance(warmup, int) and warmup >= 100):
-            raise ValueError(f"warmup must be an int >= 100, got {warmup!r}")
-        if not isinstance(budget, FalseAlarmBudget):
-            raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
-        ok_k = all(isinstance(k, (int, float)) and 0 < k <= 5 for k in allowances) if isinstance(allowances, tuple) else False
-        if not (allowances and ok_k):
-            raise ValueError(f"allowances must be a non-empty tuple of numbers in (0, 5], got {allowances!r}")
+        check_reference_args(warmup, budget, features)
+        check_allowances("allowances", allowances)
         if not (isinstance(window, int) and window >= 10):
             raise ValueError(f"window must be an int >= 10, got {window!r}")
-        if features is not None and not (isinstance(features, tuple) and all(isinstance(f, str) for f in features)):
-            raise ValueError(f"features must be None or a tuple of str, got {features!r}")
         self.warmup, self.budget, self.allowances = warmup, budget, allowances
         self.window, self.features = window, features
         self.relearn()

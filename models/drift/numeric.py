@@ -12,7 +12,7 @@ from models.base import check_positive
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget
 from models.drift._cusum import CusumBank
 from models.drift._reference import Z_CLIP, GridRanks, NormalScores, recent_summary
-from models.drift._warmup import WarmupDetector
+from models.drift._warmup import WarmupDetector, check_allowances, check_reference_args
 from models.drift._window import SlidingChi2
 
 __all__ = ["NumericDrift"]
@@ -96,19 +96,13 @@ class NumericDrift(WarmupDetector):
         features: tuple[str, ...] | None = None,
         recent: int = 256,
     ) -> None:
-        if not (isinstance(warmup, int) and warmup >= 100):
-            raise ValueError(f"warmup must be an int >= 100, got {warmup!r}")
-        if not isinstance(budget, FalseAlarmBudget):
-            raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
-        for name, ks in (("allowances", allowances), ("scale_allowances", scale_allowances)):
-            if not (isinstance(ks, tuple) and ks and all(isinstance(k, (int, float)) and 0 < k <= 5 for k in ks)):
-                raise ValueError(f"{name} must be a non-empty tuple of numbers in (0, 5], got {ks!r}")
+        check_reference_args(warmup, budget, features)
+        check_allowances("allowances", allowances)
+        check_allowances("scale_allowances", scale_allowances)
         if not (isinstance(bins, int) and 2 <= bins <= 100):
             raise ValueError(f"bins must be an int in [2, 100], got {bins!r}")
         if not (isinstance(windows, tuple) and windows and all(isinstance(w, int) and w >= 5 * bins for w in windows)):
             raise ValueError(f"windows must be a non-empty tuple of ints >= 5 * bins = {5 * bins}, got {windows!r}")
-        if features is not None and not (isinstance(features, tuple) and all(isinstance(f, str) for f in features)):
-            raise ValueError(f"features must be None or a tuple of str, got {features!r}")
         check_positive("recent", recent)
         self.warmup, self.budget, self.windows, self.bins = warmup, budget, windows, bins
         self.allowances, self.scale_allowances = allowances, scale_allowances
