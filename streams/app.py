@@ -108,7 +108,6 @@ class Service:
         self.inference_intake = Intake(InferenceDecoder(s))
         self.gpu_intake = Intake(GpuDecoder(s))
         self.alertmanager = AlertmanagerClient(s.alertmanager_url, ttl=s.alertmanager_ttl_seconds) if s.alertmanager_url else None
-        self.positions: dict[tuple[str, int], int] = {}
         # The worker's own account of processed input offsets decides what is committed (see streams.offsets).
         self.gate = InputGate(app, s.kafka_bootstrap, s.app_id, (s.inference_topic, s.gpu_topic), self.metrics)
         self.ledger = self.gate.ledger
@@ -213,7 +212,6 @@ class Service:
                 topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
                 headers=_headers(m.headers) if m.headers else (), timestamp=m.timestamp,
             )
-            self.positions[(m.topic, m.partition)] = m.offset
             tickets.append(ticket)
             if result.dead is not None:
                 await self._dead_letter(result.dead)
@@ -318,14 +316,11 @@ class Service:
         """Set the lag gauges; returns the largest lag over assigned input partitions."""
         worst = 0
         consumer = self.app.consumer
-        # faust has no public committed-offset reader: a worker that has processed nothing yet
-        # on a partition starts from its committed offset, so that is where its lag counts from.
-        committed = getattr(consumer, "_committed_offset", {})
         for tp in consumer.assignment():
             if tp.topic not in (self.settings.inference_topic, self.settings.gpu_topic):
                 continue
             high = consumer.highwater(tp) or 0
-            done = max(self.positions.get((tp.topic, tp.partition), -1) + 1, committed.get(tp) or 0)
+            done = self.ledger.expected(tp) or 0  # the committed offset until a message is admitted
             lag = max(0, high - done)
             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
             worst = max(worst, lag)
