@@ -240,24 +240,20 @@ class Service:
 
         If the step fails, the batch is dead-lettered, never lost, and the worker goes on.
         """
-        if not records:
-            self.ledger.done(tickets)
-            self._persist_clean(tickets)
-            return
-        try:
-            out = step(records)
-        except Exception as exc:  # noqa: BLE001 - a bug in a detector must not stop the worker
-            log.exception("engine failed on a batch of %d records; dead-lettering its messages", len(records))
-            failure = Rejected("processing_error", f"{type(exc).__name__}: {exc}")
-            admitted = {(t.tp, t.offset) for t in tickets}
-            for event in events:
-                if (event.message.tp, event.message.offset) in admitted:
-                    await self._reject(event.message, failure)
-            self.ledger.done(tickets)
-            self._persist_clean(tickets)
-            return
+        out: Output | None = None
+        if records:
+            try:
+                out = step(records)
+            except Exception as exc:  # noqa: BLE001 - a bug in a detector must not stop the worker
+                log.exception("engine failed on a batch of %d records; dead-lettering its messages", len(records))
+                failure = Rejected("processing_error", f"{type(exc).__name__}: {exc}")
+                admitted = {(t.tp, t.offset) for t in tickets}
+                for event in events:
+                    if (event.message.tp, event.message.offset) in admitted:
+                        await self._reject(event.message, failure)
         self.ledger.done(tickets)  # the state in memory now holds the batch; _publish persists it
-        await self._publish(out)
+        if out is not None:
+            await self._publish(out)
         self._persist_clean(tickets)
 
     def _apply_commands(self, model: str) -> None:

@@ -160,3 +160,27 @@ def test_the_gate_drops_stale_and_redelivered_messages_and_reports_holes() -> No
     assert gate.admit(_message(0, generation)) is None  # redelivered
     assert service.metrics.redelivered.labels(IN.topic)._value.get() == 1
     assert gate.admit(_message(5, generation)) is Admission.HOLE
+
+
+def test_a_failing_engine_step_dead_letters_the_admitted_messages_and_the_batch_still_counts_done() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    service = Service(Settings(), {"inference.events": 1, "gpu.metrics": 1, "inferwatch.alerts": 1})
+    rejected: list[tuple[int, str]] = []
+
+    async def reject(message: Any, why: Any) -> None:
+        rejected.append((message.offset, why.reason))
+
+    service._reject = reject  # type: ignore[method-assign]
+    service.ledger.assign(IN, 0)
+    tickets = [t for o in (0, 1) if (t := service.ledger.admit(IN, o)[1]) is not None]
+    events = [SimpleNamespace(message=SimpleNamespace(tp=IN, offset=o)) for o in (0, 1, 7)]  # 7 was not admitted
+
+    def broken(records: list[Any]) -> Any:
+        raise RuntimeError("detector bug")
+
+    asyncio.run(service._run(broken, ["r0", "r1"], events, tickets))
+
+    assert rejected == [(0, "processing_error"), (1, "processing_error")]
+    assert service.ledger.committable(IN) == 2  # dead-lettered counts as processed; nothing was left dirty
