@@ -1,9 +1,9 @@
 """The Faust application: topics, tables, agents, timers and web pages.
 
 ``Service(settings, partitions)`` builds one ``faust.App`` whose agents drive
-the synchronous ``Engine``: the inference and GPU agents consume in batches
-(``take_events``; concurrency 1, faust-streaming issue #606 — scale by
-partitions), the forwarder agent delivers alerts to Alertmanager and acks only
+the synchronous ``Engine``: the inference and GPU agents consume in batches of
+records taken straight from the consumer's fetches (``streams.input_batches``;
+concurrency 1, faust-streaming issue #606 — scale by partitions), the forwarder agent delivers alerts to Alertmanager and acks only
 after it accepted, the control agent records reference commands.  Detector
 state lives in tables with changelog topics; the GPU state rows, host incidents
 and commands in single-partition global tables every worker reads whole.
@@ -24,7 +24,7 @@ from faust.types import TP
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streams import eager_delivery, input_flow
+from streams import eager_delivery, input_batches, input_flow
 from streams.alertmanager import AlertmanagerClient
 from streams.control import parse_command
 from streams.core import Engine
@@ -35,6 +35,7 @@ from streams.deadletter import dead_letter, to_kafka
 from streams.errors import Rejected
 from streams.decoding import GpuDecoder, InferenceDecoder
 from streams.intake import Intake
+from streams.input_batches import Chunk
 from streams.input_gate import InputGate
 from streams.metrics import Metrics
 from streams.offsets import Admission, Ticket
@@ -73,7 +74,7 @@ class Service:
             web_host=s.web_host,
             web_port=s.web_port,
             consumer_auto_offset_reset="earliest",
-            broker_max_poll_records=s.batch_size,
+            broker_max_poll_records=2 * s.batch_size,  # one fetch usually fills a batch (streams.input_batches)
             stream_buffer_maxsize=4 * s.batch_size,
             consumer_max_fetch_size=8 * 1024 * 1024,
             topic_disable_leader=True,
@@ -111,8 +112,9 @@ class Service:
         # The worker's own account of processed input offsets decides what is committed (see streams.offsets).
         self.gate = InputGate(app, s.kafka_bootstrap, s.app_id, (s.inference_topic, s.gpu_topic), self.metrics)
         self.ledger = self.gate.ledger
-        eager_delivery.install(app.consumer)  # no asyncio tasks per consumed message
-        input_flow.install(app.consumer, {s.inference_topic, s.gpu_topic})  # no fetch stalls in front of the inputs
+        self.inputs = input_batches.install(app.consumer, (s.inference_topic, s.gpu_topic))  # no Faust events per input record
+        eager_delivery.install(app.consumer)  # no asyncio tasks per message of the other topics
+        input_flow.install(app.consumer)  # no fetch stalls in front of the inputs
         self._batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
         self.partition_of: dict[str, int] = {}
         self._dirty: dict[tuple[str, str], bool] = {}
@@ -188,31 +190,35 @@ class Service:
         await self._dead_letter(dead_letter(rejected, topic=m.topic, partition=m.partition, offset=m.offset,
                                             key=m.key, value=m.value, headers=_headers(m.headers)))
 
-    async def _intake(self, events: list[Any], intake: Intake[Any]) -> tuple[list[Any], set[str], list[Ticket]]:
-        """Decode a batch; dead-letters the bad messages; returns the records, their keys and the tickets.
+    async def _intake(self, chunks: list[Chunk], intake: Intake[Any]) -> tuple[list[Any], set[str], list[tuple[Ticket, Any]]]:
+        """Decode a batch; dead-letters the bad records; returns the events, their keys and the admitted
+        ``(ticket, record)`` pairs.
 
-        Only messages the ledger admits are decoded; records of a partition revoked
+        Only records the ledger admits are decoded; records of a partition revoked
         meanwhile are left out (its next owner processes them).
         """
+        gate = self.gate
         admitted: list[tuple[Ticket, Any]] = []
-        for event in events:
-            message = event.message
-            ticket = self.gate.admit(message)
-            if ticket is Admission.HOLE:
-                ticket = await self.gate.fill_hole(message)  # the only await: ledger state may change meanwhile
-            if ticket is not None:
-                admitted.append((ticket, message))
+        for chunk in chunks:
+            tp, generation = chunk.tp, chunk.generation_id
+            for record in chunk.records:
+                ticket = gate.admit(tp, record.offset, generation)
+                if ticket is Admission.HOLE:
+                    ticket = await gate.fill_hole(tp, record.offset)  # the only await: ledger state may change meanwhile
+                if ticket is not None:
+                    admitted.append((ticket, record))
         records: list[Any] = []
         keys: set[str] = set()
-        tickets: list[Ticket] = []
+        kept: list[tuple[Ticket, Any]] = []
         for ticket, m in admitted:
             if not self.ledger.current(ticket):
                 continue
             result = intake.process(
                 topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
-                headers=_headers(m.headers) if m.headers else (), timestamp=m.timestamp,
+                headers=_headers(m.headers) if m.headers else (),
+                timestamp=m.timestamp / 1000.0 if m.timestamp is not None else 0.0,
             )
-            tickets.append(ticket)
+            kept.append((ticket, m))
             if result.dead is not None:
                 await self._dead_letter(result.dead)
             for record in result.records:
@@ -220,25 +226,25 @@ class Service:
                 key = getattr(record, "model", None) or record.host
                 self.partition_of[key] = m.partition
                 keys.add(key)
-        return records, keys, tickets
+        return records, keys, kept
 
     # -- handlers -------------------------------------------------------------
-    async def on_inference(self, events: list[Any]) -> None:
+    async def on_inference(self, chunks: list[Chunk]) -> None:
         async with self._batch_lock:
-            records, models, tickets = await self._intake(events, self.inference_intake)
+            records, models, admitted = await self._intake(chunks, self.inference_intake)
             for model in models:
                 self._apply_commands(model)
-            await self._run(self.engine.on_events, records, events, tickets)
+            await self._run(self.engine.on_events, records, admitted)
 
-    async def on_gpu(self, events: list[Any]) -> None:
+    async def on_gpu(self, chunks: list[Chunk]) -> None:
         async with self._batch_lock:
-            records, _, tickets = await self._intake(events, self.gpu_intake)
-            await self._run(self.engine.on_samples, records, events, tickets)
+            records, _, admitted = await self._intake(chunks, self.gpu_intake)
+            await self._run(self.engine.on_samples, records, admitted)
 
-    async def _run(self, step: Any, records: list[Any], events: list[Any], tickets: list[Ticket]) -> None:
+    async def _run(self, step: Any, records: list[Any], admitted: list[tuple[Ticket, Any]]) -> None:
         """One engine step over a batch's records, then its tickets are done and its output published.
 
-        If the step fails, the batch is dead-lettered, never lost, and the worker goes on.
+        If the step fails, the batch's admitted records are dead-lettered, never lost, and the worker goes on.
         """
         out: Output | None = None
         if records:
@@ -247,10 +253,9 @@ class Service:
             except Exception as exc:  # noqa: BLE001 - a bug in a detector must not stop the worker
                 log.exception("engine failed on a batch of %d records; dead-lettering its messages", len(records))
                 failure = Rejected("processing_error", f"{type(exc).__name__}: {exc}")
-                admitted = {(t.tp, t.offset) for t in tickets}
-                for event in events:
-                    if (event.message.tp, event.message.offset) in admitted:
-                        await self._reject(event.message, failure)
+                for _, record in admitted:
+                    await self._reject(record, failure)
+        tickets = [ticket for ticket, _ in admitted]
         self.ledger.done(tickets)  # the state in memory now holds the batch; _publish persists it
         if out is not None:
             await self._publish(out)
@@ -326,15 +331,17 @@ class Service:
     def _register(self) -> None:
         app, s = self.app, self.settings
 
+        # The input agents subscribe their topics (so the group assigns them), but their records bypass
+        # the stream: they arrive as chunks from the consumer's fetches (streams.input_batches).
         @app.agent(self.inference_topic, name="inference", concurrency=1)
         async def inference(stream: Any) -> None:
-            async for events in stream.take_events(s.batch_size, within=s.batch_seconds):
-                await self.on_inference(events)
+            async for chunks in self.inputs.batches(s.inference_topic, s.batch_size, s.batch_seconds):
+                await self.on_inference(chunks)
 
         @app.agent(self.gpu_topic, name="gpu", concurrency=1)
         async def gpu(stream: Any) -> None:
-            async for events in stream.take_events(s.batch_size, within=s.batch_seconds):
-                await self.on_gpu(events)
+            async for chunks in self.inputs.batches(s.gpu_topic, s.batch_size, s.batch_seconds):
+                await self.on_gpu(chunks)
 
         @app.agent(self.alerts_topic, name="forwarder", concurrency=1)
         async def forwarder(stream: Any) -> None:

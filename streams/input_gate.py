@@ -1,4 +1,4 @@
-"""What an agent may process from its input partitions, message by message (rules: ``streams.offsets``).
+"""What an agent may process from its input partitions, record by record (rules: ``streams.offsets``).
 
 ``InputGate`` owns the worker's ``OffsetLedger`` and installs it as the
 authority for what the Faust consumer commits on the input topics.  ``admit``
@@ -33,13 +33,14 @@ class InputGate:
         self.probe = OffsetProbe(bootstrap)
         commit_guard.install(app.consumer, self.ledger, self.topics)
 
-    def admit(self, message: Any) -> Ticket | Literal[Admission.HOLE] | None:
-        """A ticket when ``message`` is the next one of its partition; ``Admission.HOLE`` when messages before
-        it are missing (``fill_hole`` decides); else None (dropped: redelivered, or fetched before a rebalance)."""
-        tp, ledger = message.tp, self.ledger
-        if not ledger.owns(tp) or message.generation_id != self.app.consumer_generation_id:
+    def admit(self, tp: Any, offset: int, generation_id: int) -> Ticket | Literal[Admission.HOLE] | None:
+        """A ticket when ``offset`` is the next one of ``tp``; ``Admission.HOLE`` when offsets before it are
+        missing (``fill_hole`` decides); else None (dropped: redelivered, or fetched in an older consumer
+        generation ``generation_id``, before a rebalance)."""
+        ledger = self.ledger
+        if not ledger.owns(tp) or generation_id != self.app.consumer_generation_id:
             return None  # fetched before a rebalance: its owner now reads it from the committed offset
-        verdict, ticket = ledger.admit(tp, message.offset)
+        verdict, ticket = ledger.admit(tp, offset)
         if verdict is Admission.NEXT:
             return ticket
         if verdict is Admission.SEEN:
@@ -47,13 +48,13 @@ class InputGate:
             return None
         return Admission.HOLE
 
-    async def fill_hole(self, message: Any) -> Ticket | None:
-        """``message`` lies beyond a hole: a ticket when the hole holds no records, else None (dropped).
+    async def fill_hole(self, tp: Any, offset: int) -> Ticket | None:
+        """``offset`` of ``tp`` lies beyond a hole: a ticket when the hole holds no records, else None (dropped).
 
-        At a real hole (messages the consumer skipped) the consumer is sent back to
+        At a real hole (records the consumer skipped) the consumer is sent back to
         the first missing offset, unless a seek back is already under way.
         """
-        tp, offset, ledger = message.tp, message.offset, self.ledger
+        ledger = self.ledger
         now = time.monotonic()
         if ledger.is_seeking(tp, now):
             return None  # fetched before the seek back

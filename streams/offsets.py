@@ -75,6 +75,10 @@ class OffsetLedger:
         for tp in tps:
             self._parts.pop(tp, None)
 
+    def owned(self) -> list[Any]:
+        """The partitions owned now."""
+        return list(self._parts)
+
     def owns(self, tp: Any) -> bool:
         return tp in self._parts
 

@@ -37,7 +37,7 @@ class Settings:
     max_features: int = _env("MAX_FEATURES", 256, "Features per event accepted; more is dead-lettered.")
     metrics_max_features: int = _env("METRICS_MAX_FEATURES", 50, "Distinct feature label values per model in metrics.")
     false_alarms_per_million: float = _env("FALSE_ALARMS_PER_MILLION", 1.0, "False-alarm budget per detector.")
-    batch_size: int = _env("BATCH_SIZE", 1000, "Messages an agent takes per batch.")
+    batch_size: int = _env("BATCH_SIZE", 1000, "Input records an agent takes per batch (at least, when that many are waiting; a batch holds whole fetches of up to twice as many).")
     batch_seconds: float = _env("BATCH_SECONDS", 0.5, "Longest wait to fill a batch.")
     session_timeout_seconds: float = _env("SESSION_TIMEOUT_SECONDS", 10.0, "A worker silent this long loses its partitions to the others.")
     snapshot_interval_seconds: float = _env("SNAPSHOT_INTERVAL_SECONDS", 5.0, "Detector state is written to its changelog at most this often (at once when alerts change).")

@@ -2,7 +2,7 @@
 
 Faust only lets a table be assigned inside per-event iteration, because it
 takes the changelog partition from the current event.  The agents process
-batches (``take_events``), so ``put`` writes the store and sends the changelog
+batches of records (``streams.input_batches``), so ``put`` writes the store and sends the changelog
 record to an explicit partition: the source partition for co-partitioned
 tables, 0 for the single-partition global tables.
 """

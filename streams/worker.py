@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 import subprocess
@@ -64,7 +65,26 @@ def run_worker(settings: Settings, *, partitions: int = 1, loglevel: str = "info
 
     counts = asyncio.run(ensure_topics(settings, partitions))
     service = Service(settings, counts)
+    _tune_gc()
     faust.Worker(service.app, loglevel=loglevel).execute_from_commandline()
+
+
+#: Allocations between young-generation collections (CPython's default is 700).
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def _tune_gc() -> None:
+    """Fewer, cheaper garbage collections on the event path (~10% of a worker's CPU at CPython's defaults).
+
+    Every event allocates dozens of objects, so the default threshold runs a collection every few
+    events, and the older generations are scanned often along with the app's long-lived objects
+    (Faust, aiokafka, the detectors).  The objects built at start-up are frozen out of collections
+    and young collections run every ``GC_YOUNG_THRESHOLD`` allocations; a batch's garbage is mostly
+    freed by reference counting, so memory stays bounded (``bench.throughput`` reports RSS).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
 
 
 class WorkerFailed(RuntimeError):

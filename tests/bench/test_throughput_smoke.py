@@ -14,7 +14,8 @@ pytestmark = pytest.mark.integration
 
 def test_throughput_run_reports_rates_ratio_and_rss(tmp_path: Path):
     js = tmp_path / "throughput.json"
-    result = throughput.main(["--events", "3000", "--json", str(js), "--poll", "0.1", "--timeout", "120"])
+    # small batches: the worker must take several, so its rate spans more than one /metrics poll
+    result = throughput.main(["--events", "3000", "--batch-size", "200", "--json", str(js), "--poll", "0.1", "--timeout", "120"])
     assert json.loads(js.read_text()) == result
     assert result["benchmark"] == "throughput_kafka_path"
     assert result["events"] == 3000 and result["features"] == 64 and result["partitions"] == 1

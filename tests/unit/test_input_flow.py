@@ -1,4 +1,4 @@
-"""Consumer-loop changes on the real faust-streaming consumer: eager delivery and unpaused input partitions."""
+"""Consumer-loop changes on the real faust-streaming consumer: eager delivery and the short fetch wait."""
 
 from __future__ import annotations
 
@@ -90,14 +90,7 @@ def test_an_error_in_the_callback_propagates(consumer: Any) -> None:
         _run(consumer, run())
 
 
-# -- input partitions are never paused; the fetch long poll is short --------------------
-def test_a_full_input_queue_does_not_pause_its_partition(consumer: Any) -> None:
-    consumer._active_partitions = {IN, OTHER}
-    consumer.on_buffer_full(IN)
-    consumer.on_buffer_full(OTHER)
-    assert consumer._active_partitions == {IN}  # other topics keep faust's pause
-
-
+# -- the fetch long poll is short ------------------------------------------------------
 def test_the_kafka_consumer_is_created_with_the_short_fetch_wait(consumer: Any) -> None:
     async def create() -> Any:  # aiokafka creates its consumer inside a running loop
         return consumer._thread._create_worker_consumer(consumer.transport)
@@ -107,7 +100,7 @@ def test_the_kafka_consumer_is_created_with_the_short_fetch_wait(consumer: Any) 
 
 
 def test_installing_refuses_a_consumer_without_the_internals() -> None:
-    with pytest.raises(RuntimeError, match="on_buffer_full"):
-        input_flow.install(object(), {IN.topic})
+    with pytest.raises(RuntimeError, match="_create_worker_consumer"):
+        input_flow.install(object())
     with pytest.raises(AttributeError):
         eager_delivery.install(object())

@@ -128,6 +128,22 @@ def test_commits_of_input_partitions_come_from_the_ledger_not_faust_acks(consume
     assert not consumer._acked[IN] and not consumer._acked_index[IN]  # faust's own input bookkeeping is dropped
 
 
+def test_a_commit_round_takes_owned_input_partitions_that_faust_never_saw(consumer: Any) -> None:
+    ledger = OffsetLedger()
+    commit_guard.install(consumer, ledger, {IN.topic})
+    consumer._acked[OTHER].extend(range(5))  # input records bypass faust's acks: only the alerts have some
+    consumer._acked_index[OTHER].update(range(5))
+    ledger.assign(IN, 0)
+    ledger.done([t for o in range(40) if (t := ledger.admit(IN, o)[1]) is not None])
+    ledger.persist(IN)
+
+    round_tps = list(consumer._filter_tps_with_pending_acks())  # what faust's force_commit looks at
+
+    assert sorted(round_tps) == sorted([IN, OTHER])
+    assert consumer._filter_committable_offsets(round_tps) == {IN: 40, OTHER: 5}
+    assert list(consumer._filter_tps_with_pending_acks({OTHER.topic})) == [OTHER]  # a commit of other topics only
+
+
 def test_nothing_processed_means_nothing_committed(consumer: Any) -> None:
     ledger = OffsetLedger()
     commit_guard.install(consumer, ledger, {IN.topic})
@@ -143,44 +159,37 @@ def test_the_guard_refuses_a_consumer_without_the_internals() -> None:
 
 
 # -- the gate a worker's agents go through ------------------------------------------------
-def _message(offset: int, generation: int) -> Any:
-    from types import SimpleNamespace
-
-    return SimpleNamespace(tp=IN, offset=offset, generation_id=generation)
-
-
-def test_the_gate_drops_stale_and_redelivered_messages_and_reports_holes() -> None:
+def test_the_gate_drops_stale_and_redelivered_records_and_reports_holes() -> None:
     service = Service(Settings(), {"inference.events": 1, "gpu.metrics": 1, "inferwatch.alerts": 1})
     gate, generation = service.gate, service.app.consumer_generation_id
-    assert gate.admit(_message(0, generation)) is None  # not (yet) assigned: fetched before a rebalance
+    assert gate.admit(IN, 0, generation) is None  # not (yet) assigned: fetched before a rebalance
     gate.ledger.assign(IN, 0)
-    assert gate.admit(_message(0, generation + 1)) is None  # an older / other generation
-    ticket = gate.admit(_message(0, generation))
+    assert gate.admit(IN, 0, generation + 1) is None  # an older / other generation
+    ticket = gate.admit(IN, 0, generation)
     assert ticket is not None and ticket is not Admission.HOLE and ticket.offset == 0
-    assert gate.admit(_message(0, generation)) is None  # redelivered
+    assert gate.admit(IN, 0, generation) is None  # redelivered
     assert service.metrics.redelivered.labels(IN.topic)._value.get() == 1
-    assert gate.admit(_message(5, generation)) is Admission.HOLE
+    assert gate.admit(IN, 5, generation) is Admission.HOLE
 
 
-def test_a_failing_engine_step_dead_letters_the_admitted_messages_and_the_batch_still_counts_done() -> None:
+def test_a_failing_engine_step_dead_letters_the_admitted_records_and_the_batch_still_counts_done() -> None:
     import asyncio
     from types import SimpleNamespace
 
     service = Service(Settings(), {"inference.events": 1, "gpu.metrics": 1, "inferwatch.alerts": 1})
     rejected: list[tuple[int, str]] = []
 
-    async def reject(message: Any, why: Any) -> None:
-        rejected.append((message.offset, why.reason))
+    async def reject(record: Any, why: Any) -> None:
+        rejected.append((record.offset, why.reason))
 
     service._reject = reject  # type: ignore[method-assign]
     service.ledger.assign(IN, 0)
-    tickets = [t for o in (0, 1) if (t := service.ledger.admit(IN, o)[1]) is not None]
-    events = [SimpleNamespace(message=SimpleNamespace(tp=IN, offset=o)) for o in (0, 1, 7)]  # 7 was not admitted
+    admitted = [(t, SimpleNamespace(offset=o)) for o in (0, 1) if (t := service.ledger.admit(IN, o)[1]) is not None]
 
     def broken(records: list[Any]) -> Any:
         raise RuntimeError("detector bug")
 
-    asyncio.run(service._run(broken, ["r0", "r1"], events, tickets))
+    asyncio.run(service._run(broken, ["r0", "r1"], admitted))
 
     assert rejected == [(0, "processing_error"), (1, "processing_error")]
     assert service.ledger.committable(IN) == 2  # dead-lettered counts as processed; nothing was left dirty
