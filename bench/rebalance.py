@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -34,11 +33,10 @@ from typing import Any
 
 from bench._output import emit
 from bench.throughput import make_events
+from streams.metrics import events_per_model, sample_sum
 
 __all__ = ["main"]
 
-_EVENTS = re.compile(r'^inferwatch_events_total\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$', re.M)
-_SEEKS = re.compile(r"^inferwatch_consumer_seeks_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 DEFAULT_PLAN = "5:start:b,12:start:c,19:start:d,26:start:e"
 
 
@@ -51,10 +49,7 @@ def _scrape(port: int) -> tuple[Counter[str], float]:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    counts: Counter[str] = Counter()
-    for model, value in _EVENTS.findall(text):
-        counts[model] += int(float(value))
-    return counts, sum(float(v) for v in _SEEKS.findall(text))
+    return events_per_model(text), sample_sum(text, "inferwatch_consumer_seeks_total")
 
 
 def _produce(bootstrap: str, topic: str, events: list[tuple[str, bytes]], rate: float) -> None:

@@ -239,7 +239,9 @@ def _events_total(port: int) -> float | None:
             text = resp.read().decode()
     except OSError:
         return None
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("inferwatch_events_total{"))
+    from streams.metrics import events_per_model
+
+    return float(sum(events_per_model(text).values()))
 
 
 def _run_workers(bootstrap: str, topic: str, partitions: int, n: int, count: int, args: argparse.Namespace,

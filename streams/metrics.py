@@ -11,6 +11,7 @@ GPUs serve which model, so dashboards can join the two with ``on(host, gpu)``.
 
 from __future__ import annotations
 
+import re
 from collections import Counter as CounterOf
 from collections import defaultdict
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streams.records import GpuSample, InferenceEvent
 
-__all__ = ["GPU_GAUGES", "MAX_CLASSES", "OTHER", "Metrics", "observe_many"]
+__all__ = ["GPU_GAUGES", "MAX_CLASSES", "OTHER", "Metrics", "events_per_model", "observe_many", "sample_sum"]
 
 OTHER = "_other"
 MAX_CLASSES = 20
@@ -169,3 +170,20 @@ class Metrics:
             spec = GPU_GAUGES.get(field)
             if spec is not None:
                 self.gpu_fields[field].labels(*labels).set(value * spec[2])
+
+
+_EVENTS_SAMPLE = re.compile(r'^inferwatch_events_total\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$', re.M)
+
+
+def events_per_model(exposition: str) -> CounterOf[str]:
+    """Events processed per model (summed over versions), read back from a worker's ``/metrics`` text."""
+    counts: CounterOf[str] = CounterOf()
+    for model, value in _EVENTS_SAMPLE.findall(exposition):
+        counts[model] += int(float(value))
+    return counts
+
+
+def sample_sum(exposition: str, name: str) -> float:
+    """The sum of every sample named ``name`` (any labels) in a ``/metrics`` text; 0 when there is none."""
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? ([0-9.e+-]+|NaN)$", re.M)
+    return sum(float(v) for v in pattern.findall(exposition) if v != "NaN")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from pathlib import Path
 
@@ -12,14 +11,13 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.kafka_probe import OffsetProbe, committed_offsets
+from streams.metrics import events_per_model, sample_sum
 from streams.scenario import MODELS, Scenario
 from streams.worker import ensure_topics, spawn_worker, stop_worker, wait_healthy
 from tests.integration.service_helpers import metrics_text, run_settings, worker_log
 
 pytestmark = pytest.mark.integration
 
-_EVENTS = re.compile(r'^inferwatch_events_total\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$', re.M)
-_SEEKS = re.compile(r"^inferwatch_consumer_seeks_total\{[^}]*\} ([0-9.e+]+)$", re.M)
 
 
 def _events(n: int) -> list[bytes]:
@@ -79,7 +77,7 @@ def test_transactional_input_is_processed_exactly_once_without_seeking(kafka_boo
         counted = 0
         while time.monotonic() < deadline:
             text = metrics_text(settings.web_port)
-            counted = sum(int(float(v)) for m, v in _EVENTS.findall(text) if m == MODELS[0])
+            counted = events_per_model(text)[MODELS[0]]
             if counted >= len(values):
                 break
             time.sleep(0.5)
@@ -95,9 +93,9 @@ def test_transactional_input_is_processed_exactly_once_without_seeking(kafka_boo
         raise
     finally:
         stop_worker(worker)
-    counted = sum(int(float(v)) for m, v in _EVENTS.findall(text) if m == MODELS[0])
+    counted = events_per_model(text)[MODELS[0]]
     assert counted == len(values)
-    assert sum(float(v) for v in _SEEKS.findall(text)) == 0  # the 12 marker holes were recognised, not re-fetched
+    assert sample_sum(text, "inferwatch_consumer_seeks_total") == 0  # the 12 marker holes were recognised, not re-fetched
     assert committed[_tp(settings.inference_topic)] == wanted
 
 

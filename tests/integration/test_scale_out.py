@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.localstack import free_port
+from streams.metrics import events_per_model
 from streams.records import Alert
 from streams.scenario import MODELS, Scenario, ScenarioMessage, builtin
 from streams.settings import Settings
@@ -45,7 +46,6 @@ from tests.integration.service_helpers import metrics_text, read_alerts, replay_
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PARTITIONS = 4
-_EVENTS = re.compile(r'^inferwatch_events_total\{model="([^"]+)",version="[^"]*"\} ([0-9.e+]+)$', re.M)
 _GENERATION = re.compile(r"generation id (\d+) app consumers id")
 _RESTORED = re.compile(r'^inferwatch_state_restored_total\{kind="(\w+)"\} ([0-9.e+]+)$', re.M)
 
@@ -147,13 +147,6 @@ def _produced(messages: list[ScenarioMessage]) -> Counter[str]:
     return Counter(m.key.decode() for m in messages if m.topic == "inference" and m.key != b"broken")
 
 
-def _events(text: str) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for model, value in _EVENTS.findall(text):
-        counts[model] += int(float(value))
-    return counts
-
-
 def _restored(text: str) -> dict[str, float]:
     return {kind: float(v) for kind, v in _RESTORED.findall(text)}
 
@@ -215,7 +208,7 @@ def _wait_counts(ports: list[int], wanted: Counter[str], timeout: float = 60.0) 
     """Per-worker event counts once their sum reaches ``wanted`` for every model (or at the timeout)."""
     deadline = time.monotonic() + timeout
     while True:
-        per_worker = [_events(metrics_text(p)) for p in ports]
+        per_worker = [events_per_model(metrics_text(p)) for p in ports]
         total = sum(per_worker, Counter())
         if all(total[m] >= n for m, n in wanted.items()) or time.monotonic() > deadline:
             return per_worker
