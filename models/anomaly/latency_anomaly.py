@@ -101,12 +101,18 @@ class LatencyAnomaly(Detector):
     they stay within ``budget``.  The score is ``r / (1 + r)`` with ``r`` the
     largest ``S / h``: in [0, 1], ``threshold`` 0.5.  At an alarm ``r`` grows by
     ``severity_weight`` times the largest surprisal of the event's value or step,
-    so an alarm on an extreme value outranks a marginal run (the alarms are the
-    same).  After a crossing all CUSUMs restart.  Within ``refractory`` events of
-    an earlier crossing, a new one is raised only if it is more severe (larger
-    ``r``) than every crossing in that span; otherwise it is a repeat of the same
-    incident, not raised (``fired`` stays false, the score just below the
-    threshold).  The reference keeps sliding, so a lasting shift keeps alarming
+    so an alarm on an extreme value outranks a marginal run, and by
+    ``corroboration_weight`` times the evidence the *other* views hold at that
+    moment (the sum, over the views other than the crossing one, of each view's
+    largest ``S / h``): an alarm that the value, the steps and the seasonal
+    residual agree on outranks one carried by a single view (a view's CUSUMs
+    score the same p-values, so each view counts once).  The crossings are the
+    same; only their ranking changes (and with it which ones repeat an earlier,
+    more severe crossing, below).  After a crossing all CUSUMs restart.  Within
+    ``refractory`` events of an earlier crossing, a new one is raised only if it
+    is more severe (larger ``r``) than every crossing in that span; otherwise it
+    is a repeat of the same incident, not raised (``fired`` stays false, the
+    score just below the threshold).  The reference keeps sliding, so a lasting shift keeps alarming
     (less and less often, and only when it grows) until it fills the window:
     the alert layer dedups.
 
@@ -132,6 +138,8 @@ class LatencyAnomaly(Detector):
         a period needs; ``None`` turns the seasonal view off.
     severity_weight
         Ratio added at an alarm per unit surprisal of its value or step (``0`` keeps ``S / h``).
+    corroboration_weight
+        Ratio added at an alarm per unit ``S / h`` held by the other views (``0``: none).
     refractory
         Events after a crossing during which a new crossing alarms only if more severe (``0``: every crossing alarms).
     short_window
@@ -171,6 +179,7 @@ class LatencyAnomaly(Detector):
         refractory: int = 100,
         short_window: int = 256,
         drops: bool = True,
+        corroboration_weight: float = 0.1,
     ) -> None:
         if not isinstance(tail, int) or isinstance(tail, bool) or tail < 2:
             raise ValueError(f"tail must be an int >= 2, got {tail!r}")
@@ -191,6 +200,7 @@ class LatencyAnomaly(Detector):
         if season_prominence is not None and not 0.0 < season_prominence <= 2.0:
             raise ValueError(f"season_prominence must be in (0, 2] or None, got {season_prominence!r}")
         check_positive("severity_weight", severity_weight, allow_zero=True)
+        check_positive("corroboration_weight", corroboration_weight, allow_zero=True)
         if not isinstance(refractory, int) or isinstance(refractory, bool) or refractory < 0:
             raise ValueError(f"refractory must be an int >= 0, got {refractory!r}")
         if (
@@ -206,6 +216,7 @@ class LatencyAnomaly(Detector):
         self.budget, self.min_value, self.recent, self.seed = budget, min_value, recent, seed
         self.season_prominence, self.severity_weight = season_prominence, severity_weight
         self.refractory, self.short_window, self.drops = refractory, short_window, drops
+        self.corroboration_weight = corroboration_weight
         self._k = [getattr(self, attr) for *_, attr in _CUSUMS]
         self._h_plain, self._h_season = self._thresholds()
         seasonal = season_prominence is not None
@@ -254,6 +265,7 @@ class LatencyAnomaly(Detector):
         state.setdefault("refractory", 0)
         state.setdefault("_crossed", state.get("_fired", False))
         state.setdefault("_crossings", collections.deque())
+        state.setdefault("corroboration_weight", 0.0)  # snapshots from before it: severity as it was
         # Snapshots taken before the drop and short-reference CUSUMs: neither is used.
         if "short_window" not in state:
             state.update(short_window=0, drops=False)
@@ -325,6 +337,14 @@ class LatencyAnomaly(Detector):
             self._crossed = True
             # Severity: an alarm whose own value or step is extreme ranks above a marginal one.
             self._ratio += self.severity_weight * max(self._surprisal[v] for v in views if v != "season")
+            # Corroboration: the evidence the other views hold at this moment (each view's
+            # largest S / h, counted once per view: its CUSUMs share its p-values).
+            if self.corroboration_weight:
+                by_view: dict[str, float] = {}
+                for c, r in zip(_CUSUMS, ratios):
+                    by_view[c[1]] = max(by_view.get(c[1], 0.0), r)
+                others = sum(by_view.values()) - by_view[_CUSUMS[best][1]]
+                self._ratio += self.corroboration_weight * others
             self._cusum = [0.0] * len(_CUSUMS)
             # One incident, one alarm: a crossing no more severe than one in the last
             # ``refractory`` events repeats it and is not raised.

@@ -193,6 +193,45 @@ def test_severity_ranks_an_extreme_alarm_higher():
     assert 0.5 <= scores[0] < scores[1] < 1.0
 
 
+def test_corroboration_ranks_alarms_other_views_agree_on_higher():
+    x = lognormal(11)
+    x[1000] *= 30.0
+    x[2000:] *= 1.5
+    runs = {}
+    for weight in (0.0, 0.1):
+        det = LatencyAnomaly(seed=0, refractory=0, corroboration_weight=weight)
+        scores = []
+        for v in x:
+            det.update(v)
+            scores.append(det.score)
+        runs[weight] = np.asarray(scores)
+    plain, corroborated = runs[0.0], runs[0.1]
+    crossed = plain >= 0.5
+    # The same crossings (with no refractory span the ranking cannot drop any) ...
+    assert ((corroborated >= 0.5) == crossed).all()
+    assert (corroborated[~crossed] == plain[~crossed]).all()
+    # ... never ranked lower, and higher where other views held evidence too.
+    assert (corroborated[crossed] >= plain[crossed]).all()
+    assert (corroborated[crossed] > plain[crossed]).any()
+
+
+def test_snapshot_from_before_corroboration_restores_without_it():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    x = lognormal(11)
+    x[2000:] *= 1.5
+    det = LatencyAnomaly(seed=0)
+    det.update_many(x[:1500])
+    del det.__dict__["corroboration_weight"]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert old.corroboration_weight == 0.0
+    ref = LatencyAnomaly(seed=0, corroboration_weight=0.0)
+    ref.update_many(x[:1500])
+    assert old.update_many(x[1500:]).tolist() == ref.update_many(x[1500:]).tolist()
+
+
 # -- parameters and malformed input -------------------------------------------------
 
 
@@ -211,6 +250,7 @@ def test_severity_ranks_an_extreme_alarm_higher():
         ({"season_prominence": 0.0}, "season_prominence"),
         ({"season_prominence": float("nan")}, "season_prominence"),
         ({"severity_weight": -0.1}, "severity_weight"),
+        ({"corroboration_weight": -0.1}, "corroboration_weight"),
         ({"refractory": -1}, "refractory"),
         ({"refractory": 2.5}, "refractory"),
     ],
