@@ -3,8 +3,9 @@
 ``Service(settings, partitions)`` builds one ``faust.App`` whose agents drive
 the synchronous ``Engine``: the inference and GPU agents consume in batches of
 records taken straight from the consumer's fetches (``streams.input_batches``;
-concurrency 1, faust-streaming issue #606 — scale by partitions), the forwarder agent delivers alerts to Alertmanager and acks only
-after it accepted, the control agent records reference commands.  Detector
+concurrency 1, faust-streaming issue #606 — scale by partitions), the
+forwarder agent delivers alerts to Alertmanager and acks only after it
+accepted, the control agent records reference commands.  Detector
 state lives in tables with changelog topics; the GPU state rows, host incidents
 and commands in single-partition global tables every worker reads whole.
 """
