@@ -101,7 +101,10 @@ class LatencyAnomaly(Detector):
     they stay within ``budget``.  The score is ``r / (1 + r)`` with ``r`` the
     largest ``S / h``: in [0, 1], ``threshold`` 0.5.  At an alarm ``r`` grows by
     ``severity_weight`` times the largest surprisal of the event's value or step,
-    so an alarm on an extreme value outranks a marginal run, and by
+    so an alarm on an extreme value outranks a marginal run (that surprisal counts
+    the reference values tied with the event against it, instead of the
+    tie-breaking draw the CUSUMs use: a value repeated throughout the reference, as
+    on a quantised or clipped metric, is not extreme whatever the draw), and by
     ``corroboration_weight`` times the evidence the *other* views hold at that
     moment (the sum, over the views other than the crossing one, of each view's
     largest ``S / h``): an alarm that the value, the steps and the seasonal
@@ -175,7 +178,7 @@ class LatencyAnomaly(Detector):
         recent: int = 64,
         seed: int | None = 0,
         season_prominence: float | None = 0.4,
-        severity_weight: float = 0.025,
+        severity_weight: float = 0.035,
         refractory: int = 100,
         short_window: int = 256,
         drops: bool = True,
@@ -217,6 +220,7 @@ class LatencyAnomaly(Detector):
         self.season_prominence, self.severity_weight = season_prominence, severity_weight
         self.refractory, self.short_window, self.drops = refractory, short_window, drops
         self.corroboration_weight = corroboration_weight
+        self._severity_ties = True  # severity counts ties against the event (u = 1)
         self._k = [getattr(self, attr) for *_, attr in _CUSUMS]
         self._h_plain, self._h_season = self._thresholds()
         seasonal = season_prominence is not None
@@ -266,6 +270,7 @@ class LatencyAnomaly(Detector):
         state.setdefault("_crossed", state.get("_fired", False))
         state.setdefault("_crossings", collections.deque())
         state.setdefault("corroboration_weight", 0.0)  # snapshots from before it: severity as it was
+        state.setdefault("_severity_ties", False)  # snapshots from before it: the draw's surprisal, as it was
         # Snapshots taken before the drop and short-reference CUSUMs: neither is used.
         if "short_window" not in state:
             state.update(short_window=0, drops=False)
@@ -336,7 +341,7 @@ class LatencyAnomaly(Detector):
         if self._ratio >= 1.0:
             self._crossed = True
             # Severity: an alarm whose own value or step is extreme ranks above a marginal one.
-            self._ratio += self.severity_weight * max(self._surprisal[v] for v in views if v != "season")
+            self._ratio += self.severity_weight * self._severity(views)
             # Corroboration: the evidence the other views hold at this moment (each view's
             # largest S / h, counted once per view: its CUSUMs share its p-values).
             if self.corroboration_weight:
@@ -368,6 +373,24 @@ class LatencyAnomaly(Detector):
         for view, value in views.items():
             if view not in _REF_OF and view != "short":
                 self._refs[view].add(value)
+
+    def _severity(self, views: dict[str, float]) -> float:
+        """Largest surprisal of the event's value or step, with ties counted against it (``u = 1``).
+
+        The p-values the CUSUMs add up break ties with a uniform draw (so they stay
+        uniform on a quantised or repeating stream); the severity of one alarm must
+        not rest on that draw: a value equal to many reference values (a repeated
+        level, a clipped or integer metric) is not extreme, whatever the draw said.
+        """
+        if not self._severity_ties:
+            return max(self._surprisal[v] for v in views if v != "season")
+        out = 0.0
+        for view, side in _SIDES:
+            ref = self._refs.get(_REF_OF.get(view, view))
+            if view in views and view != "season" and ref is not None and ref.ready:
+                p = ref.p_value(views[view], side, 1.0)
+                out = max(out, min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL)
+        return out
 
     @property
     def score(self) -> float:

@@ -193,6 +193,19 @@ def test_severity_ranks_an_extreme_alarm_higher():
     assert 0.5 <= scores[0] < scores[1] < 1.0
 
 
+def test_severity_counts_ties_against_the_event():
+    # Latency quantised to whole milliseconds: a fifth of the reference equals the maximum.
+    x = np.random.default_rng(5).integers(1, 6, 1500).astype(float)
+    top, far = math.asinh(5.0), math.asinh(50.0)
+    for seed in (0, 1, 2):
+        det = LatencyAnomaly(seed=seed)
+        det.update_many(x)
+        # Not extreme, whatever a tie-breaking draw would have said (at most -ln(1/5) or so) ...
+        assert det._severity({"value": top, "low": top}) < 2.0
+        # ... while a value far beyond the reference still is.
+        assert det._severity({"value": far, "low": far}) > 10.0
+
+
 def test_corroboration_ranks_alarms_other_views_agree_on_higher():
     x = lognormal(11)
     x[1000] *= 30.0
@@ -230,6 +243,22 @@ def test_snapshot_from_before_corroboration_restores_without_it():
     ref = LatencyAnomaly(seed=0, corroboration_weight=0.0)
     ref.update_many(x[:1500])
     assert old.update_many(x[1500:]).tolist() == ref.update_many(x[1500:]).tolist()
+
+
+def test_snapshot_from_before_tie_severity_restores_as_it_was():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    x = lognormal(11)
+    x[2000:] *= 1.5
+    det = LatencyAnomaly(seed=0)
+    det.update_many(x[:1500])
+    del det.__dict__["_severity_ties"]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert old._severity_ties is False
+    scores = [(old.update(v), old.score)[1] for v in x[1500:]]
+    assert max(scores) >= 0.5  # the level shift still alarms
 
 
 # -- parameters and malformed input -------------------------------------------------
