@@ -228,7 +228,8 @@ def test_corroboration_ranks_alarms_other_views_agree_on_higher():
     assert (corroborated[crossed] > plain[crossed]).any()
 
 
-def test_snapshot_from_before_corroboration_restores_without_it():
+def _restored_without(attribute: str) -> tuple[LatencyAnomaly, np.ndarray]:
+    """A detector that learned 1,500 values, restored from a snapshot taken before ``attribute`` existed."""
     import pickle
 
     from models.base import SNAPSHOT_VERSION
@@ -237,8 +238,12 @@ def test_snapshot_from_before_corroboration_restores_without_it():
     x[2000:] *= 1.5
     det = LatencyAnomaly(seed=0)
     det.update_many(x[:1500])
-    del det.__dict__["corroboration_weight"]
-    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    del det.__dict__[attribute]
+    return LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det))), x
+
+
+def test_snapshot_from_before_corroboration_restores_without_it():
+    old, x = _restored_without("corroboration_weight")
     assert old.corroboration_weight == 0.0
     ref = LatencyAnomaly(seed=0, corroboration_weight=0.0)
     ref.update_many(x[:1500])
@@ -246,16 +251,7 @@ def test_snapshot_from_before_corroboration_restores_without_it():
 
 
 def test_snapshot_from_before_tie_severity_restores_as_it_was():
-    import pickle
-
-    from models.base import SNAPSHOT_VERSION
-
-    x = lognormal(11)
-    x[2000:] *= 1.5
-    det = LatencyAnomaly(seed=0)
-    det.update_many(x[:1500])
-    del det.__dict__["_severity_ties"]
-    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    old, x = _restored_without("_severity_ties")
     assert old._severity_ties is False
     scores = [(old.update(v), old.score)[1] for v in x[1500:]]
     assert max(scores) >= 0.5  # the level shift still alarms
