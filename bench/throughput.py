@@ -16,7 +16,10 @@ same messages:
 
 Every rate is "first record to last record" of its phase; CPU seconds per event
 (process user+system time, all threads) are reported too because they are far
-less noisy than rates on a shared machine.  ``--faust KEY=VALUE`` passes extra
+less noisy than rates on a shared machine.  The worker phase also reports its
+``second_half`` (rate and CPU per event from the moment half the events were
+processed): the detectors' references are learned by then, so that is the
+steady state, without the warm-up.  ``--faust KEY=VALUE`` passes extra
 ``faust.App`` settings to the worker (through a launcher in this module), for
 trying Faust settings without editing ``streams/``.  ``--py-spy BIN`` records the
 (first) worker with py-spy during the measured window (collapsed stacks).
@@ -267,9 +270,10 @@ def _run_workers(bootstrap: str, topic: str, partitions: int, n: int, count: int
             spy = subprocess.Popen([args.py_spy, "record", "--pid", str(procs[0].pid), "--rate", "200", "--idle", "--threads",
                                     "--format", "raw", "--nonblocking", "-o", str(out)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t_first = t_all = None
-        c_first = 0.0
+        t_first = t_all = t_half = None
+        c_first = c_half = 0.0
         cpu0: list[float] = []
+        cpu_half: list[float] = []
         broker0 = 0.0
         per = [0.0] * count
         deadline = time.monotonic() + args.timeout
@@ -289,6 +293,9 @@ def _run_workers(bootstrap: str, topic: str, partitions: int, n: int, count: int
                 _log(f"first events processed {now - spawned:.1f}s after spawn")
             if t_all is None and count > 1 and all(c > 0 for c in per):
                 t_all = now
+            if t_half is None and total >= n / 2:  # references learned long since: the steady second half starts
+                t_half, c_half = now, total
+                cpu_half = [_cpu_seconds(p.pid) for p in procs]
             if total > last_total:
                 last_total, t_progress = total, now
             if total >= n:
@@ -304,7 +311,9 @@ def _run_workers(bootstrap: str, topic: str, partitions: int, n: int, count: int
                 _log(f"workers processed {total:.0f}/{n}")
                 last_log = now
             time.sleep(args.poll)
-        cpu = [_cpu_seconds(p.pid) - c0 for p, c0 in zip(procs, cpu0)]
+        cpu_end = [_cpu_seconds(p.pid) for p in procs]
+        cpu = [c1 - c0 for c1, c0 in zip(cpu_end, cpu0)]
+        cpu_second_half = [c1 - c0 for c1, c0 in zip(cpu_end, cpu_half)] if cpu_half else []
         broker_cpu = (_cpu_seconds(broker_pid) - broker0) if broker_pid else None
         rss = [_status_kib(p.pid, "VmRSS") for p in procs]
         hwm = [_status_kib(p.pid, "VmHWM") for p in procs]
@@ -326,6 +335,12 @@ def _run_workers(bootstrap: str, topic: str, partitions: int, n: int, count: int
         "cpu_seconds": [round(c, 2) for c in cpu], "cpu_us_per_event": round(1e6 * sum(cpu) / measured, 1) if measured else None,
         "rss_mib": [_mib(r) for r in rss], "rss_peak_mib": [_mib(r) for r in hwm],
     }
+    half_events, half_seconds = last_total - c_half, (t_last - t_half) if t_half is not None else 0.0
+    if half_events > 0 and half_seconds > 0 and not stalled:
+        out["second_half"] = {
+            "events": int(half_events), "seconds": round(half_seconds, 2), "events_per_second": round(half_events / half_seconds),
+            "cpu_us_per_event": round(1e6 * sum(cpu_second_half) / half_events, 1),
+        }
     if broker_cpu is not None:
         out["broker_cpu_seconds"] = round(broker_cpu, 2)
     if t_all is not None:

@@ -29,6 +29,9 @@ def test_throughput_run_reports_rates_ratio_and_rss(tmp_path: Path):
     assert worker["workers"] == 1 and worker["per_worker_events"] == [3000]
     assert worker["startup_seconds"] > 0
     assert len(worker["rss_mib"]) == 1 and worker["rss_mib"][0] > 10
+    half = worker.get("second_half")  # absent only when one /metrics poll saw both the half and the end
+    if half is not None:
+        assert 0 < half["events"] <= 1500 and half["events_per_second"] > 0 and half["cpu_us_per_event"] > 0
     assert result["ratio_worker_vs_raw"] == pytest.approx(
         worker["events_per_second"] / result["raw_aiokafka"]["events_per_second"], abs=1e-3
     )
