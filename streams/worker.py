@@ -51,10 +51,27 @@ async def ensure_topics(settings: Settings, partitions: int = 1) -> dict[str, in
             except TopicAlreadyExistsError:
                 pass
             log.info("created topics %s", ", ".join(t.name for t in missing))
-        described = await admin.describe_topics(list(wanted))
-        return {d["topic"]: len(d["partitions"]) for d in described}
+        return await _partition_counts(admin, list(wanted))
     finally:
         await admin.close()
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 30.0) -> dict[str, int]:
+    """Partitions of each of ``topics``, once the broker's metadata shows every one of them with some.
+
+    A topic created a moment ago can still be described with no partitions (its
+    metadata has not propagated): asking again is the only cure.  Raises
+    ``RuntimeError`` naming the topics still without partitions after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(topics)}
+        missing = [t for t in topics if not counts.get(t)]
+        if not missing:
+            return counts
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics still without partitions after {timeout:.0f}s: {', '.join(missing)}")
+        await asyncio.sleep(0.2)
 
 
 def run_worker(settings: Settings, *, partitions: int = 1, loglevel: str = "info") -> None:
