@@ -11,6 +11,7 @@ import numpy as np
 from models.anomaly.conformal import ConformalReference
 from models.anomaly.context import SeasonalContext
 from models.anomaly.cusum_calibration import cusum_threshold
+from models.anomaly.latency_snapshots import upgrade
 from models.base import Detector, check_positive
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
@@ -45,6 +46,11 @@ _BY_VIEW = {v: [i for i, c in enumerate(_CUSUMS) if c[1] == v] for v, _ in _SIDE
 _REF_OF = {"low": "value"}  # the low tail of the value is scored against the value's reference
 _MIN_PERIOD = 16
 _BELOW_ONE = math.nextafter(1.0, 0.0)  # ratio of a repeated crossing: just below the threshold
+
+
+def _surprisal(p: float) -> float:
+    """``-ln p``, capped at ``_MAX_SURPRISAL`` (also for ``p == 0``)."""
+    return min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL
 
 
 class LatencyAnomaly(Detector):
@@ -265,23 +271,7 @@ class LatencyAnomaly(Detector):
         return out[0], out[1]
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # Snapshots taken before the refractory span existed: every crossing alarmed.
-        state.setdefault("refractory", 0)
-        state.setdefault("_crossed", state.get("_fired", False))
-        state.setdefault("_crossings", collections.deque())
-        state.setdefault("corroboration_weight", 0.0)  # snapshots from before it: severity as it was
-        state.setdefault("_severity_ties", False)  # snapshots from before it: the draw's surprisal, as it was
-        # Snapshots taken before the drop and short-reference CUSUMs: neither is used.
-        if "short_window" not in state:
-            state.update(short_window=0, drops=False)
-            n_new = len(_CUSUMS) - len(state["_cusum"])
-            state["_cusum"] = list(state["_cusum"]) + [0.0] * n_new
-            state["_k"] = list(state["_k"]) + [state["spike_k"]] * n_new
-            state["_h_plain"] = list(state["_h_plain"]) + [math.inf] * (len(_CUSUMS) - len(state["_h_plain"]))
-            state["_h_season"] = list(state["_h_season"]) + [math.inf] * n_new
-        self.__dict__.update(state)
-        for view, _ in _SIDES:
-            self._surprisal.setdefault(view, 0.0)
+        self.__dict__.update(upgrade(state, len(_CUSUMS), (view for view, _ in _SIDES)))
 
     def _uniform(self) -> float:
         if not self._uniforms:
@@ -326,14 +316,11 @@ class LatencyAnomaly(Detector):
             if self.short_window:
                 views["short"] = y
         u = self._uniform()
-        for view, side in _SIDES:
-            ref = self._refs.get(_REF_OF.get(view, view))
-            if view in views and ref is not None and ref.ready:
-                p = ref.p_value(views[view], side, u)
-                self._surprisal[view] = min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL
-                s, cusum, k = self._surprisal[view], self._cusum, self._k
-                for i in _BY_VIEW[view]:
-                    cusum[i] = max(0.0, cusum[i] + s - k[i])
+        cusum, k = self._cusum, self._k
+        for view, side, ref in self._scorable(views):
+            s = self._surprisal[view] = _surprisal(ref.p_value(views[view], side, u))
+            for i in _BY_VIEW[view]:
+                cusum[i] = max(0.0, cusum[i] + s - k[i])
         hs = self._h_season if seasonal else self._h_plain
         ratios = [c / h for c, h in zip(self._cusum, hs)]
         best = max(range(len(ratios)), key=ratios.__getitem__)
@@ -384,12 +371,17 @@ class LatencyAnomaly(Detector):
         """
         if not self._severity_ties:
             return max(self._surprisal[v] for v in views if v != "season")
-        out = 0.0
+        return max((_surprisal(ref.p_value(views[view], side, 1.0)) for view, side, ref in self._scorable(views) if view != "season"),
+                   default=0.0)
+
+    def _scorable(self, views: dict[str, float]) -> list[tuple[str, str, ConformalReference]]:
+        """``(view, side, reference)`` of each of ``views`` whose reference is ready, in ``_SIDES`` order."""
+        out = []
         for view, side in _SIDES:
-            ref = self._refs.get(_REF_OF.get(view, view))
-            if view in views and view != "season" and ref is not None and ref.ready:
-                p = ref.p_value(views[view], side, 1.0)
-                out = max(out, min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL)
+            if view in views:
+                ref = self._refs.get(_REF_OF.get(view, view))
+                if ref is not None and ref.ready:
+                    out.append((view, side, ref))
         return out
 
     @property

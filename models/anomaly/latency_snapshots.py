@@ -1,0 +1,38 @@
+"""Snapshots of ``LatencyAnomaly`` taken by earlier releases, brought up to the current state layout.
+
+Each setting added since restores with the value that keeps the old behaviour,
+so a worker upgraded mid-stream goes on exactly as its predecessor would have.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["upgrade"]
+
+
+def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[str, Any]:
+    """``state`` (a snapshot's ``__dict__``, changed in place) with every later field filled in.
+
+    ``n_cusums`` is the current number of CUSUMs, ``views`` the current views.
+    """
+    # Taken before the refractory span existed: every crossing alarmed.
+    state.setdefault("refractory", 0)
+    state.setdefault("_crossed", state.get("_fired", False))
+    state.setdefault("_crossings", collections.deque())
+    state.setdefault("corroboration_weight", 0.0)  # before corroboration: severity as it was
+    state.setdefault("_severity_ties", False)  # before tie-counted severity: the draw's surprisal, as it was
+    # Taken before the drop and short-reference CUSUMs: neither is used.
+    if "short_window" not in state:
+        state.update(short_window=0, drops=False)
+        n_new = n_cusums - len(state["_cusum"])
+        state["_cusum"] = list(state["_cusum"]) + [0.0] * n_new
+        state["_k"] = list(state["_k"]) + [state["spike_k"]] * n_new
+        state["_h_plain"] = list(state["_h_plain"]) + [math.inf] * (n_cusums - len(state["_h_plain"]))
+        state["_h_season"] = list(state["_h_season"]) + [math.inf] * n_new
+    for view in views:
+        state["_surprisal"].setdefault(view, 0.0)
+    return state
