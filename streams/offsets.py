@@ -3,8 +3,9 @@
 faust-streaming acks a message when the stream hands it on (before the agent's
 batch is processed), skips-and-acks messages fetched under an older group
 generation, and treats offsets it never saw as a "gap" to commit past.  Around a
-rebalance any of these can commit an offset whose message no worker processed.
-The ``OffsetLedger`` is the worker's own account, per input partition it owns:
+rebalance any of these can commit an offset whose message no worker processed,
+so the input records bypass Faust's acks altogether (``streams.input_batches``)
+and the ``OffsetLedger`` is the only account of them, per input partition owned:
 
 * ``admit(tp, offset)`` says whether a consumed message is the next one
   (``NEXT``), one already processed (``SEEN``: dropped, it was redelivered) or
