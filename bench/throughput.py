@@ -8,6 +8,9 @@ input topic (model ``i`` on partition ``i % partitions``), then measures on thos
 same messages:
 
 * ``raw_aiokafka``: a plain aiokafka group consumer reading all N (no decoding);
+* ``raw_aiokafka_parse``: the same plus ``orjson.loads`` per message (the fastest
+  JSON parser here, to plain dicts, no validation): the ceiling of any consumer
+  that reads its events, reported as ``ceiling_ratio_parse_only_vs_raw``;
 * ``raw_aiokafka_decode``: the same plus ``InferenceDecoder.decode`` per message;
 * ``worker``: ``inferwatch worker`` subprocess(es) with a fresh app id reading the
   topic from the beginning; events/s from the first processed event to the last,
@@ -154,13 +157,20 @@ def _mib(kib: int | None) -> float | None:
 
 
 # -- raw consumers -----------------------------------------------------------------------
-async def _consume(bootstrap: str, topic: str, n: int, decode: bool, broker_pid: int | None, timeout: float) -> dict[str, Any]:
+_WORK = ("none", "parse", "decode")
+
+
+async def _consume(bootstrap: str, topic: str, n: int, work: str, broker_pid: int | None, timeout: float) -> dict[str, Any]:
+    """Read all ``n`` records; ``work`` per record: ``none``, ``parse`` (orjson to dicts) or ``decode`` (inferwatch's decoder)."""
+    import orjson
     from aiokafka import AIOKafkaConsumer
 
     from streams.decoding import InferenceDecoder
     from streams.settings import Settings
 
-    decoder = InferenceDecoder(Settings()) if decode else None
+    if work not in _WORK:
+        raise ValueError(f"work must be one of {_WORK}, got {work!r}")
+    decode = InferenceDecoder(Settings()).decode if work == "decode" else orjson.loads if work == "parse" else None
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=f"bench-raw-{uuid4().hex[:8]}", auto_offset_reset="earliest", enable_auto_commit=False,
     )
@@ -173,9 +183,9 @@ async def _consume(bootstrap: str, topic: str, n: int, decode: bool, broker_pid:
         while count < n and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
-                if decoder is not None:
+                if decode is not None:
                     for r in records:
-                        decoded += len(decoder.decode(r.value))
+                        decoded += len(decode(r.value))
                 if not count and records:
                     t_first, cpu0 = time.perf_counter(), time.process_time()
                     broker0 = _cpu_seconds(broker_pid) if broker_pid else 0.0
@@ -196,8 +206,8 @@ async def _consume(bootstrap: str, topic: str, n: int, decode: bool, broker_pid:
     }
     if broker_cpu is not None:
         out["broker_cpu_seconds"] = round(broker_cpu, 2)
-    if decoder is not None:
-        out["decoded_records"] = decoded
+    if decode is not None:
+        out["decoded_records" if work == "decode" else "parsed_fields"] = decoded
     return out
 
 
@@ -448,11 +458,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result["produce"] = produced
             if not args.no_raw:
                 _log("raw aiokafka consumer ...")
-                result["raw_aiokafka"] = asyncio.run(_consume(bootstrap, topic, args.events, False, broker_pid, args.timeout))
-                _log(f"raw: {result['raw_aiokafka']['events_per_second']} events/s")
-                _log("raw aiokafka consumer + InferenceDecoder ...")
-                result["raw_aiokafka_decode"] = asyncio.run(_consume(bootstrap, topic, args.events, True, broker_pid, args.timeout))
-                _log(f"raw+decode: {result['raw_aiokafka_decode']['events_per_second']} events/s")
+                for work, key, what in (("none", "raw_aiokafka", ""), ("parse", "raw_aiokafka_parse", " + orjson.loads"),
+                                        ("decode", "raw_aiokafka_decode", " + InferenceDecoder")):
+                    _log(f"raw aiokafka consumer{what} ...")
+                    result[key] = asyncio.run(_consume(bootstrap, topic, args.events, work, broker_pid, args.timeout))
+                    _log(f"raw{what}: {result[key]['events_per_second']} events/s, {result[key]['cpu_us_per_event']} us CPU/event")
             for count in modes:
                 _log(f"{count} worker(s) ...")
                 run = _run_workers(bootstrap, topic, partitions, args.events, count, args, broker_pid, tmp)
@@ -465,6 +475,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for key, name in (("worker", "ratio_worker_vs_raw"), ("workers_2", "ratio_two_workers_vs_raw")):
         if raw and key in result and result[key]["events_per_second"]:
             result[name] = round(result[key]["events_per_second"] / raw, 3)
+    parse = result.get("raw_aiokafka_parse", {}).get("events_per_second")
+    if raw and parse:
+        result["ceiling_ratio_parse_only_vs_raw"] = round(parse / raw, 3)
     if "worker" in result and "workers_2" in result:
         result["ratio_two_vs_one"] = round(result["workers_2"]["events_per_second"] / result["worker"]["events_per_second"], 3)
     result["target_ratio_worker_vs_raw"] = 0.5
