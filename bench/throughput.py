@@ -12,6 +12,10 @@ same messages:
   JSON parser here, to plain dicts, no validation): the ceiling of any consumer
   that reads its events, reported as ``ceiling_ratio_parse_only_vs_raw``;
 * ``raw_aiokafka_decode``: the same plus ``InferenceDecoder.decode`` per message;
+* ``raw_aiokafka_engine``: decode plus the detection core (``Engine.on_events``) on
+  each fetch of ``--batch-size`` records, in process: the worker's work without
+  Faust, state tables, publishing or metrics, so the ceiling of any worker built
+  on these detectors (``ceiling_ratio_engine_vs_raw``);
 * ``worker``: ``inferwatch worker`` subprocess(es) with a fresh app id reading the
   topic from the beginning; events/s from the first processed event to the last,
   seen by polling ``inferwatch_events_total`` on ``/metrics`` (startup excluded),
@@ -157,20 +161,32 @@ def _mib(kib: int | None) -> float | None:
 
 
 # -- raw consumers -----------------------------------------------------------------------
-_WORK = ("none", "parse", "decode")
+_WORK = ("none", "parse", "decode", "engine")
 
 
-async def _consume(bootstrap: str, topic: str, n: int, work: str, broker_pid: int | None, timeout: float) -> dict[str, Any]:
-    """Read all ``n`` records; ``work`` per record: ``none``, ``parse`` (orjson to dicts) or ``decode`` (inferwatch's decoder)."""
+async def _consume(
+    bootstrap: str, topic: str, n: int, work: str, broker_pid: int | None, timeout: float, settings: Any = None,
+) -> dict[str, Any]:
+    """Read all ``n`` records in fetches of up to ``settings.batch_size``, doing ``work`` on them.
+
+    ``work``: ``none``; ``parse`` (``orjson.loads`` per record, to plain dicts);
+    ``decode`` (inferwatch's decoder per record); ``engine`` (decode, then the
+    detection core, ``Engine.on_events``, once per fetch: the worker's work
+    without Faust, state tables, publishing or metrics).
+    """
     import orjson
     from aiokafka import AIOKafkaConsumer
 
+    from streams.core import Engine
     from streams.decoding import InferenceDecoder
     from streams.settings import Settings
 
     if work not in _WORK:
         raise ValueError(f"work must be one of {_WORK}, got {work!r}")
-    decode = InferenceDecoder(Settings()).decode if work == "decode" else orjson.loads if work == "parse" else None
+    settings = settings or Settings()
+    batch_size = settings.batch_size
+    decode = InferenceDecoder(settings).decode if work in ("decode", "engine") else orjson.loads if work == "parse" else None
+    engine = Engine(settings) if work == "engine" else None
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=f"bench-raw-{uuid4().hex[:8]}", auto_offset_reset="earliest", enable_auto_commit=False,
     )
@@ -181,9 +197,13 @@ async def _consume(bootstrap: str, topic: str, n: int, work: str, broker_pid: in
     deadline = time.monotonic() + timeout
     try:
         while count < n and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
+            batches = await consumer.getmany(timeout_ms=500, max_records=batch_size)
             for records in batches.values():
-                if decode is not None:
+                if engine is not None:
+                    events = [e for r in records for e in decode(r.value)]  # type: ignore[misc]
+                    decoded += len(events)
+                    engine.on_events(events)
+                elif decode is not None:
                     for r in records:
                         decoded += len(decode(r.value))
                 if not count and records:
@@ -207,7 +227,7 @@ async def _consume(bootstrap: str, topic: str, n: int, work: str, broker_pid: in
     if broker_cpu is not None:
         out["broker_cpu_seconds"] = round(broker_cpu, 2)
     if decode is not None:
-        out["decoded_records" if work == "decode" else "parsed_fields"] = decoded
+        out["parsed_fields" if work == "parse" else "decoded_records"] = decoded
     return out
 
 
@@ -458,10 +478,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result["produce"] = produced
             if not args.no_raw:
                 _log("raw aiokafka consumer ...")
+                settings = _worker_settings("unused:0", "unused", args)  # the worker's detector settings and batch size
                 for work, key, what in (("none", "raw_aiokafka", ""), ("parse", "raw_aiokafka_parse", " + orjson.loads"),
-                                        ("decode", "raw_aiokafka_decode", " + InferenceDecoder")):
+                                        ("decode", "raw_aiokafka_decode", " + InferenceDecoder"),
+                                        ("engine", "raw_aiokafka_engine", " + InferenceDecoder + Engine")):
                     _log(f"raw aiokafka consumer{what} ...")
-                    result[key] = asyncio.run(_consume(bootstrap, topic, args.events, work, broker_pid, args.timeout))
+                    result[key] = asyncio.run(_consume(bootstrap, topic, args.events, work, broker_pid, args.timeout, settings))
                     _log(f"raw{what}: {result[key]['events_per_second']} events/s, {result[key]['cpu_us_per_event']} us CPU/event")
             for count in modes:
                 _log(f"{count} worker(s) ...")
@@ -475,9 +497,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for key, name in (("worker", "ratio_worker_vs_raw"), ("workers_2", "ratio_two_workers_vs_raw")):
         if raw and key in result and result[key]["events_per_second"]:
             result[name] = round(result[key]["events_per_second"] / raw, 3)
-    parse = result.get("raw_aiokafka_parse", {}).get("events_per_second")
-    if raw and parse:
-        result["ceiling_ratio_parse_only_vs_raw"] = round(parse / raw, 3)
+    for key, name in (("raw_aiokafka_parse", "ceiling_ratio_parse_only_vs_raw"), ("raw_aiokafka_engine", "ceiling_ratio_engine_vs_raw")):
+        rate = result.get(key, {}).get("events_per_second")
+        if raw and rate:
+            result[name] = round(rate / raw, 3)
     if "worker" in result and "workers_2" in result:
         result["ratio_two_vs_one"] = round(result["workers_2"]["events_per_second"] / result["worker"]["events_per_second"], 3)
     result["target_ratio_worker_vs_raw"] = 0.5

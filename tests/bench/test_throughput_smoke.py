@@ -23,7 +23,8 @@ def test_throughput_run_reports_rates_ratio_and_rss(tmp_path: Path):
     assert 1000 < result["message_bytes_mean"] < 4000
     assert result["raw_aiokafka_decode"]["decoded_records"] == 3000
     assert result["raw_aiokafka_parse"]["parsed_fields"] > 3000  # orjson dicts: several top-level fields per event
-    for phase in ("raw_aiokafka", "raw_aiokafka_parse", "raw_aiokafka_decode", "worker"):
+    assert result["raw_aiokafka_engine"]["decoded_records"] == 3000  # every event through the detection core
+    for phase in ("raw_aiokafka", "raw_aiokafka_parse", "raw_aiokafka_decode", "raw_aiokafka_engine", "worker"):
         assert result[phase]["events"] == 3000
         assert result[phase]["events_per_second"] > 0
     worker = result["worker"]
@@ -36,8 +37,7 @@ def test_throughput_run_reports_rates_ratio_and_rss(tmp_path: Path):
     assert result["ratio_worker_vs_raw"] == pytest.approx(
         worker["events_per_second"] / result["raw_aiokafka"]["events_per_second"], abs=1e-3
     )
-    assert result["ceiling_ratio_parse_only_vs_raw"] == pytest.approx(
-        result["raw_aiokafka_parse"]["events_per_second"] / result["raw_aiokafka"]["events_per_second"], abs=1e-3
-    )
+    for phase, ratio in (("raw_aiokafka_parse", "ceiling_ratio_parse_only_vs_raw"), ("raw_aiokafka_engine", "ceiling_ratio_engine_vs_raw")):
+        assert result[ratio] == pytest.approx(result[phase]["events_per_second"] / result["raw_aiokafka"]["events_per_second"], abs=1e-3)
     assert result["target_ratio_worker_vs_raw"] == 0.5
     assert {"batch_size", "batch_seconds", "warmup_events", "faust_overrides"} <= set(result["settings"])
