@@ -94,8 +94,13 @@ class LatencyAnomaly(Detector):
     budget like every other CUSUM.  While a period holds it is off: the
     regular daily rise would be new relative to the night before it.
 
-    The surprisal ``s = -ln p`` is then Exp(1) and CUSUMs ``S = max(0, S + s - k)``
-    accumulate it: value with ``spike_k`` (*spike*) and ``shift_k``
+    The surprisal ``s = -ln p`` is then Exp(1).  The CUSUMs take it averaged over
+    the tie-breaking draw
+    (:meth:`~models.anomaly.conformal.ConformalReference.mean_surprisal`, in closed
+    form): the same mean, no randomness (the alarms do not depend on ``seed``), and
+    on a quantised stream, where a value ties with many reference values, less
+    spread than one draw's surprisal (fewer false alarms there, never more).
+    CUSUMs ``S = max(0, S + s - k)`` accumulate it: value with ``spike_k`` (*spike*) and ``shift_k``
     (*level_shift*), per step phase ``spike_k`` (*jump*) and ``volatility_k``
     (*volatility*), and, while a period holds, the residual with ``spike_k``
     (*seasonal_spike*) and ``shift_k`` (*seasonal_shift*), the value's lower tail
@@ -108,9 +113,9 @@ class LatencyAnomaly(Detector):
     largest ``S / h``: in [0, 1], ``threshold`` 0.5.  At an alarm ``r`` grows by
     ``severity_weight`` times the largest surprisal of the event's value or step,
     so an alarm on an extreme value outranks a marginal run (that surprisal counts
-    the reference values tied with the event against it, instead of the
-    tie-breaking draw the CUSUMs use: a value repeated throughout the reference, as
-    on a quantised or clipped metric, is not extreme whatever the draw), and by
+    the reference values tied with the event against it, instead of averaging over
+    the tie-breaking draw as the CUSUMs do: a value repeated throughout the
+    reference, as on a quantised or clipped metric, is not extreme), and by
     ``corroboration_weight`` times the evidence the *other* views hold at that
     moment (the sum, over the views other than the crossing one, of each view's
     largest ``S / h``): an alarm that the value, the steps and the seasonal
@@ -141,7 +146,8 @@ class LatencyAnomaly(Detector):
     recent
         Values kept for the recent-quantile evidence.
     seed
-        Seed of the tie-breaking random numbers.
+        Seed of the tie-breaking random numbers (used only by a detector restored from a
+        snapshot taken before the CUSUMs averaged the surprisal over the draw).
     season_prominence
         Autocorrelation prominence (peak minus the lowest value at shorter lags)
         a period needs; ``None`` turns the seasonal view off.
@@ -227,6 +233,7 @@ class LatencyAnomaly(Detector):
         self.refractory, self.short_window, self.drops = refractory, short_window, drops
         self.corroboration_weight = corroboration_weight
         self._severity_ties = True  # severity counts ties against the event (u = 1)
+        self._tie_mean = True  # the CUSUMs add the surprisal averaged over the tie-breaking draw
         self._k = [getattr(self, attr) for *_, attr in _CUSUMS]
         self._h_plain, self._h_season = self._thresholds()
         seasonal = season_prominence is not None
@@ -315,10 +322,15 @@ class LatencyAnomaly(Detector):
                 self._cusum[i] = 0.0
             if self.short_window:
                 views["short"] = y
-        u = self._uniform()
+        mean = self._tie_mean
+        u = 0.0 if mean else self._uniform()
         cusum, k = self._cusum, self._k
         for view, side, ref in self._scorable(views):
-            s = self._surprisal[view] = _surprisal(ref.p_value(views[view], side, u))
+            if mean:
+                s = ref.mean_surprisal(views[view], side, _MAX_SURPRISAL)
+            else:
+                s = _surprisal(ref.p_value(views[view], side, u))
+            self._surprisal[view] = s
             for i in _BY_VIEW[view]:
                 cusum[i] = max(0.0, cusum[i] + s - k[i])
         hs = self._h_season if seasonal else self._h_plain
@@ -364,10 +376,10 @@ class LatencyAnomaly(Detector):
     def _severity(self, views: dict[str, float]) -> float:
         """Largest surprisal of the event's value or step, with ties counted against it (``u = 1``).
 
-        The p-values the CUSUMs add up break ties with a uniform draw (so they stay
-        uniform on a quantised or repeating stream); the severity of one alarm must
-        not rest on that draw: a value equal to many reference values (a repeated
-        level, a clipped or integer metric) is not extreme, whatever the draw said.
+        The surprisals the CUSUMs add up average over the tie-breaking draw (so their
+        mean stays 1 on a quantised or repeating stream); the severity of one alarm
+        counts every tie against the event instead: a value equal to many reference
+        values (a repeated level, a clipped or integer metric) is not extreme.
         """
         if not self._severity_ties:
             return max(self._surprisal[v] for v in views if v != "season")

@@ -81,3 +81,34 @@ def test_constant_window_uses_scale_floor():
         ref.add(45.0)
     assert 0.0 < ref.p_value(46.0, "two-sided", 0.5) < 2.0 / 201
     assert ref.p_value(45.0, "two-sided", 0.5) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("side", ["upper", "lower", "two-sided"])
+@pytest.mark.parametrize("kind", ["integer", "continuous", "binary"])
+def test_mean_surprisal_is_the_draws_average(side, kind):
+    rng = np.random.default_rng(3)
+    gen = {
+        "integer": lambda: rng.integers(0, 6, 300).astype(float),
+        "continuous": lambda: rng.normal(size=300),
+        "binary": lambda: rng.integers(0, 2, 300).astype(float),
+    }[kind]
+    ref = ConformalReference(window=300, tail=8, min_scale=1e-3)
+    for v in gen():
+        ref.add(float(v))
+    vals = ref.values()
+    us = (np.arange(4000) + 0.5) / 4000
+    for y in [vals[0], vals[-1], vals[150], vals[-1] + 0.5, vals[0] - 0.7, vals[150] + 1e-6]:
+        drawn = np.mean([min(50.0, -np.log(ref.p_value(y, side, float(u)))) for u in us])
+        assert ref.mean_surprisal(y, side, cap=50.0) == pytest.approx(drawn, abs=1e-3)
+
+
+def test_mean_surprisal_keeps_mean_one_on_a_quantised_stream():
+    rng = np.random.default_rng(4)
+    x = rng.poisson(2.0, 20_000).astype(float)
+    ref = ConformalReference(window=500, tail=16, min_scale=1e-3)
+    s = []
+    for v in x:
+        if ref.ready:
+            s.append(ref.mean_surprisal(float(v), "upper", cap=50.0))
+        ref.add(float(v))
+    assert np.mean(s) == pytest.approx(1.0, abs=0.05)
