@@ -11,7 +11,13 @@ a generalised Pareto of shape 0): a value ``d`` beyond the maximum gets
 ``1 / (n + 1)``.  That is the predictive exceedance of an exponential whose
 scale is estimated from ``tail`` excesses (``exp(-d / beta)`` once ``tail`` is
 large); plugging the estimate straight into ``exp(-d / beta)`` would understate
-the tail and overshoot the false-alarm budget on Pareto-tailed latency.
+the tail and overshoot the false-alarm budget on Pareto-tailed latency.  When
+the ``tail + 1`` most extreme values all tie (a quantised metric: whole
+milliseconds, a clipped gauge) the mean excess is 0; the scale is then at least
+the step to the next distinct value, instead of ``min_scale``: otherwise a value
+one step beyond (a 0 ms among whole-millisecond latencies whose lowest values
+are all 1 ms) would get the largest surprisal, and, kept out of the reference as
+an alarm, every later one would alarm again.
 
 :meth:`ConformalReference.mean_surprisal` gives ``-ln p`` averaged over the
 tie-breaking draw, in closed form: the same mean (1 on an exchangeable stream),
@@ -87,6 +93,10 @@ class ConformalReference:
         ref, t = self._sorted, self.tail
         if y > ref[-1]:
             beta = max(sum(ref[n - t :]) / t - ref[n - t - 1], self.min_scale)
+            if ref[n - t - 1] == ref[-1]:  # the extremes all tie (a quantised metric): at least one step
+                j = bisect.bisect_left(ref, ref[-1])
+                if j > 0:
+                    beta = max(beta, ref[-1] - ref[j - 1])
             return self._tail_p(y - ref[-1], beta) / (n + 1)
         return (above + ties) / (n + 1)
 
@@ -94,6 +104,10 @@ class ConformalReference:
         ref, t = self._sorted, self.tail
         if y < ref[0]:
             beta = max(ref[t] - sum(ref[:t]) / t, self.min_scale)
+            if ref[t] == ref[0]:  # the extremes all tie (a quantised metric): at least one step
+                j = bisect.bisect_right(ref, ref[0])
+                if j < n:
+                    beta = max(beta, ref[j] - ref[0])
             return self._tail_p(ref[0] - y, beta) / (n + 1)
         return (below + ties) / (n + 1)
 

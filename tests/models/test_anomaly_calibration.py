@@ -112,3 +112,14 @@ def test_mean_surprisal_keeps_mean_one_on_a_quantised_stream():
             s.append(ref.mean_surprisal(float(v), "upper", cap=50.0))
         ref.add(float(v))
     assert np.mean(s) == pytest.approx(1.0, abs=0.05)
+
+
+def test_tied_extremes_take_at_least_one_step_as_tail_scale():
+    ref = ConformalReference(window=200, tail=8, min_scale=1e-3)
+    for v in [1.0] * 60 + [2.0] * 80 + [3.0] * 60:
+        ref.add(v)
+    # one step below the tied minimum: unusual (below all 200), not impossible
+    p = ref.p_value(0.0, "lower", 0.5)
+    assert 1e-4 < p < 1.0 / 201
+    # far beyond still reaches small p-values
+    assert ref.p_value(-20.0, "lower", 0.5) < 1e-6

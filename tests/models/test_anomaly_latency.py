@@ -350,6 +350,8 @@ def test_budget_changes_threshold_sensitivity():
         ("lognormal", lambda r, n: r.lognormal(3.0, 1.0, n)),
         ("pareto_1.5", lambda r, n: 10.0 * (1.0 + r.pareto(1.5, n))),
         ("whole_ms", lambda r, n: np.round(r.lognormal(3.0, 0.5, n))),  # quantised: every value ties with many
+        # fast and quantised: the lowest values all tie at 1 ms, with a rare 0 ms below them
+        ("whole_ms_fast", lambda r, n: np.round(r.lognormal(1.5, 0.6, n))),
     ],
 )
 def test_false_alarms_within_budget_on_stationary_heavy_tails(name, gen):
