@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "nab")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-baseline", action="store_true", help="skip the HalfSpaceTrees baseline")
-    ap.add_argument("--seed", type=int, default=0, help="LatencyAnomaly's tie-breaking seed")
+    ap.add_argument("--seed", type=int, default=0, help="LatencyAnomaly's seed (its alarms no longer depend on it: the CUSUMs average over the tie-breaking draw)")
     args = ap.parse_args(argv)
     factories = dict(DETECTORS, LatencyAnomaly=lambda: ours(args.seed))
 
