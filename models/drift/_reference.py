@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GridRanks", "NormalScores", "Z_CLIP", "floor_2sig", "recent_summary"]
+__all__ = ["GridRanks", "MIN_SD", "NormalScores", "Z_CLIP", "floor_2sig", "recent_summary"]
 
 #: Normal-score points at which reference quantiles are kept.
 Z_GRID = np.linspace(-2.5, 2.5, 41)
@@ -26,6 +26,13 @@ Z_GRID = np.linspace(-2.5, 2.5, 41)
 Z_CLIP = 4.0
 #: Quantile levels reported in evidence.
 EVIDENCE_Q = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Smallest standard deviation a score is divided by when it is standardised.  The
+#: warm-up's own scores of a continuous feature have a standard deviation within a
+#: few per cent of 1; far below it the feature's values tie (one value most of the
+#: time, many zeros) and share one score, and scaling up to unit variance would
+#: give its other values far heavier tails than the Gaussian calibration assumes
+#: (hundreds of false alarms per million at a budget of 100).
+MIN_SD = 0.9
 _TAIL = 8  # tail slope measured over the 8 outer grid steps (1 sd of z)
 _BUCKETS = 4096  # per-feature rank lookup buckets over the grid's range
 

@@ -9,7 +9,7 @@ from scipy import special
 
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget, chi2_window_threshold
 from models.drift._cusum import CusumBank
-from models.drift._reference import NormalScores
+from models.drift._reference import MIN_SD, NormalScores
 from models.drift._warmup import WarmupDetector, check_allowances, check_reference_args
 
 __all__ = ["MultivariateDrift"]
@@ -25,7 +25,13 @@ class MultivariateDrift(WarmupDetector):
     After the warm-up, each event's normal scores ``z`` (see ``_reference``;
     missing values count as 0, features with fewer than 20 distinct warm-up
     values are left out) are whitened with the reference covariance:
-    ``w = L^-1 (z - m)``.  Two components:
+    ``w = L^-1 (z - m)`` (``L L^T`` is the reference covariance with each
+    variance raised to at least ``_reference.MIN_SD ** 2``: a feature whose values often tie, say one
+    value 95 % of the time, has normal scores of smaller variance, and scaling
+    its untied values up to unit variance would give them far heavier tails than
+    the calibration assumes; the larger covariance only lowers both statistics).
+    If no feature is used, nothing is scored and no alarm is raised.
+    Two components:
 
     * **energy**: Hotelling's ``T^2 = |w|^2`` maps through its exact law with an
       estimated mean and covariance (``F(d, n - d)``) to a N(0, 1) score
@@ -93,14 +99,18 @@ class MultivariateDrift(WarmupDetector):
         self._n, self._d = n, d
         self._m = z.mean(0)
         cov = np.cov(z, rowvar=False).reshape(self._used.size, self._used.size) + 1e-9 * np.eye(self._used.size)
+        # Variances far below 1 (a feature's tied values share one score) are raised to
+        # MIN_SD^2: whitening by them would stretch the untied values far beyond N(0, 1);
+        # adding to the diagonal only lowers T^2 and the window statistic (conservative).
+        cov += np.diag(np.maximum(0.0, MIN_SD**2 - np.diag(cov)))
         self._whiten = np.linalg.inv(np.linalg.cholesky(cov)) if self._used.size else np.zeros((0, 0))
         self._t2_scale = n * (n - d) / (d * (n + 1) * (n - 1))
         rate = SAFETY * self.budget.alpha / (len(self.allowances) + 1)
         cols = [(0, 1, float(k)) for k in self.allowances]
         self._bank = CusumBank(cols, rate, np.array([n]), np.array([self._used.size > 0]))
         self._crit = chi2_window_threshold(d, self.window, rate)
-        self._acc = np.zeros(d)
-        self._acc_z = np.zeros(d)
+        self._acc = np.zeros(self._used.size)  # no feature used: empty sums, the mean test stays at 0
+        self._acc_z = np.zeros(self._used.size)
         self._acc_n = 0
         self._mean_ratio = 0.0
         self._alarm_score: float | None = None

@@ -11,7 +11,7 @@ from scipy.special import ndtr, ndtri
 from models.base import check_positive
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget
 from models.drift._cusum import CusumBank
-from models.drift._reference import Z_CLIP, GridRanks, NormalScores, recent_summary
+from models.drift._reference import MIN_SD, Z_CLIP, GridRanks, NormalScores, recent_summary
 from models.drift._warmup import WarmupDetector, check_allowances, check_reference_args
 from models.drift._window import SlidingChi2
 
@@ -27,7 +27,13 @@ class NumericDrift(WarmupDetector):
     clears the change statistics, ``relearn()`` starts a new warm-up.
 
     Each event's values become normal scores ``z`` (N(0, 1) without change,
-    whatever the feature's distribution).  Per feature, three components:
+    whatever the feature's distribution), centred and scaled with the warm-up's
+    mean and standard deviation of each statistic; a standard deviation far
+    below 1 is not scaled up, the divisor is at least ``_reference.MIN_SD`` (a feature with one value most of the time, or many zeros,
+    has scores of small spread because tied values share one score: stretching
+    them to unit variance would give its other values far heavier tails than
+    the Gaussian calibration assumes, and many false alarms).  Per feature,
+    three components:
 
     * **location**: two-sided CUSUMs of ``z`` at each of ``allowances`` (a bank:
       the shift size need not be known; ``k`` suits shifts near ``2 k`` sd);
@@ -145,8 +151,9 @@ class NumericDrift(WarmupDetector):
         z = self._ref.transform(chunk)
         ys, yg = self._stats(z)
         ok = ~np.isnan(z)
-        ys = np.where(ok, (ys - self._mu[0]) / np.where(self._mu[1] > 0, self._mu[1], 1.0), 0.0)
-        yg = np.where(ok, (yg - self._mu[2]) / np.where(self._mu[3] > 0, self._mu[3], 1.0), 0.0)
+        # an sd far below 1 (tied values share a score) is not scaled up: see the class docstring
+        ys = np.where(ok, (ys - self._mu[0]) / np.maximum(self._mu[1], MIN_SD), 0.0)
+        yg = np.where(ok, (yg - self._mu[2]) / np.maximum(self._mu[3], MIN_SD), 0.0)
         self._shape.begin(np.where(ok, self._bin_ranks(np.where(ok, z, 0.0)), self.bins))
         path = self._bank.run([ys, yg], ok)
         tests = self._shape.due(n)
