@@ -17,7 +17,9 @@ milliseconds, a clipped gauge) the mean excess is 0; the scale is then at least
 the step to the next distinct value, instead of ``min_scale``: otherwise a value
 one step beyond (a 0 ms among whole-millisecond latencies whose lowest values
 are all 1 ms) would get the largest surprisal, and, kept out of the reference as
-an alarm, every later one would alarm again.
+an alarm, every later one would alarm again.  With ``extrapolate=False`` a value
+beyond the extremes gets its plain conformal rank ``u / (n + 1)`` instead (valid
+whatever the tail: for a value the caller knows has precedent).
 
 :meth:`ConformalReference.mean_surprisal` gives ``-ln p`` averaged over the
 tie-breaking draw, in closed form: the same mean (1 on an exchangeable stream),
@@ -55,6 +57,8 @@ class ConformalReference:
     0.5
     >>> ref.p_value(200.0, side="upper", u=0.5) < 1e-6
     True
+    >>> ref.p_value(200.0, side="upper", u=0.5, extrapolate=False)  # the plain conformal rank
+    0.0049504950495049506
     """
 
     SIDES = ("upper", "lower", "two-sided")
@@ -79,6 +83,20 @@ class ConformalReference:
             old = self._fifo.popleft()
             del self._sorted[bisect.bisect_left(self._sorted, old)]
 
+    @property
+    def lowest(self) -> float:
+        """The smallest reference value (``inf`` while empty)."""
+        return self._sorted[0] if self._sorted else math.inf
+
+    @property
+    def highest(self) -> float:
+        """The largest reference value (``-inf`` while empty)."""
+        return self._sorted[-1] if self._sorted else -math.inf
+
+    def count_above(self, y: float, strict: bool = False) -> int:
+        """Reference values ``>= y`` (``> y`` if ``strict``)."""
+        return len(self._sorted) - (bisect.bisect_right if strict else bisect.bisect_left)(self._sorted, y)
+
     def values(self) -> list[float]:
         """The reference values, sorted (a copy)."""
         return list(self._sorted)
@@ -89,9 +107,9 @@ class ConformalReference:
             return 0.0
         return (1.0 + excess / (self.tail * beta)) ** -self.tail
 
-    def _upper(self, y: float, n: int, above: int, ties: float) -> float:
+    def _upper(self, y: float, n: int, above: int, ties: float, extrapolate: bool = True) -> float:
         ref, t = self._sorted, self.tail
-        if y > ref[-1]:
+        if extrapolate and y > ref[-1]:
             beta = max(sum(ref[n - t :]) / t - ref[n - t - 1], self.min_scale)
             if ref[n - t - 1] == ref[-1]:  # the extremes all tie (a quantised metric): at least one step
                 j = bisect.bisect_left(ref, ref[-1])
@@ -100,9 +118,9 @@ class ConformalReference:
             return self._tail_p(y - ref[-1], beta) / (n + 1)
         return (above + ties) / (n + 1)
 
-    def _lower(self, y: float, n: int, below: int, ties: float) -> float:
+    def _lower(self, y: float, n: int, below: int, ties: float, extrapolate: bool = True) -> float:
         ref, t = self._sorted, self.tail
-        if y < ref[0]:
+        if extrapolate and y < ref[0]:
             beta = max(ref[t] - sum(ref[:t]) / t, self.min_scale)
             if ref[t] == ref[0]:  # the extremes all tie (a quantised metric): at least one step
                 j = bisect.bisect_right(ref, ref[0])
@@ -111,18 +129,23 @@ class ConformalReference:
             return self._tail_p(ref[0] - y, beta) / (n + 1)
         return (below + ties) / (n + 1)
 
-    def p_value(self, y: float, side: str, u: float) -> float:
-        """P-value of ``y``; ``u`` is a uniform draw in [0, 1) used to break ties."""
+    def p_value(self, y: float, side: str, u: float, extrapolate: bool = True) -> float:
+        """P-value of ``y``; ``u`` is a uniform draw in [0, 1) used to break ties.
+
+        With ``extrapolate=False`` a value beyond the window's range gets its plain
+        conformal rank (``u / (n + 1)``), not the fitted tail's smaller p-value.
+        """
         ref, n = self._sorted, len(self._sorted)
         lo, hi = bisect.bisect_left(ref, y), bisect.bisect_right(ref, y)
         ties = (hi - lo + 1) * u
+        e = extrapolate
         if side == "upper":
-            return min(1.0, self._upper(y, n, n - hi, ties))
+            return min(1.0, self._upper(y, n, n - hi, ties, e))
         if side == "lower":
-            return min(1.0, self._lower(y, n, lo, ties))
-        return min(1.0, 2.0 * min(self._upper(y, n, n - hi, ties), self._lower(y, n, lo, ties)))
+            return min(1.0, self._lower(y, n, lo, ties, e))
+        return min(1.0, 2.0 * min(self._upper(y, n, n - hi, ties, e), self._lower(y, n, lo, ties, e)))
 
-    def mean_surprisal(self, y: float, side: str, cap: float) -> float:
+    def mean_surprisal(self, y: float, side: str, cap: float, extrapolate: bool = True) -> float:
         """Surprisal of ``y`` averaged over the tie-breaking draw: ``E_u[-ln p(y, u)]``, at most ``cap``.
 
         Within the window's range ``p(u) = min(1, c (a + t u))`` with ``a`` the reference
@@ -130,8 +153,9 @@ class ConformalReference:
         ties (``y`` itself included) and ``c = 1 / (n + 1)`` (``2 / (n + 1)`` two-sided),
         so the mean is ``(1 / t)`` times the integral of ``max(0, -ln(c v))`` for ``v``
         from ``a`` to ``a + t``.  Beyond the range ``p`` does not depend on ``u``
-        (the fitted tail).  By the tower rule the mean surprisal is still 1 on an
-        exchangeable stream, and averaging only shrinks its spread: a CUSUM
+        (the fitted tail; with ``extrapolate=False`` the plain conformal rank, whose
+        mean surprisal is ``1 + ln(n + 1)``).  By the tower rule the mean surprisal
+        is still 1 on an exchangeable stream, and averaging only shrinks its spread: a CUSUM
         calibrated for Exp(1) increments raises fewer false alarms on a quantised
         stream, not more.
 
@@ -142,9 +166,9 @@ class ConformalReference:
         1.6833
         """
         ref, n = self._sorted, len(self._sorted)
-        if side != "lower" and y > ref[-1]:
+        if extrapolate and side != "lower" and y > ref[-1]:
             p = self._upper(y, n, 0, 0.0)
-        elif side != "upper" and y < ref[0]:
+        elif extrapolate and side != "upper" and y < ref[0]:
             p = self._lower(y, n, 0, 0.0)
         else:
             lo, hi = bisect.bisect_left(ref, y), bisect.bisect_right(ref, y)

@@ -75,6 +75,18 @@ class LatencyAnomaly(Detector):
     distribution, with an exponential tail fitted to the ``tail`` most extreme
     values beyond the window's range.  Means are never used.
 
+    Once ``precedent_after`` events old (and while the reference would still
+    hold it, ``window`` events), a crossing kept out of a reference is
+    *precedent*: a later value beyond that reference's range that the kept-out
+    one reaches (at or beyond it, on the same side) gets its plain conformal
+    rank ``u / (n + 1)``, not the fitted tail.  Otherwise a value that recurs
+    with no change (1% of requests timing out at 30 s, a rare second level of a
+    quantised latency) would, once it crossed, be missing from the references for
+    good and alarm at every recurrence, each alarm keeping one more out.  Within
+    ``precedent_after`` events, and for a larger value, a repeat is still
+    extrapolated (one spike does not make the next one look normal); a spike of
+    the same size recurring later no longer alarms by itself.
+
     When the stream has a cycle (a period found by
     :class:`~models.anomaly.context.SeasonalContext` from the autocorrelation;
     never on independent values) a third view, the *seasonal residual* (the
@@ -89,7 +101,13 @@ class LatencyAnomaly(Detector):
     the recent past): a spike is new relative to the last hours even when the
     long reference still holds similar spikes from days ago, or (early in a
     stream) still holds too few values to rank it far out; the tail fit of a
-    short window reaches small p-values sooner.  Under no change the short
+    short window reaches small p-values sooner.  That tail is trusted only as far
+    as the long reference allows: where the long reference (or a precedent) holds
+    ``m_y >= 1`` values at or beyond ``y``, among ``m`` above the short window's
+    maximum, the short p-value is at least ``(m_y + 1) / ((m + 1) (n + 1))``
+    (exceeding the short window's maximum, then the long reference's share
+    beyond ``y``): a value that recurs about once in 100 events is missing from
+    a 256-value window now and then, and is not new then.  Under no change the short
     reference's p-values are conformal too, so it takes an even share of the
     budget like every other CUSUM.  While a period holds it is off: the
     regular daily rise would be new relative to the night before it.
@@ -161,6 +179,8 @@ class LatencyAnomaly(Detector):
         Values in the short reference (``0`` turns that view off); at least ``8 * tail``, at most ``window``.
     drops
         Score the lower tail of the value (values far below the reference) with its own CUSUM.
+    precedent_after
+        Events after which a crossing kept out of the references is precedent (``None``: never).
 
     Examples
     --------
@@ -195,6 +215,7 @@ class LatencyAnomaly(Detector):
         short_window: int = 256,
         drops: bool = True,
         corroboration_weight: float = 0.1,
+        precedent_after: int | None = 100,
     ) -> None:
         if not isinstance(tail, int) or isinstance(tail, bool) or tail < 2:
             raise ValueError(f"tail must be an int >= 2, got {tail!r}")
@@ -218,6 +239,10 @@ class LatencyAnomaly(Detector):
         check_positive("corroboration_weight", corroboration_weight, allow_zero=True)
         if not isinstance(refractory, int) or isinstance(refractory, bool) or refractory < 0:
             raise ValueError(f"refractory must be an int >= 0, got {refractory!r}")
+        if precedent_after is not None and (
+            not isinstance(precedent_after, int) or isinstance(precedent_after, bool) or precedent_after < 0
+        ):
+            raise ValueError(f"precedent_after must be an int >= 0 or None, got {precedent_after!r}")
         if (
             not isinstance(short_window, int)
             or isinstance(short_window, bool)
@@ -231,9 +256,10 @@ class LatencyAnomaly(Detector):
         self.budget, self.min_value, self.recent, self.seed = budget, min_value, recent, seed
         self.season_prominence, self.severity_weight = season_prominence, severity_weight
         self.refractory, self.short_window, self.drops = refractory, short_window, drops
-        self.corroboration_weight = corroboration_weight
+        self.corroboration_weight, self.precedent_after = corroboration_weight, precedent_after
         self._severity_ties = True  # severity counts ties against the event (u = 1)
         self._tie_mean = True  # the CUSUMs add the surprisal averaged over the tie-breaking draw
+        self._short_precedent = True  # the short view's tail is not fitted beyond what the long reference supports
         self._k = [getattr(self, attr) for *_, attr in _CUSUMS]
         self._h_plain, self._h_season = self._thresholds()
         seasonal = season_prominence is not None
@@ -253,6 +279,10 @@ class LatencyAnomaly(Detector):
         self._n = 0
         self._crossed = False  # the last event crossed a threshold (raised or a repeat)
         self._crossings: collections.deque[tuple[int, float]] = collections.deque()  # (event, r) within refractory
+        # Views of the crossings of the last ``window`` events, kept out of each reference: (event, value).
+        self._kept_out: dict[str, collections.deque[tuple[int, float]]] = {
+            v: collections.deque() for v in self._refs if v != "short"
+        }
 
     def _thresholds(self) -> tuple[list[float], list[float]]:
         """Thresholds ``h`` of every CUSUM while no period holds, and while one does (``inf``: not in use).
@@ -302,6 +332,9 @@ class LatencyAnomaly(Detector):
         self._n += 1
         self._recent.append(x)
         self._ratio = 0.0
+        for kept in self._kept_out.values():
+            while kept and kept[0][0] <= self._n - self.window:  # the reference would no longer hold it
+                kept.popleft()
         views = {"value": y}
         if self.drops:
             views["low"] = y
@@ -325,11 +358,13 @@ class LatencyAnomaly(Detector):
         mean = self._tie_mean
         u = 0.0 if mean else self._uniform()
         cusum, k = self._cusum, self._k
-        for view, side, ref in self._scorable(views):
+        for view, side, ref, fit in self._scorable(views):
             if mean:
-                s = ref.mean_surprisal(views[view], side, _MAX_SURPRISAL)
+                s = ref.mean_surprisal(views[view], side, _MAX_SURPRISAL, fit)
             else:
-                s = _surprisal(ref.p_value(views[view], side, u))
+                s = _surprisal(ref.p_value(views[view], side, u, fit))
+            if view == "short":
+                s = min(s, self._short_cap(y))
             self._surprisal[view] = s
             for i in _BY_VIEW[view]:
                 cusum[i] = max(0.0, cusum[i] + s - k[i])
@@ -366,6 +401,11 @@ class LatencyAnomaly(Detector):
         if self._crossed:
             # An event that crossed is kept out of every reference: one spike must
             # not make the next one look normal (in control, crossings are rare).
+            # Once ``precedent_after`` events old it is precedent (see ``_scorable``).
+            if self.precedent_after is not None:
+                for view, value in views.items():
+                    if view not in _REF_OF and view != "short":
+                        self._kept_out[view].append((self._n, value))
             return
         if self.short_window:
             self._refs["short"].add(y)  # whether scored or not
@@ -383,17 +423,66 @@ class LatencyAnomaly(Detector):
         """
         if not self._severity_ties:
             return max(self._surprisal[v] for v in views if v != "season")
-        return max((_surprisal(ref.p_value(views[view], side, 1.0)) for view, side, ref in self._scorable(views) if view != "season"),
-                   default=0.0)
+        return max(
+            (
+                min(
+                    _surprisal(ref.p_value(views[view], side, 1.0, fit)),
+                    self._short_cap(views[view]) if view == "short" else _MAX_SURPRISAL,
+                )
+                for view, side, ref, fit in self._scorable(views)
+                if view != "season"
+            ),
+            default=0.0,
+        )
 
-    def _scorable(self, views: dict[str, float]) -> list[tuple[str, str, ConformalReference]]:
-        """``(view, side, reference)`` of each of ``views`` whose reference is ready, in ``_SIDES`` order."""
+    def _precedents(self, name: str, y: float, upper: bool, strict: bool = False) -> int:
+        """Crossings kept out of reference ``name``, at least ``precedent_after`` events old, at or beyond ``y``."""
+        if self.precedent_after is None:
+            return 0
+        old = self._n - self.precedent_after
+        if upper:
+            return sum(1 for e, v in self._kept_out[name] if e < old and (v > y if strict else v >= y))
+        return sum(1 for e, v in self._kept_out[name] if e < old and (v < y if strict else v <= y))
+
+    def _short_cap(self, y: float) -> float:
+        """Largest surprisal of the short view for ``y`` that the long (value) reference supports.
+
+        Beyond the short window's largest value the short view extrapolates a tail fitted
+        to its own extremes.  Where the long reference (with its precedents) holds values at
+        least as large, that tail is not trusted further than the long reference's own:
+        ``p >= (1 / (n_short + 1)) * (m_y + 1) / (m + 1)``, the chance of exceeding the
+        short window's maximum times the long reference's share, among its ``m`` values
+        above that maximum, of the ``m_y`` at or beyond ``y`` (a timeout recurring once in
+        100 events is missing from a short window now and then, and is not new then).
+        """
+        short, long = self._refs["short"], self._refs["value"]
+        if not self._short_precedent or y <= short.highest:
+            return _MAX_SURPRISAL
+        m_y = long.count_above(y) + self._precedents("value", y, upper=True)
+        if not m_y:
+            return _MAX_SURPRISAL
+        top = short.highest
+        m = long.count_above(top, strict=True) + self._precedents("value", top, upper=True, strict=True)
+        return _surprisal((m_y + 1) / ((m + 1) * (len(short) + 1)))
+
+    def _scorable(self, views: dict[str, float]) -> list[tuple[str, str, ConformalReference, bool]]:
+        """``(view, side, reference, fit)`` of each of ``views`` whose reference is ready, in ``_SIDES`` order.
+
+        ``fit``: a value beyond the reference's range gets the fitted tail's p-value.  Not
+        when a crossing kept out of that reference, at least ``precedent_after`` events old,
+        lies at or beyond it: the value has precedent and gets its plain conformal rank
+        (``u / (n + 1)``, valid whatever the tail).
+        """
         out = []
         for view, side in _SIDES:
             if view in views:
-                ref = self._refs.get(_REF_OF.get(view, view))
+                name = _REF_OF.get(view, view)
+                ref = self._refs.get(name)
                 if ref is not None and ref.ready:
-                    out.append((view, side, ref))
+                    y, fit = views[view], True
+                    if view != "short" and (y > ref.highest or y < ref.lowest):
+                        fit = not self._precedents(name, y, upper=y > ref.highest)
+                    out.append((view, side, ref, fit))
         return out
 
     @property

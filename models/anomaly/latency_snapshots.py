@@ -26,6 +26,11 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
     state.setdefault("corroboration_weight", 0.0)  # before corroboration: severity as it was
     state.setdefault("_severity_ties", False)  # before tie-counted severity: the draw's surprisal, as it was
     state.setdefault("_tie_mean", False)  # before the averaged surprisal: the CUSUMs add one draw's, as they did
+    # Taken before kept-out crossings counted as precedent: never, and the short view's tail
+    # always fitted.
+    state.setdefault("precedent_after", None)
+    state.setdefault("_kept_out", {view: collections.deque() for view in state["_refs"] if view != "short"})
+    state.setdefault("_short_precedent", False)
     # Taken before the drop and short-reference CUSUMs: neither is used.
     if "short_window" not in state:
         state.update(short_window=0, drops=False)

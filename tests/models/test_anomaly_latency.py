@@ -310,6 +310,8 @@ def test_snapshot_from_before_tie_severity_restores_as_it_was():
         ({"corroboration_weight": -0.1}, "corroboration_weight"),
         ({"refractory": -1}, "refractory"),
         ({"refractory": 2.5}, "refractory"),
+        ({"precedent_after": -1}, "precedent_after"),
+        ({"precedent_after": 2.5}, "precedent_after"),
     ],
 )
 def test_bad_parameters(kwargs, name):
@@ -352,6 +354,10 @@ def test_budget_changes_threshold_sensitivity():
         ("whole_ms", lambda r, n: np.round(r.lognormal(3.0, 0.5, n))),  # quantised: every value ties with many
         # fast and quantised: the lowest values all tie at 1 ms, with a rare 0 ms below them
         ("whole_ms_fast", lambda r, n: np.round(r.lognormal(1.5, 0.6, n))),
+        # 1% of requests time out at exactly 30 s: often none in the short window, and a
+        # crossing kept out of the references for good made every later timeout alarm
+        # (611 alarms at 1 per million before kept-out crossings became precedent)
+        ("timeouts", lambda r, n: np.where(r.random(n) < 0.01, 30000.0, np.minimum(r.lognormal(np.log(200.0), 0.5, n), 30000.0))),
     ],
 )
 def test_false_alarms_within_budget_on_stationary_heavy_tails(name, gen):
@@ -362,3 +368,66 @@ def test_false_alarms_within_budget_on_stationary_heavy_tails(name, gen):
     assert LatencyAnomaly(seed=1).update_many(x).size == 0
     loose = LatencyAnomaly(budget=FalseAlarmBudget(50.0), seed=1).update_many(x).size
     assert loose <= 15, f"{name}: {loose} alarms where about 5 are expected"
+
+
+@pytest.mark.parametrize(
+    "name, gen",
+    [
+        # a rare second level (0.2% at 50 ms, else 5 ms): 154 alarms before precedents
+        ("rare_level", lambda r, n: np.where(r.random(n) < 0.002, 50.0, 5.0)),
+        # whole milliseconds, median 1.6: rare 0, 6, 7, 8 ms (about 60 before)
+        ("whole_ms_1to3", lambda r, n: np.round(r.lognormal(0.5, 0.4, n))),
+    ],
+)
+def test_false_alarms_within_budget_on_recurring_rare_values(name, gen):
+    # A value that once crossed and was kept out of the references must not alarm every
+    # time it recurs.  100 per million: about 10 expected in 100k events; allow 3x.
+    x = gen(np.random.default_rng(2024), 100_000)
+    fired = LatencyAnomaly(budget=FalseAlarmBudget(100.0), seed=1).update_many(x).size
+    assert fired <= 30, f"{name}: {fired} alarms where about 10 are expected"
+
+
+def _recurring_spikes() -> np.ndarray:
+    x = lognormal(11)
+    x[1000:2500:300] = 1200.0  # the same 30x spike every 300 events
+    x[2700] = 4000.0  # a larger one
+    return x
+
+
+def test_a_recurring_spike_becomes_precedent():
+    x = _recurring_spikes()
+    fired = set(LatencyAnomaly(seed=0).update_many(x).tolist())
+    assert {1000, 2700} <= fired  # the first spike, and a larger one, still alarm at once
+    assert not fired & {1900, 2200}  # the same spike, seen before, no longer alarms every time
+    # Kept out for good (before precedents), every repeat alarmed.
+    assert {1000, 1300, 1900, 2200, 2700} <= set(LatencyAnomaly(seed=0, precedent_after=None).update_many(x).tolist())
+
+
+def test_snapshot_round_trip_keeps_the_kept_out_crossings():
+    x = _recurring_spikes()
+    det = LatencyAnomaly(seed=0)
+    det.update_many(x[:1500])
+    assert det._kept_out["value"]  # the crossings at 1000 and 1300
+    copy = LatencyAnomaly.restore(det.snapshot())
+    assert copy._kept_out == det._kept_out
+    assert copy.update_many(x[1500:]).tolist() == det.update_many(x[1500:]).tolist()
+
+
+def test_snapshot_from_before_precedents_restores_without_them():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    x = _recurring_spikes()
+    det = LatencyAnomaly(seed=0)
+    det.update_many(x[:1500])
+    for attr in ("precedent_after", "_kept_out", "_short_precedent"):
+        del det.__dict__[attr]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert (old.precedent_after, old._short_precedent) == (None, False)
+    ref = LatencyAnomaly(seed=0, precedent_after=None)
+    ref._short_precedent = False
+    ref.update_many(x[:1500])
+    fired = (old.update_many(x[1500:]) + 1500).tolist()
+    assert fired == (ref.update_many(x[1500:]) + 1500).tolist()
+    assert {1900, 2200} <= set(fired)  # as before: every repeat alarms
