@@ -33,7 +33,15 @@ import bisect
 import collections
 import math
 
-__all__ = ["ConformalReference"]
+__all__ = ["MAX_SURPRISAL", "ConformalReference", "surprisal"]
+
+#: Largest surprisal a detector counts for one p-value (``p`` may underflow to 0 in the tail).
+MAX_SURPRISAL = 50.0
+
+
+def surprisal(p: float, cap: float = MAX_SURPRISAL) -> float:
+    """``-ln p``, at most ``cap`` (also for ``p == 0``)."""
+    return min(cap, -math.log(p)) if p > 0 else cap
 
 
 class ConformalReference:
@@ -166,26 +174,19 @@ class ConformalReference:
         1.6833
         """
         ref, n = self._sorted, len(self._sorted)
-        if extrapolate and side != "lower" and y > ref[-1]:
-            p = self._upper(y, n, 0, 0.0)
-        elif extrapolate and side != "upper" and y < ref[0]:
-            p = self._lower(y, n, 0, 0.0)
+        if extrapolate and ((side != "lower" and y > ref[-1]) or (side != "upper" and y < ref[0])):
+            return surprisal(self.p_value(y, side, 0.0), cap)  # the fitted tail: no tie, no draw
+        lo, hi = bisect.bisect_left(ref, y), bisect.bisect_right(ref, y)
+        if side == "upper":
+            a, c = n - hi, 1.0 / (n + 1)
+        elif side == "lower":
+            a, c = lo, 1.0 / (n + 1)
         else:
-            lo, hi = bisect.bisect_left(ref, y), bisect.bisect_right(ref, y)
-            if side == "upper":
-                a, c = n - hi, 1.0 / (n + 1)
-            elif side == "lower":
-                a, c = lo, 1.0 / (n + 1)
-            else:
-                a, c = min(n - hi, lo), 2.0 / (n + 1)
-            t = hi - lo + 1
-            b = min(a + t, 1.0 / c)  # past 1 / c the p-value is capped at 1: no surprisal
-            if b <= a:
-                return 0.0
-            # integral of -ln(c v) dv = v (1 - ln(c v)), from a to b
-            val = (b * (1.0 - math.log(c * b)) - (a * (1.0 - math.log(c * a)) if a > 0 else 0.0)) / t
-            return min(cap, max(0.0, val))
-        if side == "two-sided":
-            p *= 2.0
-        p = min(1.0, p)
-        return min(cap, -math.log(p)) if p > 0 else cap
+            a, c = min(n - hi, lo), 2.0 / (n + 1)
+        t = hi - lo + 1
+        b = min(a + t, 1.0 / c)  # past 1 / c the p-value is capped at 1: no surprisal
+        if b <= a:
+            return 0.0
+        # integral of -ln(c v) dv = v (1 - ln(c v)), from a to b
+        val = (b * (1.0 - math.log(c * b)) - (a * (1.0 - math.log(c * a)) if a > 0 else 0.0)) / t
+        return min(cap, max(0.0, val))

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from models.anomaly.conformal import ConformalReference
+from models.anomaly.conformal import ConformalReference, surprisal
 from models.anomaly.cusum_calibration import cusum_threshold
 from models.anomaly.dcgm import DEFAULT_THROTTLE_MASK, FIELDS, OBSERVATION_FIELDS, THROTTLE_BITS
 from models.base import Detector, check_positive
@@ -15,7 +15,6 @@ from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
 __all__ = ["GpuAnomaly"]
 
-_MAX_SURPRISAL = 50.0
 #: Each field's resolution, in FIELDS order: utilisation %, memory fraction, degrees C,
 #: watts, MHz, MHz.  Fields are scored as ``asinh(value / resolution)``: log-like above
 #: it (a heavy upper tail becomes exponential, as the tail fit assumes), linear near 0.
@@ -188,11 +187,11 @@ class GpuAnomaly(Detector):
         u = float(self._rng.random())
         refs = self._refs[phase]
         ps = {FIELDS[j]: refs[j].p_value(d, "two-sided", u) for j, d in steps.items() if refs[j].ready}
-        self._surprisal = {f: (min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL) for f, p in ps.items()}
+        self._surprisal = {f: surprisal(p) for f, p in ps.items()}
         cusum = self._cusum[phase]
         if ps:
             p = min(1.0, len(ps) * min(ps.values()))
-            s = min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL
+            s = surprisal(p)
             cusum[:] = [max(0.0, c + s - k) for c, k in zip(cusum, (self.spike_k, self.shift_k))]
         ratios = [c / h for c, h in zip(cusum, self._h)]
         self._ratio = max(ratios)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from models.anomaly.conformal import ConformalReference
+from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 from models.anomaly.context import SeasonalContext
 from models.anomaly.cusum_calibration import cusum_threshold
 from models.anomaly.latency_snapshots import upgrade
@@ -17,7 +17,6 @@ from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
 __all__ = ["LatencyAnomaly"]
 
-_MAX_SURPRISAL = 50.0
 
 #: The CUSUMs: (alarm kind, view, side of the p-value, which k parameter).
 _CUSUMS = (
@@ -46,11 +45,6 @@ _BY_VIEW = {v: [i for i, c in enumerate(_CUSUMS) if c[1] == v] for v, _ in _SIDE
 _REF_OF = {"low": "value"}  # the low tail of the value is scored against the value's reference
 _MIN_PERIOD = 16
 _BELOW_ONE = math.nextafter(1.0, 0.0)  # ratio of a repeated crossing: just below the threshold
-
-
-def _surprisal(p: float) -> float:
-    """``-ln p``, capped at ``_MAX_SURPRISAL`` (also for ``p == 0``)."""
-    return min(_MAX_SURPRISAL, -math.log(p)) if p > 0 else _MAX_SURPRISAL
 
 
 class LatencyAnomaly(Detector):
@@ -360,9 +354,9 @@ class LatencyAnomaly(Detector):
         cusum, k = self._cusum, self._k
         for view, side, ref, fit in self._scorable(views):
             if mean:
-                s = ref.mean_surprisal(views[view], side, _MAX_SURPRISAL, fit)
+                s = ref.mean_surprisal(views[view], side, MAX_SURPRISAL, fit)
             else:
-                s = _surprisal(ref.p_value(views[view], side, u, fit))
+                s = surprisal(ref.p_value(views[view], side, u, fit))
             if view == "short":
                 s = min(s, self._short_cap(y))
             self._surprisal[view] = s
@@ -426,8 +420,8 @@ class LatencyAnomaly(Detector):
         return max(
             (
                 min(
-                    _surprisal(ref.p_value(views[view], side, 1.0, fit)),
-                    self._short_cap(views[view]) if view == "short" else _MAX_SURPRISAL,
+                    surprisal(ref.p_value(views[view], side, 1.0, fit)),
+                    self._short_cap(views[view]) if view == "short" else MAX_SURPRISAL,
                 )
                 for view, side, ref, fit in self._scorable(views)
                 if view != "season"
@@ -457,13 +451,13 @@ class LatencyAnomaly(Detector):
         """
         short, long = self._refs["short"], self._refs["value"]
         if not self._short_precedent or y <= short.highest:
-            return _MAX_SURPRISAL
+            return MAX_SURPRISAL
         m_y = long.count_above(y) + self._precedents("value", y, upper=True)
         if not m_y:
-            return _MAX_SURPRISAL
+            return MAX_SURPRISAL
         top = short.highest
         m = long.count_above(top, strict=True) + self._precedents("value", top, upper=True, strict=True)
-        return _surprisal((m_y + 1) / ((m + 1) * (len(short) + 1)))
+        return surprisal((m_y + 1) / ((m + 1) * (len(short) + 1)))
 
     def _scorable(self, views: dict[str, float]) -> list[tuple[str, str, ConformalReference, bool]]:
         """``(view, side, reference, fit)`` of each of ``views`` whose reference is ready, in ``_SIDES`` order.
