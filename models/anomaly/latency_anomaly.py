@@ -273,7 +273,8 @@ class LatencyAnomaly(Detector):
         self._n = 0
         self._crossed = False  # the last event crossed a threshold (raised or a repeat)
         self._crossings: collections.deque[tuple[int, float]] = collections.deque()  # (event, r) within refractory
-        # Views of the crossings of the last ``window`` events, kept out of each reference: (event, value).
+        # Views of the crossings kept out of each reference: (event, value); pruned to the last
+        # ``window`` events when one is added, and read only within that span.
         self._kept_out: dict[str, collections.deque[tuple[int, float]]] = {
             v: collections.deque() for v in self._refs if v != "short"
         }
@@ -326,9 +327,6 @@ class LatencyAnomaly(Detector):
         self._n += 1
         self._recent.append(x)
         self._ratio = 0.0
-        for kept in self._kept_out.values():
-            while kept and kept[0][0] <= self._n - self.window:  # the reference would no longer hold it
-                kept.popleft()
         views = {"value": y}
         if self.drops:
             views["low"] = y
@@ -397,9 +395,11 @@ class LatencyAnomaly(Detector):
             # not make the next one look normal (in control, crossings are rare).
             # Once ``precedent_after`` events old it is precedent (see ``_scorable``).
             if self.precedent_after is not None:
-                for view, value in views.items():
-                    if view not in _REF_OF and view != "short":
-                        self._kept_out[view].append((self._n, value))
+                for view, kept in self._kept_out.items():
+                    while kept and kept[0][0] <= self._n - self.window:  # the reference would no longer hold it
+                        kept.popleft()
+                    if view in views:
+                        kept.append((self._n, views[view]))
             return
         if self.short_window:
             self._refs["short"].add(y)  # whether scored or not
@@ -433,10 +433,10 @@ class LatencyAnomaly(Detector):
         """Crossings kept out of reference ``name``, at least ``precedent_after`` events old, at or beyond ``y``."""
         if self.precedent_after is None:
             return 0
-        old = self._n - self.precedent_after
-        if upper:
-            return sum(1 for e, v in self._kept_out[name] if e < old and (v > y if strict else v >= y))
-        return sum(1 for e, v in self._kept_out[name] if e < old and (v < y if strict else v <= y))
+        # Older than ``precedent_after``, and still within the ``window`` the reference would hold it.
+        first, last = self._n - self.window, self._n - self.precedent_after
+        sign = 1.0 if upper else -1.0
+        return sum(1 for e, v in self._kept_out[name] if first < e < last and (sign * v > sign * y if strict else sign * v >= sign * y))
 
     def _short_cap(self, y: float) -> float:
         """Largest surprisal of the short view for ``y`` that the long (value) reference supports.
