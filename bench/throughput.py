@@ -477,7 +477,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result["message_bytes_total"] = produced.pop("message_bytes_total")
             result["produce"] = produced
             if not args.no_raw:
-                _log("raw aiokafka consumer ...")
                 settings = _worker_settings("unused:0", "unused", args)  # the worker's detector settings and batch size
                 for work, key, what in (("none", "raw_aiokafka", ""), ("parse", "raw_aiokafka_parse", " + orjson.loads"),
                                         ("decode", "raw_aiokafka_decode", " + InferenceDecoder"),
@@ -494,10 +493,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if kafka is not None:
                 kafka.stop()
     raw = result.get("raw_aiokafka", {}).get("events_per_second")
-    for key, name in (("worker", "ratio_worker_vs_raw"), ("workers_2", "ratio_two_workers_vs_raw")):
-        if raw and key in result and result[key]["events_per_second"]:
-            result[name] = round(result[key]["events_per_second"] / raw, 3)
-    for key, name in (("raw_aiokafka_parse", "ceiling_ratio_parse_only_vs_raw"), ("raw_aiokafka_engine", "ceiling_ratio_engine_vs_raw")):
+    for key, name in (
+        ("worker", "ratio_worker_vs_raw"), ("workers_2", "ratio_two_workers_vs_raw"),
+        ("raw_aiokafka_parse", "ceiling_ratio_parse_only_vs_raw"), ("raw_aiokafka_engine", "ceiling_ratio_engine_vs_raw"),
+    ):
         rate = result.get(key, {}).get("events_per_second")
         if raw and rate:
             result[name] = round(rate / raw, 3)

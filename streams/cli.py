@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import sys
 from pathlib import Path
 
-# A worker is one busy thread (scale out by partitions): BLAS thread pools would only fight
-# over the cores (a 64x64 matrix product took 4-10 ms instead of 0.25 ms on a loaded 2-core box).
-# Set before numpy is first imported; an explicit setting in the environment wins.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from streams.blas import use_one_blas_thread
+
+use_one_blas_thread()  # before numpy is first imported
 
 import click
 
