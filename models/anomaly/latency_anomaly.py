@@ -10,39 +10,15 @@ import numpy as np
 
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 from models.anomaly.context import SeasonalContext
-from models.anomaly.cusum_calibration import cusum_threshold
+from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, thresholds
 from models.anomaly.latency_snapshots import upgrade
+from models.anomaly.precedents import KeptOut, count, short_view_cap
 from models.base import Detector, check_positive
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
 __all__ = ["LatencyAnomaly"]
 
 
-#: The CUSUMs: (alarm kind, view, side of the p-value, which k parameter).
-_CUSUMS = (
-    ("spike", "value", "upper", "spike_k"),
-    ("level_shift", "value", "upper", "shift_k"),
-    ("jump", "pair0", "two-sided", "spike_k"),
-    ("volatility", "pair0", "two-sided", "volatility_k"),
-    ("jump", "pair1", "two-sided", "spike_k"),
-    ("volatility", "pair1", "two-sided", "volatility_k"),
-    ("seasonal_spike", "season", "two-sided", "spike_k"),
-    ("seasonal_shift", "season", "two-sided", "shift_k"),
-    ("drop", "low", "lower", "spike_k"),
-    ("spike", "short", "upper", "spike_k"),
-)
-_SEASONAL = (6, 7)  # CUSUMs used only while a period holds
-_SHORT = 9  # the short-reference CUSUM: used only while no period holds
-_SIDES = (
-    ("value", "upper"),
-    ("pair0", "two-sided"),
-    ("pair1", "two-sided"),
-    ("season", "two-sided"),
-    ("low", "lower"),
-    ("short", "upper"),
-)
-_BY_VIEW = {v: [i for i, c in enumerate(_CUSUMS) if c[1] == v] for v, _ in _SIDES}
-_REF_OF = {"low": "value"}  # the low tail of the value is scored against the value's reference
 _MIN_PERIOD = 16
 _BELOW_ONE = math.nextafter(1.0, 0.0)  # ratio of a repeated crossing: just below the threshold
 
@@ -254,8 +230,8 @@ class LatencyAnomaly(Detector):
         self._severity_ties = True  # severity counts ties against the event (u = 1)
         self._tie_mean = True  # the CUSUMs add the surprisal averaged over the tie-breaking draw
         self._short_precedent = True  # the short view's tail is not fitted beyond what the long reference supports
-        self._k = [getattr(self, attr) for *_, attr in _CUSUMS]
-        self._h_plain, self._h_season = self._thresholds()
+        self._k = [getattr(self, attr) for *_, attr in CUSUMS]
+        self._h_plain, self._h_season = thresholds(self._k, budget.arl, drops=drops, short_window=short_window)
         seasonal = season_prominence is not None
         self._context = SeasonalContext(window, _MIN_PERIOD, season_prominence) if seasonal else None
         self._rng = np.random.default_rng(seed)
@@ -266,8 +242,8 @@ class LatencyAnomaly(Detector):
         self._refs = {v: ConformalReference(n, tail, min_scale=1e-3) for v, n in sizes.items()}
         self._recent: collections.deque[float] = collections.deque(maxlen=recent)
         self._prev = 0.0
-        self._cusum = [0.0] * len(_CUSUMS)
-        self._surprisal = {view: 0.0 for view, _ in _SIDES}
+        self._cusum = [0.0] * len(CUSUMS)
+        self._surprisal = {view: 0.0 for view, _ in SIDES}
         self._ratio = 0.0
         self._kind = "none"
         self._n = 0
@@ -275,35 +251,12 @@ class LatencyAnomaly(Detector):
         self._crossings: collections.deque[tuple[int, float]] = collections.deque()  # (event, r) within refractory
         # Views of the crossings kept out of each reference: (event, value); pruned to the last
         # ``window`` events when one is added, and read only within that span.
-        self._kept_out: dict[str, collections.deque[tuple[int, float]]] = {
+        self._kept_out: dict[str, KeptOut] = {
             v: collections.deque() for v in self._refs if v != "short"
         }
 
-    def _thresholds(self) -> tuple[list[float], list[float]]:
-        """Thresholds ``h`` of every CUSUM while no period holds, and while one does (``inf``: not in use).
-
-        The budget is split evenly over the CUSUMs in use.  Pair CUSUMs step once per
-        two events: their ARL in steps is half that in events.
-        """
-        out = []
-        for seasonal in (False, True):
-            use = [
-                (i not in _SEASONAL or seasonal)
-                and (c[1] != "low" or self.drops)
-                and (c[1] != "short" or (self.short_window > 0 and not seasonal))
-                for i, c in enumerate(_CUSUMS)
-            ]
-            n = sum(use)
-            out.append(
-                [
-                    cusum_threshold(k, n * self.budget.arl / (2.0 if c[1].startswith("pair") else 1.0)) if u else math.inf
-                    for c, k, u in zip(_CUSUMS, self._k, use)
-                ]
-            )
-        return out[0], out[1]
-
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(upgrade(state, len(_CUSUMS), (view for view, _ in _SIDES)))
+        self.__dict__.update(upgrade(state, len(CUSUMS), (view for view, _ in SIDES)))
 
     def _uniform(self) -> float:
         if not self._uniforms:
@@ -341,9 +294,9 @@ class LatencyAnomaly(Detector):
         seasonal = res is not None
         if seasonal:
             views["season"] = res  # value minus the median of the same phase in the last 3 periods
-            self._cusum[_SHORT] = 0.0  # daily highs are compared with earlier ones, not with the last hours
+            self._cusum[SHORT] = 0.0  # daily highs are compared with earlier ones, not with the last hours
         else:
-            for i in _SEASONAL:
+            for i in SEASONAL:
                 self._cusum[i] = 0.0
             if self.short_window:
                 views["short"] = y
@@ -358,7 +311,7 @@ class LatencyAnomaly(Detector):
             if view == "short":
                 s = min(s, self._short_cap(y))
             self._surprisal[view] = s
-            for i in _BY_VIEW[view]:
+            for i in BY_VIEW[view]:
                 cusum[i] = max(0.0, cusum[i] + s - k[i])
         hs = self._h_season if seasonal else self._h_plain
         ratios = [c / h for c, h in zip(self._cusum, hs)]
@@ -372,11 +325,11 @@ class LatencyAnomaly(Detector):
             # largest S / h, counted once per view: its CUSUMs share its p-values).
             if self.corroboration_weight:
                 by_view: dict[str, float] = {}
-                for c, r in zip(_CUSUMS, ratios):
+                for c, r in zip(CUSUMS, ratios):
                     by_view[c[1]] = max(by_view.get(c[1], 0.0), r)
-                others = sum(by_view.values()) - by_view[_CUSUMS[best][1]]
+                others = sum(by_view.values()) - by_view[CUSUMS[best][1]]
                 self._ratio += self.corroboration_weight * others
-            self._cusum = [0.0] * len(_CUSUMS)
+            self._cusum = [0.0] * len(CUSUMS)
             # One incident, one alarm: a crossing no more severe than one in the last
             # ``refractory`` events repeats it and is not raised.
             recent = self._crossings
@@ -389,7 +342,7 @@ class LatencyAnomaly(Detector):
                 self._ratio = _BELOW_ONE
             else:
                 self._fired = True
-                self._kind = _CUSUMS[best][0]
+                self._kind = CUSUMS[best][0]
         if self._crossed:
             # An event that crossed is kept out of every reference: one spike must
             # not make the next one look normal (in control, crossings are rare).
@@ -404,7 +357,7 @@ class LatencyAnomaly(Detector):
         if self.short_window:
             self._refs["short"].add(y)  # whether scored or not
         for view, value in views.items():
-            if view not in _REF_OF and view != "short":
+            if view not in REF_OF and view != "short":
                 self._refs[view].add(value)
 
     def _severity(self, views: dict[str, float]) -> float:
@@ -430,37 +383,19 @@ class LatencyAnomaly(Detector):
         )
 
     def _precedents(self, name: str, y: float, upper: bool, strict: bool = False) -> int:
-        """Crossings kept out of reference ``name``, at least ``precedent_after`` events old, at or beyond ``y``."""
+        """Crossings kept out of reference ``name`` that are precedent now, at or beyond ``y``."""
         if self.precedent_after is None:
             return 0
-        # Older than ``precedent_after``, and still within the ``window`` the reference would hold it.
-        first, last = self._n - self.window, self._n - self.precedent_after
-        sign = 1.0 if upper else -1.0
-        return sum(1 for e, v in self._kept_out[name] if first < e < last and (sign * v > sign * y if strict else sign * v >= sign * y))
+        return count(self._kept_out[name], y, upper, n=self._n, window=self.window, after=self.precedent_after, strict=strict)
 
     def _short_cap(self, y: float) -> float:
-        """Largest surprisal of the short view for ``y`` that the long (value) reference supports.
-
-        Beyond the short window's largest value the short view extrapolates a tail fitted
-        to its own extremes.  Where the long reference (with its precedents) holds values at
-        least as large, that tail is not trusted further than the long reference's own:
-        ``p >= (1 / (n_short + 1)) * (m_y + 1) / (m + 1)``, the chance of exceeding the
-        short window's maximum times the long reference's share, among its ``m`` values
-        above that maximum, of the ``m_y`` at or beyond ``y`` (a timeout recurring once in
-        100 events is missing from a short window now and then, and is not new then).
-        """
-        short, long = self._refs["short"], self._refs["value"]
-        if not self._short_precedent or y <= short.highest:
+        """Largest surprisal of the short view for ``y`` (:func:`~models.anomaly.precedents.short_view_cap`)."""
+        if not self._short_precedent:
             return MAX_SURPRISAL
-        m_y = long.count_above(y) + self._precedents("value", y, upper=True)
-        if not m_y:
-            return MAX_SURPRISAL
-        top = short.highest
-        m = long.count_above(top, strict=True) + self._precedents("value", top, upper=True, strict=True)
-        return surprisal((m_y + 1) / ((m + 1) * (len(short) + 1)))
+        return short_view_cap(self._refs["short"], self._refs["value"], y, lambda v, strict: self._precedents("value", v, True, strict))
 
     def _scorable(self, views: dict[str, float]) -> list[tuple[str, str, ConformalReference, bool]]:
-        """``(view, side, reference, fit)`` of each of ``views`` whose reference is ready, in ``_SIDES`` order.
+        """``(view, side, reference, fit)`` of each of ``views`` whose reference is ready, in ``SIDES`` order.
 
         ``fit``: a value beyond the reference's range gets the fitted tail's p-value.  Not
         when a crossing kept out of that reference, at least ``precedent_after`` events old,
@@ -468,9 +403,9 @@ class LatencyAnomaly(Detector):
         (``u / (n + 1)``, valid whatever the tail).
         """
         out = []
-        for view, side in _SIDES:
+        for view, side in SIDES:
             if view in views:
-                name = _REF_OF.get(view, view)
+                name = REF_OF.get(view, view)
                 ref = self._refs.get(name)
                 if ref is not None and ref.ready:
                     y, fit = views[view], True

@@ -1,0 +1,68 @@
+"""LatencyAnomaly's CUSUMs: the view and p-value side each one scores, and their thresholds.
+
+A *view* is one number per event scored against its own sliding reference
+(see :class:`~models.anomaly.LatencyAnomaly`): the value, the steps of the two
+pair phases, the seasonal residual, the value's lower tail (scored against the
+value's reference) and the value against a short reference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from models.anomaly.cusum_calibration import cusum_threshold
+
+__all__ = ["BY_VIEW", "CUSUMS", "REF_OF", "SEASONAL", "SHORT", "SIDES", "thresholds"]
+
+#: The CUSUMs: (alarm kind, view, side of the p-value, which k parameter).
+CUSUMS = (
+    ("spike", "value", "upper", "spike_k"),
+    ("level_shift", "value", "upper", "shift_k"),
+    ("jump", "pair0", "two-sided", "spike_k"),
+    ("volatility", "pair0", "two-sided", "volatility_k"),
+    ("jump", "pair1", "two-sided", "spike_k"),
+    ("volatility", "pair1", "two-sided", "volatility_k"),
+    ("seasonal_spike", "season", "two-sided", "spike_k"),
+    ("seasonal_shift", "season", "two-sided", "shift_k"),
+    ("drop", "low", "lower", "spike_k"),
+    ("spike", "short", "upper", "spike_k"),
+)
+SEASONAL = (6, 7)  # CUSUMs used only while a period holds
+SHORT = 9  # the short-reference CUSUM: used only while no period holds
+#: Each view and the side of its p-value, in scoring order.
+SIDES = (
+    ("value", "upper"),
+    ("pair0", "two-sided"),
+    ("pair1", "two-sided"),
+    ("season", "two-sided"),
+    ("low", "lower"),
+    ("short", "upper"),
+)
+BY_VIEW = {v: [i for i, c in enumerate(CUSUMS) if c[1] == v] for v, _ in SIDES}
+REF_OF = {"low": "value"}  # the low tail of the value is scored against the value's reference
+
+
+def thresholds(ks: Sequence[float], arl: float, *, drops: bool, short_window: int) -> tuple[list[float], list[float]]:
+    """Thresholds ``h`` of every CUSUM (reference values ``ks``, in ``CUSUMS`` order) while no period
+    holds, and while one does (``inf``: not in use), for an in-control run length of ``arl`` events in all.
+
+    The budget is split evenly over the CUSUMs in use.  Pair CUSUMs step once per
+    two events: their ARL in steps is half that in events.
+    """
+    out = []
+    for seasonal in (False, True):
+        use = [
+            (i not in SEASONAL or seasonal)
+            and (c[1] != "low" or drops)
+            and (c[1] != "short" or (short_window > 0 and not seasonal))
+            for i, c in enumerate(CUSUMS)
+        ]
+        n = sum(use)
+        out.append(
+            [
+                cusum_threshold(k, n * arl / (2.0 if c[1].startswith("pair") else 1.0)) if u else math.inf
+                for c, k, u in zip(CUSUMS, ks, use)
+            ]
+        )
+    return out[0], out[1]
