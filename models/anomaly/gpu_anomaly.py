@@ -40,7 +40,12 @@ class GpuAnomaly(Detector):
     two-sided conformal p-value against that field's and phase's sliding reference
     (:class:`~models.anomaly.conformal.ConformalReference`).  Fields are combined
     with Bonferroni, ``p = m * min_j p_j`` over the ``m`` steps present, valid
-    however the fields are correlated.  The surprisal ``-ln p`` feeds, per phase,
+    however the fields are correlated.  A step beyond its phase reference's range
+    gets the larger of both phases' p-values, so a rare step that recurs (a
+    utilisation dropping to 0 for single samples) is not new to one phase while the
+    other holds one like it; a step seen in neither window (the last ``2 * window``
+    samples) is new.  The step back after an alarm is learned but not scored (it is
+    the same event).  The surprisal ``-ln p`` feeds, per phase,
     a CUSUM with ``spike_k`` (*jump*: a sudden change such as a utilisation
     collapse or a clock drop) and one with ``shift_k`` (*volatility*: a run of
     unusual steps); each of the four has an average run length of four times the
@@ -180,13 +185,14 @@ class GpuAnomaly(Detector):
         steps = {}
         for j in range(len(FIELDS)):
             if not math.isnan(z[j]):
-                if not (math.isnan(self._prev[j]) or self._fired):
+                if not math.isnan(self._prev[j]):
                     steps[j] = z[j] - self._prev[j]
                 self._prev[j] = z[j]
+        scored = {} if self._fired else steps  # the step back after an alarm is learned, not scored
         self._fired = False
         u = float(self._rng.random())
         refs = self._refs[phase]
-        ps = {FIELDS[j]: refs[j].p_value(d, "two-sided", u) for j, d in steps.items() if refs[j].ready}
+        ps = {FIELDS[j]: self._p_value(j, phase, d, u) for j, d in scored.items() if refs[j].ready}
         self._surprisal = {f: surprisal(p) for f, p in ps.items()}
         cusum = self._cusum[phase]
         if ps:
@@ -203,6 +209,20 @@ class GpuAnomaly(Detector):
             self._kind = "hard_signal"
         for j, d in steps.items():
             refs[j].add(d)
+
+    def _p_value(self, j: int, phase: int, step: float, u: float) -> float:
+        """Two-sided p-value of field ``j``'s ``step`` against its ``phase`` reference.
+
+        A step beyond that reference's range gets the larger of the two phases'
+        p-values (each valid, so is the larger): a rare step that recurs (utilisation
+        dropping to 0 for one sample now and then) is missing from one phase's window
+        now and then, and is not new while the other phase's window holds one like it.
+        """
+        ref, other = self._refs[phase][j], self._refs[1 - phase][j]
+        p = ref.p_value(step, "two-sided", u)
+        if other.ready and not ref.lowest <= step <= ref.highest:
+            p = max(p, other.p_value(step, "two-sided", u))
+        return p
 
     @property
     def score(self) -> float:
