@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-__all__ = ["Detector", "check_choice", "check_positive", "check_probability"]
+__all__ = ["Detector", "check_choice", "check_int", "check_positive", "check_probability"]
 
 #: Version tag written into every snapshot; bump when a detector's state layout changes.
 SNAPSHOT_VERSION = 1
@@ -129,6 +129,17 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+def check_int(name: str, value: Any, low: int, high: int | None = None, *, low_text: str = "", allow_none: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int (not a bool) in ``[low, high]`` (no upper
+    bound if ``high`` is None), or None if ``allow_none``; ``low_text`` names ``low`` in the message."""
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        bound = f">= {low_text or low}" if high is None else f"in [{low_text or low}, {high}]"
+        none = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be an int {bound}{none}, got {value!r}")
 
 
 def check_probability(name: str, value: float) -> None:

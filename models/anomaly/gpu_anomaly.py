@@ -10,7 +10,7 @@ import numpy as np
 from models.anomaly.conformal import ConformalReference, surprisal
 from models.anomaly.cusum_calibration import cusum_threshold
 from models.anomaly.dcgm import DEFAULT_THROTTLE_MASK, FIELDS, OBSERVATION_FIELDS, THROTTLE_BITS
-from models.base import Detector, check_positive
+from models.base import Detector, check_int, check_positive
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
 __all__ = ["GpuAnomaly"]
@@ -109,10 +109,8 @@ class GpuAnomaly(Detector):
         throttle_mask: int = DEFAULT_THROTTLE_MASK,
         seed: int | None = 0,
     ) -> None:
-        if not isinstance(tail, int) or isinstance(tail, bool) or tail < 2:
-            raise ValueError(f"tail must be an int >= 2, got {tail!r}")
-        if not isinstance(window, int) or isinstance(window, bool) or window < 4 * tail:
-            raise ValueError(f"window must be an int >= 4 * tail = {4 * tail}, got {window!r}")
+        check_int("tail", tail, 2)
+        check_int("window", window, 4 * tail, low_text=f"4 * tail = {4 * tail}")
         for name, k in (("spike_k", spike_k), ("shift_k", shift_k)):
             check_positive(name, k)
             if k <= 1.0:

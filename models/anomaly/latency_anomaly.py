@@ -13,7 +13,7 @@ from models.anomaly.context import SeasonalContext
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, thresholds
 from models.anomaly.latency_snapshots import upgrade
 from models.anomaly.precedents import KeptOut, count, short_view_cap
-from models.base import Detector, check_positive
+from models.base import Detector, check_int, check_positive
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
 __all__ = ["LatencyAnomaly"]
@@ -187,10 +187,8 @@ class LatencyAnomaly(Detector):
         corroboration_weight: float = 0.1,
         precedent_after: int | None = 100,
     ) -> None:
-        if not isinstance(tail, int) or isinstance(tail, bool) or tail < 2:
-            raise ValueError(f"tail must be an int >= 2, got {tail!r}")
-        if not isinstance(window, int) or isinstance(window, bool) or window < 8 * tail:
-            raise ValueError(f"window must be an int >= 8 * tail = {8 * tail}, got {window!r}")
+        check_int("tail", tail, 2)
+        check_int("window", window, 8 * tail, low_text=f"8 * tail = {8 * tail}")
         for name, k in (("spike_k", spike_k), ("shift_k", shift_k), ("volatility_k", volatility_k)):
             check_positive(name, k)
             if k <= 1.0:
@@ -201,18 +199,13 @@ class LatencyAnomaly(Detector):
             raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
         if min_value is not None:
             check_positive("abs(min_value)", abs(min_value), allow_zero=True)
-        if not isinstance(recent, int) or isinstance(recent, bool) or recent < 1:
-            raise ValueError(f"recent must be an int >= 1, got {recent!r}")
+        check_int("recent", recent, 1)
         if season_prominence is not None and not 0.0 < season_prominence <= 2.0:
             raise ValueError(f"season_prominence must be in (0, 2] or None, got {season_prominence!r}")
         check_positive("severity_weight", severity_weight, allow_zero=True)
         check_positive("corroboration_weight", corroboration_weight, allow_zero=True)
-        if not isinstance(refractory, int) or isinstance(refractory, bool) or refractory < 0:
-            raise ValueError(f"refractory must be an int >= 0, got {refractory!r}")
-        if precedent_after is not None and (
-            not isinstance(precedent_after, int) or isinstance(precedent_after, bool) or precedent_after < 0
-        ):
-            raise ValueError(f"precedent_after must be an int >= 0 or None, got {precedent_after!r}")
+        check_int("refractory", refractory, 0)
+        check_int("precedent_after", precedent_after, 0, allow_none=True)
         if (
             not isinstance(short_window, int)
             or isinstance(short_window, bool)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from models.base import Detector
+from models.base import Detector, check_int
 from models.calibration import FalseAlarmBudget
 from models.drift._cusum import MAX_BATCH
 
@@ -32,8 +32,7 @@ def check_budget(budget: Any) -> None:
 def check_reference_args(warmup: Any, budget: Any, features: Any) -> None:
     """The arguments every warm-up detector shares: ``warmup`` an int >= 100, ``budget`` a
     ``FalseAlarmBudget``, ``features`` None or a tuple of str; ``ValueError`` naming the bad one."""
-    if not (isinstance(warmup, int) and warmup >= 100):
-        raise ValueError(f"warmup must be an int >= 100, got {warmup!r}")
+    check_int("warmup", warmup, 100)
     check_budget(budget)
     if features is not None and not (isinstance(features, tuple) and all(isinstance(f, str) for f in features)):
         raise ValueError(f"features must be None or a tuple of str, got {features!r}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from models.base import Detector
+from models.base import Detector, check_int
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, chi2_window_threshold
 from models.drift._warmup import check_budget
 
@@ -71,15 +71,12 @@ class CategoricalDrift(Detector):
         stride: int | None = None,
         max_categories: int = 50,
     ) -> None:
-        if not (isinstance(window, int) and window >= 20):
-            raise ValueError(f"window must be an int >= 20, got {window!r}")
-        if not (isinstance(warmup, int) and warmup >= window):
-            raise ValueError(f"warmup must be an int >= window ({window}), got {warmup!r}")
+        check_int("window", window, 20)
+        check_int("warmup", warmup, window, low_text=f"window ({window})")
         check_budget(budget)
         if not (stride is None or (isinstance(stride, int) and 1 <= stride <= window)):
             raise ValueError(f"stride must be None (window // 5) or an int in [1, window={window}], got {stride!r}")
-        if not (isinstance(max_categories, int) and max_categories >= 1):
-            raise ValueError(f"max_categories must be an int >= 1, got {max_categories!r}")
+        check_int("max_categories", max_categories, 1)
         self.warmup, self.budget, self.window, self.stride = warmup, budget, window, stride
         self._stride = stride if stride is not None else max(window // 5, 1)
         self.max_categories = max_categories

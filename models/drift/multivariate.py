@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from models.base import check_int
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget, chi2_window_threshold
 from models.drift._cusum import CusumBank
 from models.drift._reference import MIN_SD, NormalScores
@@ -83,8 +84,7 @@ class MultivariateDrift(WarmupDetector):
     ) -> None:
         check_reference_args(warmup, budget, features)
         check_allowances("allowances", allowances)
-        if not (isinstance(window, int) and window >= 10):
-            raise ValueError(f"window must be an int >= 10, got {window!r}")
+        check_int("window", window, 10)
         self.warmup, self.budget, self.allowances = warmup, budget, allowances
         self.window, self.features = window, features
         self.relearn()

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from models.base import check_positive
+from models.base import check_int, check_positive
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget
 from models.drift._cusum import CusumBank
 from models.drift._reference import MIN_SD, Z_CLIP, GridRanks, NormalScores, recent_summary
@@ -105,8 +105,7 @@ class NumericDrift(WarmupDetector):
         check_reference_args(warmup, budget, features)
         check_allowances("allowances", allowances)
         check_allowances("scale_allowances", scale_allowances)
-        if not (isinstance(bins, int) and 2 <= bins <= 100):
-            raise ValueError(f"bins must be an int in [2, 100], got {bins!r}")
+        check_int("bins", bins, 2, 100)
         if not (isinstance(windows, tuple) and windows and all(isinstance(w, int) and w >= 5 * bins for w in windows)):
             raise ValueError(f"windows must be a non-empty tuple of ints >= 5 * bins = {5 * bins}, got {windows!r}")
         check_positive("recent", recent)
