@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import math
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 from models.anomaly.conformal import ConformalReference, surprisal
 from models.anomaly.cusum_calibration import cusum_threshold
 from models.anomaly.dcgm import DEFAULT_THROTTLE_MASK, FIELDS, OBSERVATION_FIELDS, THROTTLE_BITS
+from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
 from models.base import Detector, check_int, check_positive
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
@@ -49,7 +51,11 @@ class GpuAnomaly(Detector):
     a CUSUM with ``spike_k`` (*jump*: a sudden change such as a utilisation
     collapse or a clock drop) and one with ``shift_k`` (*volatility*: a run of
     unusual steps); each of the four has an average run length of four times the
-    budget's.  Slow drifts are left to the hard signals (thermal throttling,
+    budget's.  One incident, one alarm: a crossing within ``refractory`` samples
+    of an earlier one (a job starting: its utilisation jump, then the new noise
+    of its power and the climb of its temperature) is raised only if it is more
+    severe (higher CUSUM / threshold); otherwise its score stays just below the
+    threshold.  Slow drifts are left to the hard signals (thermal throttling,
     framebuffer nearly full).  On AR(1) telemetry with lag-1 correlation 0.99 no
     alarm was raised in 100k samples at the default budget.
 
@@ -76,6 +82,9 @@ class GpuAnomaly(Detector):
         Framebuffer used fraction that is a hard signal, in (0, 1].
     throttle_mask
         Clocks-event-reason bits that are hard signals (see ``dcgm.THROTTLE_BITS``).
+    refractory
+        Samples after a crossing within which a crossing no more severe is a repeat
+        (0: every crossing alarms).  Hard signals always fire.
     seed
         Seed of the tie-breaking random numbers.
 
@@ -107,6 +116,7 @@ class GpuAnomaly(Detector):
         budget: FalseAlarmBudget = DEFAULT_BUDGET,
         fb_full: float = 0.95,
         throttle_mask: int = DEFAULT_THROTTLE_MASK,
+        refractory: int = 100,
         seed: int | None = 0,
     ) -> None:
         check_int("tail", tail, 2)
@@ -126,7 +136,11 @@ class GpuAnomaly(Detector):
             bits = ", ".join(hex(b) for b in THROTTLE_BITS)
             raise ValueError(f"throttle_mask must be an int made of the bits {bits}; got {throttle_mask!r}")
         self.window, self.tail, self.spike_k, self.shift_k = window, tail, spike_k, shift_k
+        check_int("refractory", refractory, 0)
         self.budget, self.fb_full, self.throttle_mask, self.seed = budget, fb_full, throttle_mask, seed
+        self.refractory = refractory
+        self._crossings: Crossings = collections.deque()  # (sample, ratio) within refractory
+        self._crossed = False  # the last sample crossed (raised, a repeat, or a hard signal)
         # Four CUSUMs (two per phase), each stepping every other sample.
         self._h = (cusum_threshold(spike_k, 2.0 * budget.arl), cusum_threshold(shift_k, 2.0 * budget.arl))
         self._rng = np.random.default_rng(seed)
@@ -151,6 +165,12 @@ class GpuAnomaly(Detector):
         if np.isinf(obs).any():
             raise ValueError(f"observation must not hold inf (NaN = missing), got {obs.tolist()}")
         return obs
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("refractory", 0)  # a snapshot from before the refractory span: every crossing alarms
+        state.setdefault("_crossings", collections.deque())
+        state.setdefault("_crossed", state.get("_fired", False))
+        self.__dict__.update(state)
 
     def _hard_signals(self, obs: np.ndarray) -> list[str]:
         out, last = [], self._last
@@ -186,8 +206,7 @@ class GpuAnomaly(Detector):
                 if not math.isnan(self._prev[j]):
                     steps[j] = z[j] - self._prev[j]
                 self._prev[j] = z[j]
-        scored = {} if self._fired else steps  # the step back after an alarm is learned, not scored
-        self._fired = False
+        scored = {} if self._crossed else steps  # the step back after a crossing is learned, not scored
         u = float(self._rng.random())
         refs = self._refs[phase]
         ps = {FIELDS[j]: self._p_value(j, phase, d, u) for j, d in scored.items() if refs[j].ready}
@@ -199,10 +218,15 @@ class GpuAnomaly(Detector):
             cusum[:] = [max(0.0, c + s - k) for c, k in zip(cusum, (self.spike_k, self.shift_k))]
         ratios = [c / h for c, h in zip(cusum, self._h)]
         self._ratio = max(ratios)
-        self._fired = bool(self._hard) or self._ratio >= 1.0
-        if self._ratio >= 1.0:
-            self._kind = "jump" if ratios[0] >= ratios[1] else "volatility"
+        crossed = self._ratio >= 1.0
+        self._crossed = crossed or bool(self._hard)
+        if crossed:
             self._cusum = [[0.0, 0.0], [0.0, 0.0]]
+            if repeats(self._crossings, self._n, self._ratio, self.refractory):
+                crossed, self._ratio = False, BELOW_ONE
+            else:
+                self._kind = "jump" if ratios[0] >= ratios[1] else "volatility"
+        self._fired = bool(self._hard) or crossed
         if self._hard:
             self._kind = "hard_signal"
         for j, d in steps.items():

@@ -13,6 +13,7 @@ from models.anomaly.context import SeasonalContext
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, thresholds
 from models.anomaly.latency_snapshots import upgrade
 from models.anomaly.precedents import KeptOut, count, short_view_cap
+from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
 from models.base import Detector, check_int, check_positive
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
@@ -20,7 +21,6 @@ __all__ = ["LatencyAnomaly"]
 
 
 _MIN_PERIOD = 16
-_BELOW_ONE = math.nextafter(1.0, 0.0)  # ratio of a repeated crossing: just below the threshold
 
 
 class LatencyAnomaly(Detector):
@@ -241,7 +241,7 @@ class LatencyAnomaly(Detector):
         self._kind = "none"
         self._n = 0
         self._crossed = False  # the last event crossed a threshold (raised or a repeat)
-        self._crossings: collections.deque[tuple[int, float]] = collections.deque()  # (event, r) within refractory
+        self._crossings: Crossings = collections.deque()  # (event, r) within refractory
         # Views of the crossings kept out of each reference: (event, value); pruned to the last
         # ``window`` events when one is added, and read only within that span.
         self._kept_out: dict[str, KeptOut] = {
@@ -325,14 +325,8 @@ class LatencyAnomaly(Detector):
             self._cusum = [0.0] * len(CUSUMS)
             # One incident, one alarm: a crossing no more severe than one in the last
             # ``refractory`` events repeats it and is not raised.
-            recent = self._crossings
-            while recent and recent[0][0] < self._n - self.refractory:
-                recent.popleft()
-            repeat = any(r >= self._ratio for _, r in recent)
-            if self.refractory:
-                recent.append((self._n, self._ratio))
-            if repeat:
-                self._ratio = _BELOW_ONE
+            if repeats(self._crossings, self._n, self._ratio, self.refractory):
+                self._ratio = BELOW_ONE
             else:
                 self._fired = True
                 self._kind = CUSUMS[best][0]

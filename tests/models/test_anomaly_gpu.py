@@ -188,6 +188,46 @@ def test_step_back_after_an_alarm_is_learned_not_scored():
     assert max(ref.highest for ref in refs) > 4.0  # ...but it is in the reference
 
 
+def jobs(n: int, dwell: int, seed: int = 0) -> np.ndarray:
+    """Jobs start and stop every ``dwell`` samples: busy (utilisation ~95, 300 W, boost clocks,
+    temperature climbing to 75 C) and idle (0%, 60 W, idle clocks, cooling to 40 C)."""
+    rng = np.random.default_rng(seed)
+    on = (np.arange(n) // dwell) % 2 == 0
+    obs = busy(n, seed=seed)
+    obs[:, COL["gpu_util"]] = np.where(on, np.round(rng.normal(95.0, 2.0, n)), 0.0)
+    obs[:, COL["mem_used_fraction"]] = np.where(on, 0.8, 0.05)
+    obs[:, COL["power"]] = np.round(np.where(on, rng.normal(300.0, 8.0, n), rng.normal(60.0, 1.0, n)))
+    obs[:, COL["sm_clock"]] = np.where(on, 1410.0, 210.0)
+    obs[:, COL["mem_clock"]] = np.where(on, 1215.0, 405.0)
+    temp = np.empty(n)
+    temp[0] = 75.0
+    for t in range(1, n):
+        temp[t] = temp[t - 1] + 0.05 * ((75.0 if on[t] else 40.0) - temp[t - 1]) + rng.normal(0.0, 0.3)
+    obs[:, COL["temperature"]] = np.round(temp)
+    return obs
+
+
+def test_a_job_starting_or_stopping_is_one_incident():
+    # 9 transitions, each new (none in the last 2 * window samples).  Without the refractory
+    # span each raised about 3 alarms: the utilisation jump, then the new noise of power and
+    # utilisation and the temperature's climb or fall, judged against the other state's steps.
+    obs = jobs(30_000, 3_000)
+    assert GpuAnomaly(seed=0).update_many(obs).size <= 14
+    assert GpuAnomaly(refractory=0, seed=0).update_many(obs).size > 18
+
+
+def test_snapshot_from_before_the_refractory_span_alarms_on_every_crossing():
+    det, plain = GpuAnomaly(seed=0), GpuAnomaly(refractory=0, seed=0)
+    for d in (det, plain):
+        d.update_many(busy(200))
+    for attr in ("refractory", "_crossings", "_crossed"):
+        del det.__dict__[attr]
+    old = GpuAnomaly.restore(det.snapshot())
+    assert old.refractory == 0
+    obs = jobs(20_000, 3_000)
+    assert old.update_many(obs).tolist() == plain.update_many(obs).tolist()
+
+
 # -- malformed input and parameters --------------------------------------------
 
 
