@@ -10,7 +10,7 @@ import numpy as np
 
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 from models.anomaly.context import SeasonalContext
-from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, thresholds
+from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, other_views_evidence, thresholds
 from models.anomaly.latency_snapshots import upgrade
 from models.anomaly.precedents import KeptOut, count, short_view_cap
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
@@ -45,17 +45,11 @@ class LatencyAnomaly(Detector):
     distribution, with an exponential tail fitted to the ``tail`` most extreme
     values beyond the window's range.  Means are never used.
 
-    Once ``precedent_after`` events old (and while the reference would still
-    hold it, ``window`` events), a crossing kept out of a reference is
-    *precedent*: a later value beyond that reference's range that the kept-out
-    one reaches (at or beyond it, on the same side) gets its plain conformal
-    rank ``u / (n + 1)``, not the fitted tail.  Otherwise a value that recurs
-    with no change (1% of requests timing out at 30 s, a rare second level of a
-    quantised latency) would, once it crossed, be missing from the references for
-    good and alarm at every recurrence, each alarm keeping one more out.  Within
-    ``precedent_after`` events, and for a larger value, a repeat is still
-    extrapolated (one spike does not make the next one look normal); a spike of
-    the same size recurring later no longer alarms by itself.
+    Once ``precedent_after`` events old, and for ``window`` events, a crossing kept
+    out of a reference is *precedent* (:mod:`~models.anomaly.precedents`): a later
+    value beyond that reference's range that it reaches gets its plain conformal
+    rank, not the fitted tail, so a value that recurs with no change (timeouts)
+    alarms once, not at every recurrence.
 
     When the stream has a cycle (a period found by
     :class:`~models.anomaly.context.SeasonalContext` from the autocorrelation;
@@ -72,12 +66,8 @@ class LatencyAnomaly(Detector):
     long reference still holds similar spikes from days ago, or (early in a
     stream) still holds too few values to rank it far out; the tail fit of a
     short window reaches small p-values sooner.  That tail is trusted only as far
-    as the long reference allows: where the long reference (or a precedent) holds
-    ``m_y >= 1`` values at or beyond ``y``, among ``m`` above the short window's
-    maximum, the short p-value is at least ``(m_y + 1) / ((m + 1) (n + 1))``
-    (exceeding the short window's maximum, then the long reference's share
-    beyond ``y``): a value that recurs about once in 100 events is missing from
-    a 256-value window now and then, and is not new then.  Under no change the short
+    as the long reference allows
+    (:func:`~models.anomaly.precedents.short_view_cap`).  Under no change the short
     reference's p-values are conformal too, so it takes an even share of the
     budget like every other CUSUM.  While a period holds it is off: the
     regular daily rise would be new relative to the night before it.
@@ -314,14 +304,8 @@ class LatencyAnomaly(Detector):
             self._crossed = True
             # Severity: an alarm whose own value or step is extreme ranks above a marginal one.
             self._ratio += self.severity_weight * self._severity(views)
-            # Corroboration: the evidence the other views hold at this moment (each view's
-            # largest S / h, counted once per view: its CUSUMs share its p-values).
-            if self.corroboration_weight:
-                by_view: dict[str, float] = {}
-                for c, r in zip(CUSUMS, ratios):
-                    by_view[c[1]] = max(by_view.get(c[1], 0.0), r)
-                others = sum(by_view.values()) - by_view[CUSUMS[best][1]]
-                self._ratio += self.corroboration_weight * others
+            # Corroboration: the evidence the other views hold at this moment.
+            self._ratio += self.corroboration_weight * other_views_evidence(ratios, best)
             self._cusum = [0.0] * len(CUSUMS)
             # One incident, one alarm: a crossing no more severe than one in the last
             # ``refractory`` events repeats it and is not raised.

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from models.anomaly.cusum_calibration import cusum_threshold
 
-__all__ = ["BY_VIEW", "CUSUMS", "REF_OF", "SEASONAL", "SHORT", "SIDES", "thresholds"]
+__all__ = ["BY_VIEW", "CUSUMS", "REF_OF", "SEASONAL", "SHORT", "SIDES", "other_views_evidence", "thresholds"]
 
 #: The CUSUMs: (alarm kind, view, side of the p-value, which k parameter).
 CUSUMS = (
@@ -66,3 +66,12 @@ def thresholds(ks: Sequence[float], arl: float, *, drops: bool, short_window: in
             ]
         )
     return out[0], out[1]
+
+
+def other_views_evidence(ratios: Sequence[float], crossing: int) -> float:
+    """Sum, over the views other than that of CUSUM ``crossing``, of each view's largest ``S / h``
+    (``ratios`` in ``CUSUMS`` order; a view's CUSUMs score the same p-values, so each view counts once)."""
+    by_view: dict[str, float] = {}
+    for c, r in zip(CUSUMS, ratios):
+        by_view[c[1]] = max(by_view.get(c[1], 0.0), r)
+    return sum(by_view.values()) - by_view[CUSUMS[crossing][1]]

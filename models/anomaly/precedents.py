@@ -6,6 +6,12 @@ does not make the next one look normal.  Its views are recorded instead, as
 (``window`` events).  Once ``after`` events old such a crossing is
 *precedent*: a later value that it reaches (at or beyond it, on the same side)
 is not new, and the detector ranks it plainly instead of through its fitted tail.
+Otherwise a value that recurs with no change (1% of requests timing out at 30 s,
+a rare second level of a quantised latency) would, once it crossed, be missing
+from the references for good and alarm at every recurrence, each alarm keeping
+one more out.  Within ``after`` events, and for a larger value, a repeat is
+still extrapolated (one spike does not make the next one look normal); a spike
+of the same size recurring later no longer alarms by itself.
 """
 
 from __future__ import annotations
