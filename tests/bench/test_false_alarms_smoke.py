@@ -1,0 +1,36 @@
+"""Smoke test: the false-alarm audit runs in quick mode and writes the documented JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import false_alarms
+
+
+def test_quick_run_writes_json(tmp_path):
+    out = tmp_path / "fa.json"
+    assert false_alarms.main(["--json", str(out), "--quick"]) == 0
+    data = json.loads(out.read_text())
+    assert data["config"] == {"events": 20_000, "seeds": 1, "budget_per_million": 100.0, "allowance": 3.0}
+    assert [r["stream"] for r in data["streams"]] == [s.name for s in false_alarms.STREAMS]
+    detectors = {r["detector"] for r in data["streams"]}
+    assert detectors == {"LatencyAnomaly", "GpuAnomaly", "NumericDrift", "MultivariateDrift", "MissingRate",
+                         "CategoricalDrift", "ConfidenceDrift"}
+    for r in data["streams"]:
+        assert r["expected_per_seed"] == pytest.approx(2.0)
+        assert len(r["alarms"]) == 1 and r["alarms"][0] >= 0
+        assert r["within_allowance"] == (r["alarms"][0] <= 6.0)
+    summary = data["summary"]
+    assert summary["streams"] == len(data["streams"])
+    assert summary["within_allowance"] + len(summary["over_allowance"]) == summary["streams"]
+
+
+def test_only_selects_streams_and_rejects_unknown(capsys):
+    assert false_alarms.main(["--only", "gpu_busy", "--events", "10000"]) == 0
+    assert [r["stream"] for r in json.loads(capsys.readouterr().out)["streams"]] == ["gpu_busy"]
+    with pytest.raises(SystemExit):
+        false_alarms.main(["--only", "no_such_stream"])
+    with pytest.raises(SystemExit):
+        false_alarms.main(["--events", "50"])
