@@ -19,9 +19,11 @@ def test_quick_run_writes_json(tmp_path):
     assert detectors == {"LatencyAnomaly", "GpuAnomaly", "NumericDrift", "MultivariateDrift", "MissingRate",
                          "CategoricalDrift", "ConfidenceDrift"}
     for r in data["streams"]:
-        assert r["expected_per_seed"] == pytest.approx(2.0)
+        assert r["expected_per_seed"] == pytest.approx(2.0 * r["budget_units"])
         assert len(r["alarms"]) == 1 and r["alarms"][0] >= 0
-        assert r["within_allowance"] == (r["alarms"][0] <= 6.0)
+        assert r["within_allowance"] == (r["alarms"][0] <= 3.0 * r["expected_per_seed"])
+    units = {r["stream"]: r["budget_units"] for r in data["streams"]}
+    assert units["numeric_relu"] == 4 and units["confidence_softmax_10"] == 2 and units["gpu_busy"] == 1
     summary = data["summary"]
     assert summary["streams"] == len(data["streams"])
     assert summary["within_allowance"] + len(summary["over_allowance"]) == summary["streams"]
