@@ -135,8 +135,8 @@ class GpuAnomaly(Detector):
         if not isinstance(throttle_mask, int) or throttle_mask < 0 or throttle_mask & ~valid_bits:
             bits = ", ".join(hex(b) for b in THROTTLE_BITS)
             raise ValueError(f"throttle_mask must be an int made of the bits {bits}; got {throttle_mask!r}")
-        self.window, self.tail, self.spike_k, self.shift_k = window, tail, spike_k, shift_k
         check_int("refractory", refractory, 0)
+        self.window, self.tail, self.spike_k, self.shift_k = window, tail, spike_k, shift_k
         self.budget, self.fb_full, self.throttle_mask, self.seed = budget, fb_full, throttle_mask, seed
         self.refractory = refractory
         self._crossings: Crossings = collections.deque()  # (sample, ratio) within refractory

@@ -12,7 +12,7 @@ from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisa
 from models.anomaly.context import SeasonalContext
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, other_views_evidence, thresholds
 from models.anomaly.latency_snapshots import upgrade
-from models.anomaly.precedents import KeptOut, count, short_view_cap
+from models.anomaly.precedents import KeptOut, count, record, short_view_cap
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
 from models.base import Detector, check_int, check_positive
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
@@ -234,9 +234,7 @@ class LatencyAnomaly(Detector):
         self._crossings: Crossings = collections.deque()  # (event, r) within refractory
         # Views of the crossings kept out of each reference: (event, value); pruned to the last
         # ``window`` events when one is added, and read only within that span.
-        self._kept_out: dict[str, KeptOut] = {
-            v: collections.deque() for v in self._refs if v != "short"
-        }
+        self._kept_out: dict[str, KeptOut] = {v: collections.deque() for v in self._refs if v != "short"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(upgrade(state, len(CUSUMS), (view for view, _ in SIDES)))
@@ -319,11 +317,7 @@ class LatencyAnomaly(Detector):
             # not make the next one look normal (in control, crossings are rare).
             # Once ``precedent_after`` events old it is precedent (see ``_scorable``).
             if self.precedent_after is not None:
-                for view, kept in self._kept_out.items():
-                    while kept and kept[0][0] <= self._n - self.window:  # the reference would no longer hold it
-                        kept.popleft()
-                    if view in views:
-                        kept.append((self._n, views[view]))
+                record(self._kept_out, views, n=self._n, window=self.window)
             return
         if self.short_window:
             self._refs["short"].add(y)  # whether scored or not

@@ -21,10 +21,20 @@ from collections.abc import Callable
 
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 
-__all__ = ["KeptOut", "count", "short_view_cap"]
+__all__ = ["KeptOut", "count", "record", "short_view_cap"]
 
 #: One reference's kept-out crossings, oldest first: ``(event, value)``.
 KeptOut = collections.deque[tuple[int, float]]
+
+
+def record(kept_out: dict[str, KeptOut], views: dict[str, float], *, n: int, window: int) -> None:
+    """Keep the ``views`` of the crossing at event ``n`` in ``kept_out`` (one deque per reference),
+    first dropping from every deque what the reference would no longer hold (``window`` events)."""
+    for view, kept in kept_out.items():
+        while kept and kept[0][0] <= n - window:
+            kept.popleft()
+        if view in views:
+            kept.append((n, views[view]))
 
 
 def count(kept: KeptOut, y: float, upper: bool, *, n: int, window: int, after: int, strict: bool = False) -> int:
