@@ -43,14 +43,14 @@ _COL = {name: i for i, name in enumerate(OBSERVATION_FIELDS)}
 
 @dataclass(frozen=True)
 class Stream:
-    """A stream with no change: ``make(n, rng)`` gives ``n`` observations for ``detector(budget)``.
+    """A stream with no change: ``make(n, rng)`` gives ``n`` observations for ``detector(budget=...)``.
 
     ``units``: how many times the budget applies (``NumericDrift``, ``MissingRate`` and
     ``ConfidenceDrift`` hold it per feature watched; the others per detector).
     """
 
     name: str
-    detector: Callable[[FalseAlarmBudget], Detector]
+    detector: type[Detector]
     make: Callable[[int, np.random.Generator], Any]
     units: int = 1
 
@@ -176,38 +176,34 @@ def _missing(n: int, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def _budgeted(cls: type[Detector], **kwargs: Any) -> Callable[[FalseAlarmBudget], Detector]:
-    return lambda budget: cls(budget=budget, **kwargs)
-
-
 STREAMS = (
-    Stream("latency_lognormal", _budgeted(LatencyAnomaly), _lognormal_ms),
-    Stream("latency_whole_ms", _budgeted(LatencyAnomaly), _whole_ms),
-    Stream("latency_timeouts_1pct_30s", _budgeted(LatencyAnomaly), _timeouts),
-    Stream("latency_rare_level_0.2pct", _budgeted(LatencyAnomaly), _rare_level),
-    Stream("gpu_busy", _budgeted(GpuAnomaly), _gpu),
-    Stream("gpu_util_drops_to_0_0.2pct", _budgeted(GpuAnomaly), _gpu_drops),
-    Stream("gpu_clock_steps_0.2pct", _budgeted(GpuAnomaly), _gpu_clock_steps),
-    Stream("gpu_mostly_idle", _budgeted(GpuAnomaly), _gpu_mostly_idle),
-    Stream("numeric_normal", _budgeted(NumericDrift), _normal, units=4),
-    Stream("numeric_lognormal", _budgeted(NumericDrift), _lognormal, units=4),
-    Stream("numeric_95pct_one_value", _budgeted(NumericDrift), _mostly_one_value, units=4),
-    Stream("numeric_relu", _budgeted(NumericDrift), _relu, units=4),
-    Stream("numeric_poisson_counts", _budgeted(NumericDrift), _counts, units=4),
-    Stream("multivariate_mixed", _budgeted(MultivariateDrift), _mixed),
-    Stream("missing_2pct", _budgeted(MissingRate), _missing, units=4),
-    Stream("categorical_zipf_200", _budgeted(CategoricalDrift), _zipf_categories),
-    Stream("confidence_beta", _budgeted(ConfidenceDrift), _confidence),
-    Stream("confidence_30pct_exactly_1", _budgeted(ConfidenceDrift), _confidence_saturated),
-    Stream("confidence_two_decimals", _budgeted(ConfidenceDrift), _confidence_two_decimals),
-    Stream("confidence_softmax_10", _budgeted(ConfidenceDrift), _probabilities, units=2),
+    Stream("latency_lognormal", LatencyAnomaly, _lognormal_ms),
+    Stream("latency_whole_ms", LatencyAnomaly, _whole_ms),
+    Stream("latency_timeouts_1pct_30s", LatencyAnomaly, _timeouts),
+    Stream("latency_rare_level_0.2pct", LatencyAnomaly, _rare_level),
+    Stream("gpu_busy", GpuAnomaly, _gpu),
+    Stream("gpu_util_drops_to_0_0.2pct", GpuAnomaly, _gpu_drops),
+    Stream("gpu_clock_steps_0.2pct", GpuAnomaly, _gpu_clock_steps),
+    Stream("gpu_mostly_idle", GpuAnomaly, _gpu_mostly_idle),
+    Stream("numeric_normal", NumericDrift, _normal, units=4),
+    Stream("numeric_lognormal", NumericDrift, _lognormal, units=4),
+    Stream("numeric_95pct_one_value", NumericDrift, _mostly_one_value, units=4),
+    Stream("numeric_relu", NumericDrift, _relu, units=4),
+    Stream("numeric_poisson_counts", NumericDrift, _counts, units=4),
+    Stream("multivariate_mixed", MultivariateDrift, _mixed),
+    Stream("missing_2pct", MissingRate, _missing, units=4),
+    Stream("categorical_zipf_200", CategoricalDrift, _zipf_categories),
+    Stream("confidence_beta", ConfidenceDrift, _confidence),
+    Stream("confidence_30pct_exactly_1", ConfidenceDrift, _confidence_saturated),
+    Stream("confidence_two_decimals", ConfidenceDrift, _confidence_two_decimals),
+    Stream("confidence_softmax_10", ConfidenceDrift, _probabilities, units=2),
 )
 
 
 def count_alarms(stream: Stream, events: int, seed: int, budget: FalseAlarmBudget) -> int:
     """Alarms ``stream``'s detector raises on ``events`` observations of seed ``seed``, fed in chunks."""
     xs = stream.make(events, np.random.default_rng(seed))
-    det = stream.detector(budget)
+    det = stream.detector(budget=budget)
     return sum(int(det.update_many(xs[i : i + CHUNK]).size) for i in range(0, events, CHUNK))
 
 
@@ -222,7 +218,7 @@ def run(streams: tuple[Stream, ...], events: int, seeds: int, per_million: float
         rows.append(
             {
                 "stream": stream.name,
-                "detector": type(stream.detector(budget)).__name__,
+                "detector": stream.detector.__name__,
                 "alarms": alarms,
                 "budget_units": stream.units,
                 "expected_per_seed": expected,
