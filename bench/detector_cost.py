@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 from river import drift as river_drift
 
+from bench._output import progress_log
 from models.drift import ConfidenceDrift, MissingRate, MultivariateDrift, NumericDrift, PredictionDrift
 
 F = 64
@@ -32,8 +32,7 @@ F = 64
 REPEATS = 3
 
 
-def log(msg: str) -> None:
-    print(f"[detector_cost {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+log = progress_log("detector_cost")
 
 
 def make_events(n: int, seed: int) -> dict[str, Any]:

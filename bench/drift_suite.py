@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from typing import Any
 
 import numpy as np
 from river import drift as river_drift
 
+from bench._output import progress_log
 from bench._streams import SCENARIOS, Scenario, generate, oracle_llr
 from models.calibration import DEFAULT_BUDGET, gaussian_cusum_threshold
 from models.drift import CategoricalDrift, MissingRate, NumericDrift
@@ -34,8 +34,7 @@ ONSET = WARMUP + PRE
 RIVER = {"ADWIN": river_drift.ADWIN, "PageHinkley": river_drift.PageHinkley, "KSWIN": river_drift.KSWIN}
 
 
-def log(msg: str) -> None:
-    print(f"[drift_suite {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+log = progress_log("drift_suite")
 
 
 # -- detectors: each returns one array of alarm times per seed ------------------

@@ -19,7 +19,6 @@ tight).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._output import emit
+from bench._output import emit, progress_log
 from models.anomaly import GpuAnomaly, LatencyAnomaly
 from models.anomaly.dcgm import OBSERVATION_FIELDS
 from models.base import Detector
@@ -55,8 +54,7 @@ class Stream:
     units: int = 1
 
 
-def log(msg: str) -> None:
-    print(f"[false_alarms {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+log = progress_log("false_alarms")
 
 
 # -- latency (one value per request, milliseconds) ---------------------------------

@@ -23,7 +23,6 @@ import dataclasses
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench._output import emit
+from bench._output import emit, progress_log
 from bench.throughput import make_events
 from streams.metrics import events_per_model, sample_sum
 
@@ -40,8 +39,7 @@ __all__ = ["main"]
 DEFAULT_PLAN = "5:start:b,12:start:c,19:start:d,26:start:e"
 
 
-def _log(msg: str) -> None:
-    print(f"[rebalance {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+_log = progress_log("rebalance")
 
 
 def _scrape(port: int) -> tuple[Counter[str], float]:

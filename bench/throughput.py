@@ -53,7 +53,7 @@ from uuid import uuid4
 
 import numpy as np
 
-from bench._output import emit
+from bench._output import emit, progress_log
 
 __all__ = ["main", "make_events"]
 
@@ -63,8 +63,7 @@ N_FEATURES = 64
 SIZE_WORKAROUND = 16 * 1024 * 1024
 
 
-def _log(msg: str) -> None:
-    print(f"[throughput {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+_log = progress_log("throughput")
 
 
 # -- messages --------------------------------------------------------------------------
