@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["FalseAlarmBudget", "DEFAULT_BUDGET"]
+__all__ = ["FalseAlarmBudget", "DEFAULT_BUDGET", "check_budget"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,12 @@ class FalseAlarmBudget:
 
 #: The default: at most one false alarm per million events per detector.
 DEFAULT_BUDGET = FalseAlarmBudget(1.0)
+
+
+def check_budget(budget: object) -> None:
+    """Raise ``ValueError`` unless ``budget`` is a ``FalseAlarmBudget``."""
+    if not isinstance(budget, FalseAlarmBudget):
+        raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
 
 
 # -- CUSUM thresholds ---------------------------------------------------------

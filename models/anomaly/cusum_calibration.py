@@ -16,7 +16,17 @@ import functools
 
 import numpy as np
 
-__all__ = ["cusum_arl", "cusum_threshold"]
+from models.base import check_positive
+
+__all__ = ["check_reference_value", "cusum_arl", "cusum_threshold"]
+
+
+def check_reference_value(name: str, k: float) -> None:
+    """Raise ``ValueError`` unless the CUSUM reference value ``k`` is a finite number > 1
+    (the mean surprisal with no change: at or below it the CUSUM drifts up and alarms)."""
+    check_positive(name, k)
+    if k <= 1.0:
+        raise ValueError(f"{name} must be > 1 (the mean surprisal with no change), got {k!r}")
 
 
 def cusum_arl(k: float, h: float, m: int = 200) -> float:

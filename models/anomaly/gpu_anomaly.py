@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 
 from models.anomaly.conformal import ConformalReference, surprisal
-from models.anomaly.cusum_calibration import cusum_threshold
+from models.anomaly.cusum_calibration import check_reference_value, cusum_threshold
 from models.anomaly.dcgm import DEFAULT_THROTTLE_MASK, FIELDS, OBSERVATION_FIELDS, THROTTLE_BITS
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
-from models.base import Detector, check_int, check_positive
-from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
+from models.base import Detector, check_int
+from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, check_budget
 
 __all__ = ["GpuAnomaly"]
 
@@ -122,13 +122,10 @@ class GpuAnomaly(Detector):
         check_int("tail", tail, 2)
         check_int("window", window, 4 * tail, low_text=f"4 * tail = {4 * tail}")
         for name, k in (("spike_k", spike_k), ("shift_k", shift_k)):
-            check_positive(name, k)
-            if k <= 1.0:
-                raise ValueError(f"{name} must be > 1 (the mean surprisal with no change), got {k!r}")
+            check_reference_value(name, k)
         if not shift_k < spike_k:
             raise ValueError(f"shift_k must be < spike_k = {spike_k!r}, got {shift_k!r}")
-        if not isinstance(budget, FalseAlarmBudget):
-            raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
+        check_budget(budget)
         if not (isinstance(fb_full, (int, float)) and 0.0 < fb_full <= 1.0):
             raise ValueError(f"fb_full must be in (0, 1], got {fb_full!r}")
         valid_bits = sum(THROTTLE_BITS)

@@ -10,12 +10,13 @@ import numpy as np
 
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 from models.anomaly.context import SeasonalContext
+from models.anomaly.cusum_calibration import check_reference_value
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, other_views_evidence, thresholds
 from models.anomaly.latency_snapshots import upgrade
 from models.anomaly.precedents import KeptOut, count, record, short_view_cap
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
 from models.base import Detector, check_int, check_positive
-from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
+from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, check_budget
 
 __all__ = ["LatencyAnomaly"]
 
@@ -180,13 +181,10 @@ class LatencyAnomaly(Detector):
         check_int("tail", tail, 2)
         check_int("window", window, 8 * tail, low_text=f"8 * tail = {8 * tail}")
         for name, k in (("spike_k", spike_k), ("shift_k", shift_k), ("volatility_k", volatility_k)):
-            check_positive(name, k)
-            if k <= 1.0:
-                raise ValueError(f"{name} must be > 1 (the mean surprisal with no change), got {k!r}")
+            check_reference_value(name, k)
         if not (shift_k < spike_k and volatility_k < spike_k):
             raise ValueError(f"shift_k and volatility_k must be < spike_k = {spike_k!r}")
-        if not isinstance(budget, FalseAlarmBudget):
-            raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
+        check_budget(budget)
         if min_value is not None:
             check_positive("abs(min_value)", abs(min_value), allow_zero=True)
         check_int("recent", recent, 1)

@@ -17,16 +17,10 @@ from typing import Any
 import numpy as np
 
 from models.base import Detector, check_int
-from models.calibration import FalseAlarmBudget
+from models.calibration import check_budget
 from models.drift._cusum import MAX_BATCH
 
-__all__ = ["WarmupDetector", "check_allowances", "check_budget", "check_reference_args"]
-
-
-def check_budget(budget: Any) -> None:
-    """Raise ``ValueError`` unless ``budget`` is a ``FalseAlarmBudget``."""
-    if not isinstance(budget, FalseAlarmBudget):
-        raise ValueError(f"budget must be a FalseAlarmBudget, got {budget!r}")
+__all__ = ["WarmupDetector", "check_allowances", "check_reference_args"]
 
 
 def check_reference_args(warmup: Any, budget: Any, features: Any) -> None:

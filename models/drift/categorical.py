@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from models.base import Detector, check_int
-from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, chi2_window_threshold
-from models.drift._warmup import check_budget
+from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, check_budget, chi2_window_threshold
 
 __all__ = ["CategoricalDrift"]
 
