@@ -10,13 +10,13 @@ import numpy as np
 
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 from models.anomaly.context import SeasonalContext
-from models.anomaly.cusum_calibration import check_reference_value
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, other_views_evidence, thresholds
+from models.anomaly.latency_parameters import check_parameters
 from models.anomaly.latency_snapshots import upgrade
 from models.anomaly.precedents import KeptOut, count, record, short_view_cap
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
-from models.base import Detector, check_int, check_positive
-from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, check_budget
+from models.base import Detector
+from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
 __all__ = ["LatencyAnomaly"]
 
@@ -178,36 +178,13 @@ class LatencyAnomaly(Detector):
         corroboration_weight: float = 0.1,
         precedent_after: int | None = 100,
     ) -> None:
-        check_int("tail", tail, 2)
-        check_int("window", window, 8 * tail, low_text=f"8 * tail = {8 * tail}")
-        for name, k in (("spike_k", spike_k), ("shift_k", shift_k), ("volatility_k", volatility_k)):
-            check_reference_value(name, k)
-        if not (shift_k < spike_k and volatility_k < spike_k):
-            raise ValueError(f"shift_k and volatility_k must be < spike_k = {spike_k!r}")
-        check_budget(budget)
-        if min_value is not None:
-            check_positive("abs(min_value)", abs(min_value), allow_zero=True)
-        check_int("recent", recent, 1)
-        if season_prominence is not None and not 0.0 < season_prominence <= 2.0:
-            raise ValueError(f"season_prominence must be in (0, 2] or None, got {season_prominence!r}")
-        check_positive("severity_weight", severity_weight, allow_zero=True)
-        check_positive("corroboration_weight", corroboration_weight, allow_zero=True)
-        check_int("refractory", refractory, 0)
-        check_int("precedent_after", precedent_after, 0, allow_none=True)
-        if (
-            not isinstance(short_window, int)
-            or isinstance(short_window, bool)
-            or not (short_window == 0 or 8 * tail <= short_window <= window)
-        ):
-            raise ValueError(f"short_window must be 0 or an int in [8 * tail, window], got {short_window!r}")
-        if not isinstance(drops, bool):
-            raise ValueError(f"drops must be a bool, got {drops!r}")
         self.window, self.tail = window, tail
         self.spike_k, self.shift_k, self.volatility_k = spike_k, shift_k, volatility_k
         self.budget, self.min_value, self.recent, self.seed = budget, min_value, recent, seed
         self.season_prominence, self.severity_weight = season_prominence, severity_weight
         self.refractory, self.short_window, self.drops = refractory, short_window, drops
         self.corroboration_weight, self.precedent_after = corroboration_weight, precedent_after
+        check_parameters(self)
         self._severity_ties = True  # severity counts ties against the event (u = 1)
         self._tie_mean = True  # the CUSUMs add the surprisal averaged over the tie-breaking draw
         self._short_precedent = True  # the short view's tail is not fitted beyond what the long reference supports
