@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from streams.blas import use_one_blas_thread
 
@@ -20,7 +22,30 @@ _SETTINGS_HELP = "\n".join(f"  {var}  (default {default}): {text}" for var, defa
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
+class _LazyGroup(click.Group):
+    """A group whose ``lazy`` subcommands (name -> "module:attribute") are imported when first used.
+
+    ``inferwatch gpu-collect`` on a GPU node then needs no dashboard libraries.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self._lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self._lazy:
+            module, attribute = self._lazy[name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, name)
+
+
 @click.group(
+    cls=_LazyGroup,
+    lazy={"dashboards": "dashboards.cli:dashboards"},
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog="Settings come from the environment:\n\n" + _SETTINGS_HELP.replace("\n", "\n\n"),
 )
@@ -115,17 +140,30 @@ def reference(action: str, model: str, version: str | None, bootstrap: str | Non
 
 
 @main.command("gpu-collect")
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between samples.")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.0, min_open=True), help="Seconds between samples.")
 @click.option("--host", help="Host label (default: this machine's hostname).")
-def gpu_collect(interval: float, host: str | None) -> None:
+@click.option("--rounds", type=click.IntRange(min=1), help="Stop after this many samples per GPU (default: run until stopped).")
+@click.option("--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help="Write the samples as JSON lines to this file ('-': standard output) instead of Kafka, e.g. to check NVML on a node.")
+def gpu_collect(interval: float, host: str | None, rounds: int | None, output: Path | None) -> None:
     """Sample this node's GPUs through NVML into the GPU topic (run on GPU nodes)."""
-    from streams.gpu_collect import collect, load_nvml
+    from streams.gpu_collect import collect, kafka_sink, lines_sink, load_nvml
 
     try:
         nvml = load_nvml()
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
-    asyncio.run(collect(nvml, _settings(), interval=interval, host=host))
+
+    async def run() -> int:
+        if output is None:
+            async with kafka_sink(_settings()) as send:
+                return await collect(nvml, send, interval=interval, host=host, rounds=rounds)
+        with click.open_file(str(output), "wb") as stream:
+            async with lines_sink(stream) as send:
+                return await collect(nvml, send, interval=interval, host=host, rounds=rounds)
+
+    sent = asyncio.run(run())
+    click.echo(f"sent {sent} samples to {output or 'the GPU topic'}", err=True)
 
 
 @main.command("gpu-bridge")
@@ -191,14 +229,6 @@ def stack(args: tuple[str, ...]) -> None:
 
     sys.exit(stack_main(list(args)))
 
-
-def _register_dashboards() -> None:
-    from dashboards.cli import dashboards
-
-    main.add_command(dashboards)
-
-
-_register_dashboards()
 
 if __name__ == "__main__":
     main()

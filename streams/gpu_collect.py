@@ -2,26 +2,30 @@
 
 ``read_sample(nvml, index, host)`` reads one GPU into a ``GpuSample`` with DCGM
 field names; a field the driver does not support is left out, never guessed.
-``collect`` produces one sample per GPU every ``interval`` seconds.  The NVML
-module is passed in, so the reader is testable without a GPU.
+``collect`` reads one sample per GPU every ``interval`` seconds and hands each to
+a sink: ``kafka_sink`` (the GPU topic, keyed by host) or ``lines_sink`` (JSON
+lines, the same bytes, for checking a node without Kafka).  The NVML module is
+passed in, so the reader is testable without a GPU.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable
-from typing import Any
-
-from aiokafka import AIOKafkaProducer
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import IO, Any
 
 from streams.decoding import encode_gpu_sample
 from streams.records import GpuSample
 from streams.settings import Settings
 
-__all__ = ["collect", "load_nvml", "read_sample"]
+__all__ = ["Sink", "collect", "kafka_sink", "lines_sink", "load_nvml", "read_sample"]
+
+#: Where ``collect`` puts each sample.
+Sink = Callable[[GpuSample], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 _MIB = 1024 * 1024
@@ -47,6 +51,26 @@ def _try(read: Callable[[], Any]) -> Any:
         return None
 
 
+def _memory_info(nvml: Any, handle: Any) -> Any:
+    """Framebuffer memory as nvidia-smi and DCGM count it: ``used`` without the driver's reservation.
+
+    That is NVML's ``_v2`` query (``used``, ``free``, ``reserved``, ``total``); drivers or
+    bindings without it give the v1 answer, whose ``used`` includes the reservation.
+    """
+    version = getattr(nvml, "nvmlMemory_v2", None)
+    if version is not None:
+        mem = _try(lambda: nvml.nvmlDeviceGetMemoryInfo(handle, version=version))
+        if mem is not None:
+            return mem
+    return _try(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
+
+
+def _clocks_event_reasons(nvml: Any, handle: Any) -> int:
+    """The clocks-event reason bits (NVML's newer name first, then the "throttle" one it replaced)."""
+    read = getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
+    return int(read(handle))
+
+
 def read_sample(nvml: Any, index: int, host: str, xid: int = 0) -> GpuSample:
     """One sample of GPU ``index`` (``xid``: the last XID seen by the caller's event set)."""
     handle = nvml.nvmlDeviceGetHandleByIndex(index)
@@ -56,17 +80,19 @@ def read_sample(nvml: Any, index: int, host: str, xid: int = 0) -> GpuSample:
     if util is not None:
         fields["DCGM_FI_DEV_GPU_UTIL"] = float(util.gpu)
         fields["DCGM_FI_DEV_MEM_COPY_UTIL"] = float(util.memory)
-    mem = _try(lambda: nvml.nvmlDeviceGetMemoryInfo(handle))
+    mem = _memory_info(nvml, handle)
     if mem is not None:
         fields["DCGM_FI_DEV_FB_USED"] = mem.used / _MIB
         fields["DCGM_FI_DEV_FB_FREE"] = mem.free / _MIB
         fields["DCGM_FI_DEV_FB_TOTAL"] = mem.total / _MIB
+        if hasattr(mem, "reserved"):
+            fields["DCGM_FI_DEV_FB_RESERVED"] = mem.reserved / _MIB
     readers: dict[str, Callable[[], Any]] = {
         "DCGM_FI_DEV_GPU_TEMP": lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU),
         "DCGM_FI_DEV_POWER_USAGE": lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0,
         "DCGM_FI_DEV_SM_CLOCK": lambda: nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM),
         "DCGM_FI_DEV_MEM_CLOCK": lambda: nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM),
-        "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": lambda: nvml.nvmlDeviceGetCurrentClocksThrottleReasons(handle),
+        "DCGM_FI_DEV_CLOCKS_EVENT_REASONS": lambda: _clocks_event_reasons(nvml, handle),
         "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": lambda: nvml.nvmlDeviceGetTotalEccErrors(
             handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC
         ),
@@ -92,31 +118,54 @@ def _xid_events(nvml: Any, count: int) -> Any:
         return None
 
 
-async def collect(nvml: Any, settings: Settings, *, interval: float = 1.0, host: str | None = None, rounds: int | None = None) -> int:
-    """Produce samples of every GPU each ``interval`` s (``rounds`` times, or forever); returns samples sent."""
+@contextlib.asynccontextmanager
+async def kafka_sink(settings: Settings) -> AsyncIterator[Sink]:
+    """A sink producing each sample to ``settings.gpu_topic`` (key: host); stops the producer on exit."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+
+    async def send(sample: GpuSample) -> None:
+        await producer.send(settings.gpu_topic, encode_gpu_sample(sample), key=sample.host.encode())
+
+    try:
+        yield send
+    finally:
+        await producer.stop()
+
+
+@contextlib.asynccontextmanager
+async def lines_sink(stream: IO[bytes]) -> AsyncIterator[Sink]:
+    """A sink writing each sample as one JSON line (the bytes the GPU topic would get), flushed."""
+
+    async def send(sample: GpuSample) -> None:
+        stream.write(encode_gpu_sample(sample) + b"\n")
+        stream.flush()
+
+    yield send
+
+
+async def collect(nvml: Any, send: Sink, *, interval: float = 1.0, host: str | None = None, rounds: int | None = None) -> int:
+    """Send a sample of every GPU each ``interval`` s (``rounds`` times, or forever); returns samples sent."""
     host = host or socket.gethostname()
     count = nvml.nvmlDeviceGetCount()
     events = _xid_events(nvml, count)
     last_xid = [0] * count
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    await producer.start()
     sent = 0
-    try:
-        n = 0
-        while rounds is None or n < rounds:
-            while events is not None:
-                data = _try(lambda: nvml.nvmlEventSetWait(events, 0))
-                if data is None:
-                    break
-                index = next((i for i in range(count) if nvml.nvmlDeviceGetHandleByIndex(i) == data.device), None)
-                if index is not None:
-                    last_xid[index] = int(data.eventData)
-            for i in range(count):
-                sample = read_sample(nvml, i, host, last_xid[i])
-                await producer.send(settings.gpu_topic, encode_gpu_sample(sample), key=host.encode())
-                sent += 1
-            n += 1
+    n = 0
+    while rounds is None or n < rounds:
+        while events is not None:
+            data = _try(lambda: nvml.nvmlEventSetWait(events, 0))
+            if data is None:
+                break
+            index = next((i for i in range(count) if nvml.nvmlDeviceGetHandleByIndex(i) == data.device), None)
+            if index is not None:
+                last_xid[index] = int(data.eventData)
+        for i in range(count):
+            await send(read_sample(nvml, i, host, last_xid[i]))
+            sent += 1
+        n += 1
+        if rounds is None or n < rounds:
             await asyncio.sleep(interval)
-    finally:
-        await producer.stop()
     return sent

@@ -20,11 +20,12 @@ from streams.cli import main
 from streams.deadletter import from_kafka
 from streams.decoding import GpuDecoder
 from streams.gpu_bridge import bridge
+from streams.gpu_collect import collect, kafka_sink
 from streams.scenario import Scenario, builtin, write_files
 from streams.settings import Settings
 from streams.worker import spawn_worker, stop_worker, wait_healthy
 from tests.integration.service_helpers import metrics_text, replay_messages, run_settings, split, worker_log
-from tests.unit.test_tools import DCGM_TEXT
+from tests.unit.test_tools import DCGM_TEXT, FakeNvmlV2
 
 pytestmark = pytest.mark.integration
 
@@ -118,6 +119,23 @@ def test_gpu_bridge_produces_decodable_samples(kafka_bootstrap: str, dcgm_export
 def test_gpu_bridge_survives_a_failing_exporter(kafka_bootstrap: str, dcgm_exporter: str) -> None:
     settings = run_settings(kafka_bootstrap)
     assert asyncio.run(bridge(f"{dcgm_exporter}/wrong", settings, interval=0.05, rounds=2)) == 0
+
+
+
+def test_gpu_collect_produces_decodable_samples_keyed_by_host(kafka_bootstrap: str) -> None:
+    settings = run_settings(kafka_bootstrap)
+
+    async def go() -> int:
+        async with kafka_sink(settings) as send:
+            return await collect(FakeNvmlV2(), send, interval=0.05, host="node-7", rounds=3)
+
+    sent = asyncio.run(go())
+    assert sent == 6  # two GPUs, three rounds
+    messages = asyncio.run(_drain(kafka_bootstrap, settings.gpu_topic, sent))
+    samples = [s for m in messages for s in GpuDecoder(settings).decode(m.value)]
+    assert sorted((s.host, s.gpu) for s in samples) == [("node-7", 0)] * 3 + [("node-7", 1)] * 3
+    assert {m.key for m in messages} == {b"node-7"}
+    assert all(s.fields["DCGM_FI_DEV_FB_USED"] == 30 * 1024 for s in samples)
 
 
 def test_reference_commands_reach_the_worker_and_bad_ones_are_dead_lettered(kafka_bootstrap: str, tmp_path: Path) -> None:

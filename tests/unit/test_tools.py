@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
 
+from streams.cli import main
 from streams.control import make_command, parse_command
+from streams.decoding import GpuDecoder
 from streams.errors import Rejected
 from streams.gpu_bridge import parse_metrics
 from streams.gpu_collect import read_sample
 from streams.plot import latency_svg
 from streams.records import Alert
 from streams.replay import classify
+from streams.settings import Settings
 
 
 class FakeNvml:
@@ -58,6 +63,58 @@ def test_nvml_sample_uses_dcgm_names_and_base_units_and_skips_unsupported_fields
     assert f["DCGM_FI_DEV_POWER_USAGE"] == 312.5 and f["DCGM_FI_DEV_CLOCKS_EVENT_REASONS"] == 0x40
     assert f["DCGM_FI_DEV_XID_ERRORS"] == 79
     assert "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL" not in f
+
+
+
+class FakeNvmlV2(FakeNvml):
+    """Newer bindings: the ``_v2`` memory query (reservation apart), two GPUs, no XID events."""
+
+    nvmlMemory_v2 = 0x02000028  # noqa: N815 - pynvml's name
+
+    def nvmlDeviceGetCount(self) -> int:  # noqa: N802
+        return 2
+
+    def nvmlDeviceGetMemoryInfo(self, h: str, version: int | None = None) -> SimpleNamespace:  # noqa: N802
+        if version is None:  # v1: used includes the driver's reservation
+            return SimpleNamespace(used=31 * 1024**3, free=49 * 1024**3, total=80 * 1024**3)
+        return SimpleNamespace(used=30 * 1024**3, free=49 * 1024**3, reserved=1024**3, total=80 * 1024**3)
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, h: str) -> int:  # noqa: N802
+        return 0x4
+
+    def nvmlEventSetCreate(self) -> None:  # noqa: N802
+        raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+
+
+def test_nvml_memory_leaves_out_the_reservation_and_reasons_use_the_new_name() -> None:
+    f = read_sample(FakeNvmlV2(), 1, "node-1").fields
+    assert (f["DCGM_FI_DEV_FB_USED"], f["DCGM_FI_DEV_FB_RESERVED"], f["DCGM_FI_DEV_FB_FREE"]) == (30 * 1024, 1024, 49 * 1024)
+    assert f["DCGM_FI_DEV_CLOCKS_EVENT_REASONS"] == 0x4
+
+
+def test_gpu_collect_cli_writes_decodable_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("streams.gpu_collect.load_nvml", FakeNvmlV2)
+    out = tmp_path / "samples.jsonl"
+    result = CliRunner().invoke(main, ["gpu-collect", "--rounds", "2", "--interval", "0.01", "--host", "node-1", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "sent 4 samples" in result.output
+    samples = [s for line in out.read_bytes().splitlines() for s in GpuDecoder(Settings()).decode(line)]
+    assert [(s.host, s.gpu) for s in samples] == [("node-1", 0), ("node-1", 1)] * 2
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--interval", "0"], "x>0.0"), (["--rounds", "0"], "x>=1")])
+def test_gpu_collect_cli_rejects_bad_options(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["gpu-collect", *args, "--output", "-"])
+    assert result.exit_code == 2 and message in result.output.replace(" ", ""), result.output
+
+
+def test_gpu_collect_cli_explains_a_node_without_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> None:
+        raise RuntimeError("NVML unavailable (no NVIDIA driver on this node?): NVML_ERROR_LIBRARY_NOT_FOUND")
+
+    monkeypatch.setattr("streams.gpu_collect.load_nvml", missing)
+    result = CliRunner().invoke(main, ["gpu-collect", "--output", "-"])
+    assert result.exit_code == 1 and "no NVIDIA driver on this node?" in result.output
 
 
 DCGM_TEXT = """# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).

@@ -1,0 +1,116 @@
+"""A real NVML trace: ``inferwatch gpu-collect --output`` on an NVIDIA H200 (driver 580) under load.
+
+``tests/data/nvml_trace/record.py`` recorded it (825 samples, 0.2 s apart) while loading the
+GPU in phases: idle, compute (bf16 matrix products), cooldown, framebuffer fill to 97 %,
+after.  nvidia-smi's own readings of the same seconds (``smi.csv``) lie beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models.anomaly.dcgm import dcgm_observation
+from models.anomaly.gpu_anomaly import GpuAnomaly
+from streams.decoding import GpuDecoder
+from streams.records import GpuSample
+from streams.settings import Settings
+
+DATA = Path(__file__).parents[1] / "data" / "nvml_trace"
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[GpuSample]:
+    decoder = GpuDecoder(Settings())
+    return [sample for line in gzip.open(DATA / "trace.jsonl.gz") for sample in decoder.decode(line.rstrip(b"\n"))]
+
+
+@pytest.fixture(scope="module")
+def phases() -> dict[str, tuple[float, float]]:
+    return {p["phase"]: (p["start"], p["end"]) for p in json.loads((DATA / "phases.json").read_text())["phases"]}
+
+
+def _smi_rows() -> list[tuple[float, dict[str, str]]]:
+    """nvidia-smi's rows as (epoch seconds, {column: value}); its clock was UTC."""
+    with (DATA / "smi.csv").open() as f:
+        rows = [[cell.strip() for cell in row] for row in csv.reader(f)]
+    header = [name.split(" [")[0] for name in rows[0]]
+    out = []
+    for row in rows[1:]:
+        when = datetime.datetime.strptime(row[0], "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
+        out.append((when.timestamp(), dict(zip(header, row))))
+    return out
+
+
+def test_every_recorded_line_decodes_to_a_sample_with_every_field(samples: list[GpuSample]) -> None:
+    assert len(samples) == 825
+    assert {(s.host, s.gpu) for s in samples} == {("device", 0)}
+    assert len({s.uuid for s in samples}) == 1 and samples[0].uuid.startswith("GPU-")
+    observations = np.array([dcgm_observation(s.fields) for s in samples])
+    assert not np.isnan(observations).any()  # every statistical and hard-signal field was read
+    assert {"DCGM_FI_DEV_FB_RESERVED", "DCGM_FI_DEV_MEM_COPY_UTIL"} <= set(samples[0].fields)
+
+
+def test_the_collector_reads_what_nvidia_smi_reads(samples: list[GpuSample]) -> None:
+    times = np.array([s.ts for s in samples])
+    pairs: list[tuple[dict[str, str], dict[str, Any]]] = []
+    for when, smi in _smi_rows():
+        nearest = int(np.abs(times - when).argmin())
+        assert abs(times[nearest] - when) < 0.6
+        pairs.append((smi, samples[nearest].fields))
+    assert len(pairs) >= 160
+
+    def agree(smi_name: str, field: str, tolerance: float) -> float:
+        return float(np.mean([abs(float(smi[smi_name]) - f[field]) <= tolerance for smi, f in pairs]))
+
+    # memory used without the driver's reservation, as nvidia-smi counts it (smi rounds to MiB)
+    assert agree("memory.used", "DCGM_FI_DEV_FB_USED", 1.0) == 1.0
+    assert agree("memory.total", "DCGM_FI_DEV_FB_TOTAL", 1.0) == 1.0
+    assert agree("temperature.gpu", "DCGM_FI_DEV_GPU_TEMP", 1.0) == 1.0
+    assert agree("clocks.current.memory", "DCGM_FI_DEV_MEM_CLOCK", 0.0) == 1.0
+    assert all(int(smi["clocks_event_reasons.active"], 16) == f["DCGM_FI_DEV_CLOCKS_EVENT_REASONS"] for smi, f in pairs)
+    # quantities that move within the 0.35 s between the two readings, at the load's edges
+    assert agree("power.draw", "DCGM_FI_DEV_POWER_USAGE", 1.0) >= 0.9
+    assert agree("utilization.gpu", "DCGM_FI_DEV_GPU_UTIL", 0.0) >= 0.95
+    assert agree("clocks.current.sm", "DCGM_FI_DEV_SM_CLOCK", 0.0) >= 0.85
+
+
+def test_the_load_shows_in_the_trace(samples: list[GpuSample], phases: dict[str, tuple[float, float]]) -> None:
+    def median(phase: str, field: str) -> float:
+        start, end = phases[phase]
+        return float(np.median([s.fields[field] for s in samples if start + 2 <= s.ts < end]))
+
+    assert median("idle", "DCGM_FI_DEV_GPU_UTIL") == 0 and median("compute", "DCGM_FI_DEV_GPU_UTIL") >= 99
+    assert median("compute", "DCGM_FI_DEV_POWER_USAGE") > 4 * median("idle", "DCGM_FI_DEV_POWER_USAGE")
+    fill = median("fill", "DCGM_FI_DEV_FB_USED") / median("fill", "DCGM_FI_DEV_FB_TOTAL")
+    assert 0.95 <= fill <= 0.98
+
+
+def test_gpu_anomaly_alarms_at_each_change_of_the_real_gpu_and_never_while_idle(
+    samples: list[GpuSample], phases: dict[str, tuple[float, float]]
+) -> None:
+    detector = GpuAnomaly()
+    alarms = []
+    for sample in samples:
+        detector.update(dcgm_observation(sample.fields))
+        if detector.fired:
+            evidence = detector.evidence()
+            alarms.append((sample.ts, evidence["kind"], evidence["hard_signals"]))
+    starts = {phase: start for phase, (start, _) in phases.items()}
+    delays = {}
+    for ts, kind, hard in alarms:
+        phase = max((p for p in starts if starts[p] <= ts), key=starts.__getitem__)
+        assert phase != "idle", f"false alarm at {ts - starts['idle']:.1f} s of the idle phase"
+        delays.setdefault(phase, (ts - starts[phase], kind, hard))
+    assert set(delays) == {"compute", "cooldown", "fill", "after"}, alarms
+    assert all(delay < 1.0 for delay, _, _ in delays.values()), delays  # within 5 samples
+    assert delays["compute"][1] == "jump" and delays["cooldown"][1] == "jump"
+    assert delays["fill"][1:] == ("hard_signal", ["fb_nearly_full"])
+    assert len(alarms) == 4  # one per change
