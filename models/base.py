@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-__all__ = ["Detector", "check_choice", "check_int", "check_positive", "check_probability"]
+__all__ = ["Detector", "check_choice", "check_int", "check_positive", "check_probability", "is_finite_number"]
 
 #: Version tag written into every snapshot; bump when a detector's state layout changes.
 SNAPSHOT_VERSION = 1
@@ -123,9 +123,15 @@ class Detector(abc.ABC):
         return f"{type(self).__name__}({args})"
 
 
+def is_finite_number(value: object) -> bool:
+    """A real int or float (numpy's too; not a bool, string or array) that is finite."""
+    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    return real and bool(np.isfinite(value))
+
+
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
     """Raise ``ValueError`` unless ``value`` is a (strictly) positive finite number."""
-    ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    ok = is_finite_number(value) and (value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
@@ -144,7 +150,7 @@ def check_int(name: str, value: Any, low: int, high: int | None = None, *, low_t
 
 def check_probability(name: str, value: float) -> None:
     """Raise ``ValueError`` unless ``0 < value < 1``."""
-    if not (np.isfinite(value) and 0.0 < value < 1.0):
+    if not (is_finite_number(value) and 0.0 < value < 1.0):
         raise ValueError(f"{name} must be in the open interval (0, 1), got {value!r}")
 
 

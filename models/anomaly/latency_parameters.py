@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from models.anomaly.cusum_calibration import check_reference_value
-from models.base import check_int, check_positive
+from models.base import check_int, check_positive, is_finite_number
 from models.calibration import check_budget
 
 if TYPE_CHECKING:
@@ -24,11 +24,11 @@ def check_parameters(det: LatencyAnomaly) -> None:
     if not (det.shift_k < det.spike_k and det.volatility_k < det.spike_k):
         raise ValueError(f"shift_k and volatility_k must be < spike_k = {det.spike_k!r}")
     check_budget(det.budget)
-    if det.min_value is not None:
-        check_positive("abs(min_value)", abs(det.min_value), allow_zero=True)
+    if det.min_value is not None and not is_finite_number(det.min_value):
+        raise ValueError(f"min_value must be a finite number or None, got {det.min_value!r}")
     check_int("recent", det.recent, 1)
     prominence = det.season_prominence
-    if prominence is not None and not 0.0 < prominence <= 2.0:
+    if prominence is not None and not (is_finite_number(prominence) and 0.0 < prominence <= 2.0):
         raise ValueError(f"season_prominence must be in (0, 2] or None, got {prominence!r}")
     check_positive("severity_weight", det.severity_weight, allow_zero=True)
     check_positive("corroboration_weight", det.corroboration_weight, allow_zero=True)

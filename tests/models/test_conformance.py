@@ -111,7 +111,7 @@ def _bad_values(default: Any) -> list[Any]:
     if isinstance(default, bool) or default is None:
         return []
     if isinstance(default, (int, float)):
-        return [-1] if default > 0 else []
+        return ([-1] if default > 0 else []) + ["x", float("nan")]  # wrong sign, not a number, not finite
     if isinstance(default, tuple):
         return [("bogus",)]
     if isinstance(default, FalseAlarmBudget):
