@@ -117,6 +117,7 @@ class Service:
         eager_delivery.install(app.consumer)  # no asyncio tasks per message of the other topics
         input_flow.install(app.consumer)  # no fetch stalls in front of the inputs
         self._batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
+        self._delivery_lock = asyncio.Lock()  # a re-send never overtakes the resolution of what it re-sends
         self.partition_of: dict[str, int] = {}
         self._dirty: dict[tuple[str, str], bool] = {}
         self._snapshot_at: dict[TP | None, float] = {}
@@ -275,19 +276,20 @@ class Service:
         except msgspec.DecodeError as exc:
             log.error("skipping undecodable alert at %s@%d: %s", event.message.tp, event.message.offset, exc)
             return True
-        if self.alertmanager is not None:
-            delivered = await self.alertmanager.deliver(
-                [alert], on_failure=self.metrics.delivery_failures.inc, stopping=lambda: bool(self.app.should_stop)
-            )
-            if not delivered:
-                return False
-            self.metrics.delivered.inc()
-        key, partition = alert.fingerprint, event.message.partition
-        if alert.status == "firing":
-            put(self.forwarder_state, key, event.message.value, partition)
-        elif key in self.forwarder_state.data:
-            del self.forwarder_state.data[key]
-            self.forwarder_state.send_changelog(partition, key, None)
+        async with self._delivery_lock:
+            if self.alertmanager is not None:
+                delivered = await self.alertmanager.deliver(
+                    [alert], on_failure=self.metrics.delivery_failures.inc, stopping=lambda: bool(self.app.should_stop)
+                )
+                if not delivered:
+                    return False
+                self.metrics.delivered.inc()
+            key, partition = alert.fingerprint, event.message.partition
+            if alert.status == "firing":
+                put(self.forwarder_state, key, event.message.value, partition)
+            elif key in self.forwarder_state.data:
+                del self.forwarder_state.data[key]
+                self.forwarder_state.send_changelog(partition, key, None)
         return True
 
     async def on_control(self, event: Any) -> None:
@@ -303,16 +305,23 @@ class Service:
         log.info("control: %s %s %s queued (id %s)", command["action"], command["model"], command.get("version") or "all versions", command["id"])
 
     async def resend_firing(self) -> None:
-        """Re-post every firing alert this worker forwards, so Alertmanager keeps them open."""
-        if self.alertmanager is None or not self.forwarder_state.data:
+        """Re-post every firing alert this worker forwards, so Alertmanager keeps them open.
+
+        Under the delivery lock: a resolution delivered meanwhile would otherwise be
+        overtaken by this re-send of the alert it resolves, re-opening it until its TTL.
+        """
+        if self.alertmanager is None:
             return
-        alerts = [_ALERT_DECODER.decode(v) for v in self.forwarder_state.data.values()]
-        try:
-            await self.alertmanager.post(alerts)
-            self.metrics.delivered.inc()
-        except Exception as exc:  # noqa: BLE001 - next round retries; the failure is counted and logged
-            self.metrics.delivery_failures.inc()
-            log.warning("re-send of %d firing alerts failed: %s", len(alerts), exc)
+        async with self._delivery_lock:
+            if not self.forwarder_state.data:
+                return
+            alerts = [_ALERT_DECODER.decode(v) for v in self.forwarder_state.data.values()]
+            try:
+                await self.alertmanager.post(alerts)
+                self.metrics.delivered.inc()
+            except Exception as exc:  # noqa: BLE001 - next round retries; the failure is counted and logged
+                self.metrics.delivery_failures.inc()
+                log.warning("re-send of %d firing alerts failed: %s", len(alerts), exc)
 
     def update_lag(self) -> int:
         """Set the lag gauges; returns the largest lag over assigned input partitions."""

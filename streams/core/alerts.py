@@ -3,13 +3,16 @@
 A signal that fires opens an alert (one ``firing`` record) unless one with the
 same fingerprint is already open; further fires only keep it open.  An open
 alert resolves (one ``resolved`` record) when its detector has not fired for
-``resolve_after`` seconds of event time — so a persisting change, whose
-detector re-fires after each restart, stays one alert, and a lone spike gives
-one short alert rather than a storm.  The tracker pickles with the monitor.
+``resolve_after`` seconds of event time (it ends then, however late the tick
+that notices) — so a persisting change, whose detector re-fires after each
+restart, stays one alert, and a lone spike gives one short alert rather than a
+storm.  ``escalate`` lets a more severe fire replace an open alert (the caller
+resolves the old one and opens the new).  The tracker pickles with the monitor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -17,7 +20,10 @@ from urllib.parse import urlencode
 from streams.core.signals import Signal
 from streams.records import Alert
 
-__all__ = ["AlertTracker", "OpenAlert", "dashboard_url", "make_alert"]
+__all__ = ["SEVERITY_RANK", "AlertTracker", "OpenAlert", "dashboard_url", "make_alert"]
+
+#: Severities from least to most severe.
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 _DASHBOARDS = {"gpu_anomaly": "inferwatch-gpu", "input_drift": "inferwatch-drift"}
 
@@ -89,12 +95,22 @@ class AlertTracker:
         self.open[key] = opened
         return opened
 
-    def tick(self, now: float) -> list[tuple[OpenAlert, float]]:
-        """Close alerts quiet since ``now - resolve_after``; returns ``(alert, resolved_at)``."""
+    def escalate(self, signal: Signal) -> OpenAlert | None:
+        """Remove and return the open alert of ``signal``'s fingerprint if ``signal`` is more severe
+        than it (then ``fire(signal)`` opens the escalated alert); else None and nothing changes."""
+        current = self.open.get(signal.fingerprint)
+        if current is None or SEVERITY_RANK.get(signal.severity, 0) <= SEVERITY_RANK.get(current.first.severity, 0):
+            return None
+        return self.open.pop(signal.fingerprint)
+
+    def tick(self, now: float, keep: Collection[str] = ()) -> list[tuple[OpenAlert, float]]:
+        """Close alerts quiet since ``now - resolve_after``, except the fingerprints in ``keep``
+        (a more severe fire waits to replace them); returns ``(alert, resolved_at)``,
+        ``resolved_at`` being when the quiet spell completed (latest fire + ``resolve_after``)."""
         closed = []
         for key, alert in list(self.open.items()):
-            if now - alert.latest.ts >= self.resolve_after:
-                closed.append((self.open.pop(key), now))
+            if now - alert.latest.ts >= self.resolve_after and key not in keep:
+                closed.append((self.open.pop(key), alert.latest.ts + self.resolve_after))
         return closed
 
     def is_open(self, key: str) -> bool:

@@ -10,6 +10,7 @@ through ``snapshot_model`` / ``snapshot_host`` bytes, restored lazily from
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import pickle
 import time
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.core.alerts import AlertTracker, make_alert
+from streams.core.alerts import SEVERITY_RANK, AlertTracker, make_alert
 from streams.core.correlation import CORRELATABLE, HostView, gpu_context
 from streams.core.detectors import DetectorFactory
 from streams.core.gpu_monitor import GpuState, HostMonitor, gpu_key
@@ -190,7 +191,7 @@ class Engine:
     def _settle_host(self, state: HostState, now: float, out: Output) -> bool:
         before = len(out.alerts)
         self._release_pending(state, now, out)
-        for alert, ended in state.tracker.tick(now):
+        for alert, ended in state.tracker.tick(now, keep=state.pending.keys()):
             self._resolve(alert, ended, out)
         return len(out.alerts) > before
 
@@ -256,7 +257,7 @@ class Engine:
         self._count(out.alerts[-1])
 
     def _resolve(self, alert: Any, ended: float, out: Output) -> None:
-        signal = alert.latest
+        signal = dataclasses.replace(alert.latest, severity=alert.first.severity)  # the identity it fired with
         out.alerts.append(make_alert(signal, "resolved", alert.started, ended=ended, gpu_context=alert.gpu_context, grafana_url=self.settings.grafana_url))
         for host in list(self.incidents) + list(out.incidents):
             if signal.fingerprint in self._peek_view(host, out).incidents:
@@ -305,15 +306,26 @@ class Engine:
                 if self.metrics is not None:
                     self.metrics.gpu_score.labels(row.host, row.gpu, row.uuid or "").set(row.score)
                     self.metrics.gpu_threshold.labels(row.host, row.gpu, row.uuid or "").set(row.threshold)
-            for signal in signals:
-                if state.tracker.is_open(signal.fingerprint):
-                    state.tracker.fire(signal)
-                else:
-                    state.pending.setdefault(signal.fingerprint, signal)
+            for signal in signals:  # in event order, each after what fell due before it: any batching, same alerts
+                self._settle_host(state, signal.ts, out)
+                self._host_signal(state, signal)
             self._settle_host(state, state.last_ts, out)
             out.hosts.add(name)
             self._wall[_HOST_PREFIX + name] = (time.time(), state.last_ts)
         return out
+
+    @staticmethod
+    def _host_signal(state: HostState, signal: Signal) -> None:
+        """A GPU fire: keeps its open alert open, or waits out the grace (a more severe fire
+        escalates: it waits too, then replaces the open alert, or the less severe pending one)."""
+        key = signal.fingerprint
+        open_alert = state.tracker.open.get(key)
+        if open_alert is not None and SEVERITY_RANK[signal.severity] <= SEVERITY_RANK[open_alert.first.severity]:
+            state.tracker.fire(signal)
+            return
+        pending = state.pending.get(key)
+        if pending is None or SEVERITY_RANK[signal.severity] > SEVERITY_RANK[pending.severity]:
+            state.pending[key] = signal
 
     def _release_pending(self, state: HostState, now: float, out: Output) -> None:
         """Publish GPU alerts whose grace has passed, unless a model incident on the host claimed them."""
@@ -328,6 +340,9 @@ class Engine:
             if any(abs(signal.ts - ts) <= self.settings.resolve_after_seconds for ts in claimed.values()):
                 log.info("GPU anomaly %s/%s reported inside a model incident", signal.host, signal.gpu)
                 continue
+            escalated = state.tracker.escalate(signal)
+            if escalated is not None:
+                self._resolve(escalated, signal.ts, out)
             opened = state.tracker.fire(signal)
             if opened is not None:
                 row = self.gpu_states.get(gpu_key(signal.host or "", signal.gpu or ""))

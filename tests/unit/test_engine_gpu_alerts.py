@@ -1,0 +1,53 @@
+"""GPU alerts from the detection core on the real H200 trace: the same alerts however the samples are batched,
+and a critical hard signal escalates an open warning instead of disappearing into it."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from streams.core import Engine
+from streams.decoding import GpuDecoder
+from streams.records import Alert, GpuSample
+from streams.settings import Settings
+
+TRACE = Path(__file__).parents[1] / "data" / "nvml_trace" / "trace.jsonl.gz"
+SETTINGS = Settings(resolve_after_seconds=30.0)  # gpu_grace_seconds 15 (default)
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[GpuSample]:
+    decoder = GpuDecoder(SETTINGS)
+    return [s for line in gzip.open(TRACE) for s in decoder.decode(line.rstrip(b"\n"))]
+
+
+def _alerts(samples: list[GpuSample], batch: int) -> list[Alert]:
+    engine = Engine(SETTINGS)
+    alerts = [a for i in range(0, len(samples), batch) for a in engine.on_samples(samples[i : i + batch]).alerts]
+    return alerts + engine.tick(samples[-1].ts + 3600).alerts  # long after: everything settles
+
+
+def _summary(alerts: list[Alert], t0: float) -> list[tuple[str, str, float, float | None, str]]:
+    return [(a.status, a.severity, round(a.starts_at - t0, 1), a.ends_at and round(a.ends_at - t0, 1), a.statistic) for a in alerts]
+
+
+def test_gpu_alerts_do_not_depend_on_how_samples_are_batched(samples: list[GpuSample]) -> None:
+    # a worker catching up gets hundreds of samples per batch; one keeping up gets a few
+    expected = _summary(_alerts(samples, 1), samples[0].ts)
+    for batch in (7, 50, len(samples)):
+        assert _summary(_alerts(samples, batch), samples[0].ts) == expected, batch
+
+
+def test_a_critical_hard_signal_escalates_the_open_warning(samples: list[GpuSample]) -> None:
+    # detector fires (s after the first sample): job start 75.1, job end 115.5, framebuffer full 140.1 (hard), its release 155.2
+    alerts = _summary(_alerts(samples, 50), samples[0].ts)
+    assert alerts == [
+        ("firing", "warning", 75.1, None, "multivariate"),
+        ("resolved", "warning", 75.1, 105.1, "multivariate"),  # quiet for resolve_after = 30 s
+        ("firing", "warning", 115.5, None, "multivariate"),
+        ("resolved", "warning", 115.5, 140.1, "multivariate"),  # replaced by the critical one...
+        ("firing", "critical", 140.1, None, "fb_nearly_full"),  # ...published after the 15 s grace
+        ("resolved", "critical", 140.1, 185.2, "multivariate"),  # the release at 155.2 kept it open; resolved as it fired
+    ]
