@@ -25,6 +25,8 @@ _RESOLUTION = np.array([1.0, 0.005, 1.0, 2.0, 15.0, 15.0])
 _MIN_SCALE = 0.01
 _CLK, _XID, _ECC = (OBSERVATION_FIELDS.index(f) for f in ("clocks_event_reasons", "xid", "ecc_uncorrectable"))
 _MEM = FIELDS.index("mem_used_fraction")
+#: References per phase (outer) and field (inner).
+_Refs = list[list[ConformalReference]]
 
 
 class GpuAnomaly(Detector):
@@ -55,7 +57,27 @@ class GpuAnomaly(Detector):
     of an earlier one (a job starting: its utilisation jump, then the new noise
     of its power and the climb of its temperature) is raised only if it is more
     severe (higher CUSUM / threshold); otherwise its score stays just below the
-    threshold.  Slow drifts are left to the hard signals (thermal throttling,
+    threshold.
+
+    After a raised alarm the detector re-learns (``relearn_after_alarm``): the alarm
+    marks a change, and the steps after it go, besides the sliding references, into
+    fresh references per field and phase (with ``max(2, tail // 4)`` extremes per side,
+    so they are ready after ``relearn_span = 8 * max(2, tail // 4)`` samples).
+    Until then the incident is open: steps are scored against the sliding
+    references alone and the refractory rule applies.  Then it closes (its CUSUMs
+    and crossings are forgotten) and each step's p-value is the larger of its
+    p-values against the sliding and the fresh references: a step must be new both
+    to the last ``2 * window`` samples and to the regime since the alarm.  So a job
+    that starts after a long idle is one alarm: its noise (power 8 W instead of 1 W,
+    a climbing temperature) is not judged against idle steps alone, where it used
+    to raise a "volatility" alarm a few hundred samples later; yet a real second
+    incident new to the job's own steps (a utilisation collapse) alarms from
+    ``relearn_span`` samples after the first.  No step's p-value is smaller than
+    the sliding references alone give (so a 30 % SM clock drop soon after a job
+    start still goes unseen: the start's own clock step widens the sliding tail's
+    scale).  The fresh references are dropped
+    ``2 * window`` samples after the alarm (the sliding ones then hold the same
+    steps).  Slow drifts are left to the hard signals (thermal throttling,
     framebuffer nearly full).  On AR(1) telemetry with lag-1 correlation 0.99 no
     alarm was raised in 100k samples at the default budget.
 
@@ -84,7 +106,12 @@ class GpuAnomaly(Detector):
         Clocks-event-reason bits that are hard signals (see ``dcgm.THROTTLE_BITS``).
     refractory
         Samples after a crossing within which a crossing no more severe is a repeat
-        (0: every crossing alarms).  Hard signals always fire.
+        (0: every crossing alarms); with ``relearn_after_alarm`` an incident also
+        closes once it has re-learned.  Hard signals always fire.
+    relearn_after_alarm
+        Re-learn after each raised statistical alarm (see above); False: the sliding
+        references only, as before this option (snapshots taken before it restore
+        with False).
     seed
         Seed of the tie-breaking random numbers.
 
@@ -117,6 +144,7 @@ class GpuAnomaly(Detector):
         fb_full: float = 0.95,
         throttle_mask: int = DEFAULT_THROTTLE_MASK,
         refractory: int = 100,
+        relearn_after_alarm: bool = True,
         seed: int | None = 0,
     ) -> None:
         check_int("tail", tail, 2)
@@ -133,9 +161,11 @@ class GpuAnomaly(Detector):
             bits = ", ".join(hex(b) for b in THROTTLE_BITS)
             raise ValueError(f"throttle_mask must be an int made of the bits {bits}; got {throttle_mask!r}")
         check_int("refractory", refractory, 0)
+        if not isinstance(relearn_after_alarm, bool):
+            raise ValueError(f"relearn_after_alarm must be a bool, got {relearn_after_alarm!r}")
         self.window, self.tail, self.spike_k, self.shift_k = window, tail, spike_k, shift_k
         self.budget, self.fb_full, self.throttle_mask, self.seed = budget, fb_full, throttle_mask, seed
-        self.refractory = refractory
+        self.refractory, self.relearn_after_alarm = refractory, relearn_after_alarm
         self._crossings: Crossings = collections.deque()  # (sample, ratio) within refractory
         self._crossed = False  # the last sample crossed (raised, a repeat, or a hard signal)
         # Four CUSUMs (two per phase), each stepping every other sample.
@@ -150,6 +180,18 @@ class GpuAnomaly(Detector):
         self._surprisal = dict.fromkeys(FIELDS, 0.0)
         self._last = {"clk": 0, "xid": 0.0, "ecc": math.nan, "fb_full": False}
         self._kind = "none"
+        # Re-learning after a raised alarm: fresh references per phase and field, and the alarm's sample.
+        self._fresh: _Refs | None = None
+        self._alarm_n = 0
+
+    @property
+    def relearn_span(self) -> int:
+        """Samples after a raised alarm until the fresh references are ready and the incident closes."""
+        return 8 * self._fresh_tail
+
+    @property
+    def _fresh_tail(self) -> int:
+        return max(2, self.tail // 4)
 
     def _check(self, x: Any) -> np.ndarray:
         try:
@@ -167,6 +209,9 @@ class GpuAnomaly(Detector):
         state.setdefault("refractory", 0)  # a snapshot from before the refractory span: every crossing alarms
         state.setdefault("_crossings", collections.deque())
         state.setdefault("_crossed", state.get("_fired", False))
+        state.setdefault("relearn_after_alarm", False)  # a snapshot from before re-learning: sliding references only
+        state.setdefault("_fresh", None)
+        state.setdefault("_alarm_n", 0)
         self.__dict__.update(state)
 
     def _hard_signals(self, obs: np.ndarray) -> list[str]:
@@ -204,9 +249,10 @@ class GpuAnomaly(Detector):
                     steps[j] = z[j] - self._prev[j]
                 self._prev[j] = z[j]
         scored = {} if self._crossed else steps  # the step back after a crossing is learned, not scored
+        fresh = self._relearned()
         u = float(self._rng.random())
         refs = self._refs[phase]
-        ps = {FIELDS[j]: self._p_value(j, phase, d, u) for j, d in scored.items() if refs[j].ready}
+        ps = {FIELDS[j]: self._p_value(j, phase, d, u, fresh) for j, d in scored.items() if refs[j].ready}
         self._surprisal = {f: surprisal(p) for f, p in ps.items()}
         cusum = self._cusum[phase]
         if ps:
@@ -228,16 +274,50 @@ class GpuAnomaly(Detector):
             self._kind = "hard_signal"
         for j, d in steps.items():
             refs[j].add(d)
+            if self._fresh is not None:
+                self._fresh[phase][j].add(d)
+        if crossed and self.relearn_after_alarm:  # a change: learn the regime after it (its own step excluded)
+            tail = self._fresh_tail
+            self._fresh = [[ConformalReference(self.window, tail, _MIN_SCALE) for _ in FIELDS] for _ in range(2)]
+            self._alarm_n = self._n
 
-    def _p_value(self, j: int, phase: int, step: float, u: float) -> float:
-        """Two-sided p-value of field ``j``'s ``step`` against its ``phase`` reference.
+    def _relearned(self) -> _Refs | None:
+        """The fresh references once the incident has closed, else None.
 
-        A step beyond that reference's range gets the larger of the two phases'
-        p-values (each valid, so is the larger): a rare step that recurs (utilisation
-        dropping to 0 for one sample now and then) is missing from one phase's window
-        now and then, and is not new while the other phase's window holds one like it.
+        On the first sample after ``relearn_span`` the incident closes: its CUSUMs and
+        crossings are cleared (evidence judged against the old regime only); after
+        ``2 * window`` samples the fresh references are dropped.
         """
-        ref, other = self._refs[phase][j], self._refs[1 - phase][j]
+        if self._fresh is None:
+            return None
+        age = self._n - self._alarm_n
+        if age > 2 * self.window:
+            self._fresh = None
+            return None
+        if age <= self.relearn_span:
+            return None
+        if age == self.relearn_span + 1:
+            self._cusum = [[0.0, 0.0], [0.0, 0.0]]
+            self._crossings.clear()
+        return self._fresh
+
+    def _p_value(self, j: int, phase: int, step: float, u: float, fresh: _Refs | None) -> float:
+        """Two-sided p-value of field ``j``'s ``step`` against its ``phase`` references.
+
+        A step beyond a reference's range gets the larger of the two phases' p-values
+        (each valid, so is the larger): a rare step that recurs (utilisation dropping
+        to 0 for one sample now and then) is missing from one phase's window now and
+        then, and is not new while the other phase's window holds one like it.  Once
+        re-learned (``fresh``: both phases' references since the last alarm), the
+        larger of that and the same p-value against the fresh references.
+        """
+        p = self._pair_p(self._refs[phase][j], self._refs[1 - phase][j], step, u)
+        if fresh is not None and fresh[phase][j].ready:
+            p = max(p, self._pair_p(fresh[phase][j], fresh[1 - phase][j], step, u))
+        return p
+
+    @staticmethod
+    def _pair_p(ref: ConformalReference, other: ConformalReference, step: float, u: float) -> float:
         p = ref.p_value(step, "two-sided", u)
         if other.ready and not ref.lowest <= step <= ref.highest:
             p = max(p, other.p_value(step, "two-sided", u))

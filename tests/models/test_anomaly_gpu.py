@@ -211,19 +211,69 @@ def test_a_job_starting_or_stopping_is_one_incident():
     # 9 transitions, each new (none in the last 2 * window samples).  Without the refractory
     # span each raised about 3 alarms: the utilisation jump, then the new noise of power and
     # utilisation and the temperature's climb or fall, judged against the other state's steps.
+    # With the span alone a job start after a long idle still raised a second, "volatility"
+    # alarm 100-400 samples later (12-14 alarms on seeds 0, 2, 4): the span was over while the
+    # references still held idle steps only.  Re-learning after the alarm judges the job's noise
+    # against its own steps: one alarm per transition, on the transition.
+    for seed in (0, 2, 4):
+        obs = jobs(30_000, 3_000, seed)
+        assert GpuAnomaly(seed=0).update_many(obs).tolist() == list(range(3_000, 30_000, 3_000))
     obs = jobs(30_000, 3_000)
-    assert GpuAnomaly(seed=0).update_many(obs).size <= 14
-    assert GpuAnomaly(refractory=0, seed=0).update_many(obs).size > 18
+    assert GpuAnomaly(relearn_after_alarm=False, seed=0).update_many(obs).size <= 14
+    assert GpuAnomaly(refractory=0, relearn_after_alarm=False, seed=0).update_many(obs).size > 18
+
+
+@pytest.mark.parametrize("lag", [50, 150, 400])
+def test_a_real_fault_soon_after_a_job_start_is_a_second_incident(lag):
+    # A job starts at 6,000 after 3,000 idle samples; `lag` samples later it hangs: utilisation
+    # collapses to 0 and power falls to 90 W (clocks stay up).  Re-learning must not hide it:
+    # it alarms on the sample it happens.  Before re-learning the one at 50 samples was a
+    # repeat of the start (both at the CUSUM's cap, within the refractory span) and was lost.
+    start, fault = 6_000, 6_000 + lag
+    obs = jobs(fault + 300, 3_000, seed=1)
+    obs[fault:, COL["gpu_util"]] = 0.0
+    obs[fault:, COL["power"]] = np.round(np.random.default_rng(7).normal(90.0, 2.0, 300))
+    det = GpuAnomaly(seed=0)
+    fired = det.update_many(obs)
+    assert fired[fired >= start].tolist() == [start, fault]
+    assert lag >= det.relearn_span
+    if lag == 50:
+        old = GpuAnomaly(relearn_after_alarm=False, seed=0).update_many(obs)
+        assert old[old >= start].tolist() == [start]
+
+
+@pytest.mark.parametrize("cut", [3_010, 3_100, 4_000])  # incident open, re-learned, fresh references full
+def test_snapshot_while_relearning_round_trips(cut):
+    obs = jobs(12_000, 3_000)
+    det = GpuAnomaly(seed=0)
+    det.update_many(obs[:cut])
+    assert det._fresh is not None
+    restored = GpuAnomaly.restore(det.snapshot())
+    assert restored.update_many(obs[cut:]).tolist() == det.update_many(obs[cut:]).tolist()
+    assert restored.score == det.score
 
 
 def test_snapshot_from_before_the_refractory_span_alarms_on_every_crossing():
-    det, plain = GpuAnomaly(seed=0), GpuAnomaly(refractory=0, seed=0)
+    # Such a snapshot is also from before re-learning: it restores with neither.
+    det, plain = GpuAnomaly(seed=0), GpuAnomaly(refractory=0, relearn_after_alarm=False, seed=0)
     for d in (det, plain):
         d.update_many(busy(200))
-    for attr in ("refractory", "_crossings", "_crossed"):
+    for attr in ("refractory", "_crossings", "_crossed", "relearn_after_alarm", "_fresh", "_alarm_n"):
         del det.__dict__[attr]
     old = GpuAnomaly.restore(det.snapshot())
-    assert old.refractory == 0
+    assert old.refractory == 0 and not old.relearn_after_alarm
+    obs = jobs(20_000, 3_000)
+    assert old.update_many(obs).tolist() == plain.update_many(obs).tolist()
+
+
+def test_snapshot_from_before_relearning_keeps_its_alarms():
+    det, plain = GpuAnomaly(seed=0), GpuAnomaly(relearn_after_alarm=False, seed=0)
+    for d in (det, plain):
+        d.update_many(busy(200))
+    for attr in ("relearn_after_alarm", "_fresh", "_alarm_n"):
+        del det.__dict__[attr]
+    old = GpuAnomaly.restore(det.snapshot())
+    assert not old.relearn_after_alarm
     obs = jobs(20_000, 3_000)
     assert old.update_many(obs).tolist() == plain.update_many(obs).tolist()
 
@@ -246,7 +296,8 @@ def test_malformed_observations_raise(bad):
 @pytest.mark.parametrize(
     "kwargs, name",
     [({"fb_full": 0.0}, "fb_full"), ({"fb_full": 1.5}, "fb_full"), ({"throttle_mask": 0x200}, "throttle_mask"),
-     ({"shift_k": 0.9}, "shift_k"), ({"window": 10}, "window"), ({"budget": None}, "budget")],
+     ({"shift_k": 0.9}, "shift_k"), ({"window": 10}, "window"), ({"budget": None}, "budget"),
+     ({"relearn_after_alarm": 1}, "relearn_after_alarm")],
 )
 def test_bad_parameters(kwargs, name):
     with pytest.raises(ValueError, match=name):
