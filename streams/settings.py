@@ -18,6 +18,17 @@ class SettingsError(ValueError):
     """An environment variable holds a value that cannot be used."""
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _parse_bool(raw: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case); else ``ValueError``."""
+    text = raw.strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"expected one of {', '.join(_TRUE + _FALSE)}")
+
+
 def _env(name: str, default: Any, help_text: str) -> Any:
     return field(default=default, metadata={"env": f"INFERWATCH_{name}", "help": help_text})
 
@@ -37,6 +48,7 @@ class Settings:
     max_features: int = _env("MAX_FEATURES", 256, "Features per event accepted; more is dead-lettered.")
     metrics_max_features: int = _env("METRICS_MAX_FEATURES", 50, "Distinct feature label values per model in metrics.")
     false_alarms_per_million: float = _env("FALSE_ALARMS_PER_MILLION", 1.0, "False-alarm budget per detector.")
+    latency_whiten: bool = _env("LATENCY_WHITEN", True, "The latency detector scores values net of their lag-1 autocorrelation, so latency that wanders with load stays within the budget ('false': raw values, quicker on level shifts, but hundreds of false alarms per million on such latency).")
     batch_size: int = _env("BATCH_SIZE", 1000, "Input records an agent takes per batch (at least, when that many are waiting; a batch holds whole fetches of up to twice as many).")
     batch_seconds: float = _env("BATCH_SECONDS", 0.5, "Longest wait to fill a batch.")
     session_timeout_seconds: float = _env("SESSION_TIMEOUT_SECONDS", 10.0, "A worker silent this long loses its partitions to the others.")
@@ -72,7 +84,7 @@ class Settings:
             raw = env[name]
             kind = type(f.default)
             try:
-                values[f.name] = kind(raw)
+                values[f.name] = _parse_bool(raw) if kind is bool else kind(raw)
             except ValueError as exc:
                 raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
         return cls(**values)

@@ -101,6 +101,16 @@ class ConformalReference:
         """The largest reference value (``-inf`` while empty)."""
         return self._sorted[-1] if self._sorted else -math.inf
 
+    @property
+    def median(self) -> float:
+        """The middle reference value (upper middle for an even count; ``nan`` while empty)."""
+        return self._sorted[len(self._sorted) // 2] if self._sorted else math.nan
+
+    def ranks(self, y: float) -> tuple[int, int]:
+        """Reference values below ``y`` and equal to it."""
+        lo = bisect.bisect_left(self._sorted, y)
+        return lo, bisect.bisect_right(self._sorted, y) - lo
+
     def count_above(self, y: float, strict: bool = False) -> int:
         """Reference values ``>= y`` (``> y`` if ``strict``)."""
         return len(self._sorted) - (bisect.bisect_right if strict else bisect.bisect_left)(self._sorted, y)

@@ -39,3 +39,5 @@ def check_parameters(det: LatencyAnomaly) -> None:
         raise ValueError(f"short_window must be 0 or an int in [8 * tail, window], got {short!r}")
     if not isinstance(det.drops, bool):
         raise ValueError(f"drops must be a bool, got {det.drops!r}")
+    if not isinstance(det.whiten, bool):
+        raise ValueError(f"whiten must be a bool, got {det.whiten!r}")

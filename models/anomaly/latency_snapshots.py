@@ -39,6 +39,9 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
         state["_k"] = list(state["_k"]) + [state["spike_k"]] * n_new
         state["_h_plain"] = list(state["_h_plain"]) + [math.inf] * (n_cusums - len(state["_h_plain"]))
         state["_h_season"] = list(state["_h_season"]) + [math.inf] * n_new
+    # Taken before the value views were whitened: scored as they were (the raw values, no dependence).
+    if "whiten" not in state:
+        state.update(whiten=False, _raw=None, _dependence=None, _anchor=None, _z_last=None)
     for view in views:
         state["_surprisal"].setdefault(view, 0.0)
     return state

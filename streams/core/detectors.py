@@ -17,6 +17,7 @@ class DetectorFactory:
 
     false_alarms_per_million: float = 1.0
     warmup: int = 2000
+    latency_whiten: bool = True
 
     @property
     def budget(self) -> FalseAlarmBudget:
@@ -41,7 +42,7 @@ class DetectorFactory:
         return PredictionDrift(warmup=self.warmup, budget=self.budget, window=min(500, self.warmup))
 
     def latency(self) -> LatencyAnomaly:
-        return LatencyAnomaly(budget=self.budget)
+        return LatencyAnomaly(budget=self.budget, whiten=self.latency_whiten)
 
     def gpu(self) -> GpuAnomaly:
         return GpuAnomaly(budget=self.budget)

@@ -312,6 +312,7 @@ def test_snapshot_from_before_tie_severity_restores_as_it_was():
         ({"refractory": 2.5}, "refractory"),
         ({"precedent_after": -1}, "precedent_after"),
         ({"precedent_after": 2.5}, "precedent_after"),
+        ({"whiten": 1}, "whiten"),
     ],
 )
 def test_bad_parameters(kwargs, name):
@@ -431,3 +432,76 @@ def test_snapshot_from_before_precedents_restores_without_them():
     fired = (old.update_many(x[1500:]) + 1500).tolist()
     assert fired == (ref.update_many(x[1500:]) + 1500).tolist()
     assert {1900, 2200} <= set(fired)  # as before: every repeat alarms
+
+
+# -- autocorrelated latency (load that wanders) ---------------------------------------
+
+
+def _ar1_latency(phi: float, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=n)
+    z = np.empty(n)
+    z[0] = e[0] / math.sqrt(1.0 - phi * phi)
+    for t in range(1, n):
+        z[t] = phi * z[t - 1] + e[t]
+    return np.exp(0.3 * z) + 5.0  # milliseconds
+
+
+def test_autocorrelated_latency_is_whitened():
+    # AR(1) phi = 0.7: unwhitened, about 100 false alarms per 100k events at 1 per million
+    # (the value view's surprisals come in runs); whitened, about 2 (bench: 0 to 4 per 100k).
+    x = _ar1_latency(0.7, 50_000, 3)
+    det = LatencyAnomaly(seed=0)
+    assert det.update_many(x).size <= 2
+    assert 0.6 < det.evidence()["autocorrelation"] < 0.8
+    assert LatencyAnomaly(seed=0, whiten=False).update_many(x).size > 10
+
+
+def test_whitening_leaves_exchangeable_streams_as_they_were():
+    x = lognormal(21, n=4000)
+    x[3000:] *= 1.5
+    det = LatencyAnomaly(seed=0)
+    fired, plain = det.update_many(x[:3100]), LatencyAnomaly(seed=0, whiten=False).update_many(x[:3100])
+    assert fired.tolist() == plain.tolist() and fired[0] == 3019
+    assert det.evidence()["autocorrelation"] == 0.0
+    # Afterwards the shift itself, half in the window, reads as dependence (and is whitened).
+
+
+def test_whitened_spike_and_shift_on_autocorrelated_latency_alarm():
+    z = np.log(_ar1_latency(0.5, 4000, 4) - 5.0) / 0.3
+    sd = 1.0 / math.sqrt(1.0 - 0.25)
+    spike, shift = z.copy(), z.copy()
+    spike[3000] += 8.0 * sd
+    shift[3000:] += 2.0 * sd
+    fired = LatencyAnomaly(seed=0).update_many(np.exp(0.3 * spike) + 5.0)
+    assert fired[fired >= 3000][0] == 3000
+    fired = LatencyAnomaly(seed=0).update_many(np.exp(0.3 * shift) + 5.0)
+    assert 3000 <= fired[fired >= 3000][0] < 3050
+
+
+def test_snapshot_round_trip_keeps_the_dependence():
+    x = _ar1_latency(0.8, 6000, 5)
+    det = LatencyAnomaly(seed=0)
+    det.update_many(x[:3000])
+    copy = LatencyAnomaly.restore(det.snapshot())
+    assert copy.evidence() == det.evidence()
+    assert copy.update_many(x[3000:]).tolist() == det.update_many(x[3000:]).tolist()
+    assert copy.evidence()["autocorrelation"] == det.evidence()["autocorrelation"] > 0.7
+
+
+def test_snapshot_from_before_whitening_restores_without_it():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    x = _ar1_latency(0.8, 6000, 6)
+    det = LatencyAnomaly(seed=0, whiten=False)
+    det.update_many(x[:3000])
+    for attr in ("whiten", "_raw", "_dependence", "_anchor", "_z_last"):
+        del det.__dict__[attr]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert old.whiten is False
+    ref = LatencyAnomaly(seed=0, whiten=False)
+    ref.update_many(x[:3000])
+    assert old.update_many(x[3000:]).tolist() == ref.update_many(x[3000:]).tolist()
+    assert old.evidence() == ref.evidence()

@@ -22,6 +22,23 @@ def test_settings_name_the_variable_that_does_not_parse() -> None:
         Settings.from_env({"INFERWATCH_WEB_PORT": "eighty"})
 
 
+@pytest.mark.parametrize(("raw", "value"), [("false", False), ("0", False), ("Off", False), ("TRUE", True), ("yes", True)])
+def test_boolean_settings_parse_the_usual_spellings(raw: str, value: bool) -> None:
+    assert Settings.from_env({"INFERWATCH_LATENCY_WHITEN": raw}).latency_whiten is value
+
+
+def test_a_boolean_setting_that_does_not_parse_is_named() -> None:
+    with pytest.raises(SettingsError, match="INFERWATCH_LATENCY_WHITEN='maybe' is not a valid bool"):
+        Settings.from_env({"INFERWATCH_LATENCY_WHITEN": "maybe"})
+
+
+def test_the_engine_builds_the_latency_detector_as_the_settings_say() -> None:
+    from streams.core import Engine
+
+    assert Engine(Settings()).factory.latency().whiten is True
+    assert Engine(Settings(latency_whiten=False)).factory.latency().whiten is False
+
+
 def test_every_setting_is_documented() -> None:
     assert all(var.startswith("INFERWATCH_") and help_ for var, _, help_ in Settings.describe())
 
