@@ -6,7 +6,8 @@ Calibration is derived on smooth, continuous streams; production streams are
 quantised (whole milliseconds, integer utilisation), clipped, tied (a feature
 that is one value 95% of the time, a ReLU), heavy-tailed, and hold rare values
 that recur (1% of requests timing out at exactly 30 s, a GPU whose utilisation
-drops to 0 for one sample now and then).  Every stream here has no change, so a
+drops to 0 for one sample now and then), and autocorrelated (latency that wanders
+with load, lag-1 coefficient 0.5 and 0.9).  Every stream here has no change, so a
 detector at ``--budget`` false alarms per million events should raise about
 ``events * budget / 1e6`` on it, times the features watched where the budget
 holds per feature.  The budget is raised from the default (1 per
@@ -62,6 +63,21 @@ log = progress_log("false_alarms")
 
 def _lognormal_ms(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.lognormal(np.log(20.0), 0.4, n)
+
+
+def _ar1(n: int, rng: np.random.Generator, phi: float) -> np.ndarray:
+    """A stationary AR(1) with unit innovations (its scan is sequential: the lag couples the draws)."""
+    e = rng.normal(size=n)
+    x = np.empty(n)
+    x[0] = e[0] / np.sqrt(1.0 - phi * phi)
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + e[t]
+    return x
+
+
+def _wandering_ms(phi: float) -> Callable[[int, np.random.Generator], np.ndarray]:
+    """Latency that wanders with load: ``exp(0.3 * AR(1)) + 5`` ms, lag-1 coefficient ``phi``."""
+    return lambda n, rng: np.exp(0.3 * _ar1(n, rng, phi)) + 5.0
 
 
 def _whole_ms(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -179,6 +195,8 @@ STREAMS = (
     Stream("latency_whole_ms", LatencyAnomaly, _whole_ms),
     Stream("latency_timeouts_1pct_30s", LatencyAnomaly, _timeouts),
     Stream("latency_rare_level_0.2pct", LatencyAnomaly, _rare_level),
+    Stream("latency_wandering_ar0.5", LatencyAnomaly, _wandering_ms(0.5)),
+    Stream("latency_wandering_ar0.9", LatencyAnomaly, _wandering_ms(0.9)),
     Stream("gpu_busy", GpuAnomaly, _gpu),
     Stream("gpu_util_drops_to_0_0.2pct", GpuAnomaly, _gpu_drops),
     Stream("gpu_clock_steps_0.2pct", GpuAnomaly, _gpu_clock_steps),
