@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import importlib
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -147,7 +148,7 @@ def reference(action: str, model: str, version: str | None, bootstrap: str | Non
               help="Write the samples as JSON lines to this file ('-': standard output) instead of Kafka, e.g. to check NVML on a node.")
 def gpu_collect(interval: float, host: str | None, rounds: int | None, output: Path | None) -> None:
     """Sample this node's GPUs through NVML into the GPU topic (run on GPU nodes)."""
-    from streams.gpu_collect import collect, kafka_sink, lines_sink, load_nvml
+    from streams.gpu_collect import NoGpuError, collect, kafka_sink, lines_sink, load_nvml
 
     try:
         nvml = load_nvml()
@@ -155,14 +156,21 @@ def gpu_collect(interval: float, host: str | None, rounds: int | None, output: P
         raise click.ClickException(str(exc)) from None
 
     async def run() -> int:
+        stop = asyncio.Event()  # SIGTERM (a pod stopping) or Ctrl-C: finish the round, flush, exit 0
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        options: dict[str, Any] = {"interval": interval, "host": host, "rounds": rounds, "stop": stop}
         if output is None:
             async with kafka_sink(_settings()) as send:
-                return await collect(nvml, send, interval=interval, host=host, rounds=rounds)
+                return await collect(nvml, send, **options)
         with click.open_file(str(output), "wb") as stream:
             async with lines_sink(stream) as send:
-                return await collect(nvml, send, interval=interval, host=host, rounds=rounds)
+                return await collect(nvml, send, **options)
 
-    sent = asyncio.run(run())
+    try:
+        sent = asyncio.run(run())
+    except NoGpuError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"sent {sent} samples to {output or 'the GPU topic'}", err=True)
 
 

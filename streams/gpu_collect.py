@@ -22,12 +22,17 @@ from streams.decoding import encode_gpu_sample
 from streams.records import GpuSample
 from streams.settings import Settings
 
-__all__ = ["Sink", "collect", "kafka_sink", "lines_sink", "load_nvml", "read_sample"]
+__all__ = ["NoGpuError", "Sink", "collect", "kafka_sink", "lines_sink", "load_nvml", "read_sample"]
 
 #: Where ``collect`` puts each sample.
 Sink = Callable[[GpuSample], Awaitable[None]]
 
 log = logging.getLogger(__name__)
+
+
+class NoGpuError(RuntimeError):
+    """NVML works but sees no GPU."""
+
 _MIB = 1024 * 1024
 
 
@@ -146,15 +151,27 @@ async def lines_sink(stream: IO[bytes]) -> AsyncIterator[Sink]:
     yield send
 
 
-async def collect(nvml: Any, send: Sink, *, interval: float = 1.0, host: str | None = None, rounds: int | None = None) -> int:
-    """Send a sample of every GPU each ``interval`` s (``rounds`` times, or forever); returns samples sent."""
+async def collect(
+    nvml: Any,
+    send: Sink,
+    *,
+    interval: float = 1.0,
+    host: str | None = None,
+    rounds: int | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Send a sample of every GPU each ``interval`` s (``rounds`` times, or until ``stop`` is set);
+    returns samples sent.  Raises ``NoGpuError`` when NVML sees no GPU."""
     host = host or socket.gethostname()
     count = nvml.nvmlDeviceGetCount()
+    if count < 1:
+        raise NoGpuError("NVML sees no GPU on this node (is the container given the GPUs, e.g. NVIDIA_VISIBLE_DEVICES=all?)")
     events = _xid_events(nvml, count)
     last_xid = [0] * count
+    stop = stop or asyncio.Event()
     sent = 0
     n = 0
-    while rounds is None or n < rounds:
+    while (rounds is None or n < rounds) and not stop.is_set():
         while events is not None:
             data = _try(lambda: nvml.nvmlEventSetWait(events, 0))
             if data is None:
@@ -167,5 +184,6 @@ async def collect(nvml: Any, send: Sink, *, interval: float = 1.0, host: str | N
             sent += 1
         n += 1
         if rounds is None or n < rounds:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
     return sent

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -106,6 +111,41 @@ def test_gpu_collect_cli_writes_decodable_json_lines(tmp_path: Path, monkeypatch
 def test_gpu_collect_cli_rejects_bad_options(args: list[str], message: str) -> None:
     result = CliRunner().invoke(main, ["gpu-collect", *args, "--output", "-"])
     assert result.exit_code == 2 and message in result.output.replace(" ", ""), result.output
+
+
+def test_gpu_collect_cli_explains_a_node_whose_nvml_sees_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NoGpus(FakeNvmlV2):
+        def nvmlDeviceGetCount(self) -> int:  # noqa: N802
+            return 0
+
+    monkeypatch.setattr("streams.gpu_collect.load_nvml", NoGpus)
+    result = CliRunner().invoke(main, ["gpu-collect", "--output", "-"])
+    assert result.exit_code == 1 and "NVML sees no GPU on this node" in result.output
+
+
+def test_gpu_collect_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    # A pod stopping sends SIGTERM: the collector finishes its round, flushes, reports and exits 0.
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "pynvml.py").write_text(
+        "from tests.unit.test_tools import FakeNvmlV2\n"
+        "_nvml = FakeNvmlV2()\n"
+        "def nvmlInit(): pass\n"
+        "def __getattr__(name): return getattr(_nvml, name)\n"
+    )
+    out = tmp_path / "samples.jsonl"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake), str(Path(__file__).parents[2])])}
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "gpu-collect", "--interval", "0.05", "--host", "node-1", "--output", str(out)],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not out.exists() or len(out.read_bytes().splitlines()) < 4):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = out.read_bytes().splitlines()
+    assert f"sent {len(lines)} samples" in err and len(lines) >= 4 and len(lines) % 2 == 0  # whole rounds of two GPUs
+    assert all(s.host == "node-1" for line in lines for s in GpuDecoder(Settings()).decode(line))
 
 
 def test_gpu_collect_cli_explains_a_node_without_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
