@@ -20,12 +20,17 @@ from urllib.parse import urlencode
 from streams.core.signals import Signal
 from streams.records import Alert
 
-__all__ = ["SEVERITY_RANK", "AlertTracker", "OpenAlert", "dashboard_url", "make_alert"]
+__all__ = ["SEVERITY_RANK", "AlertTracker", "OpenAlert", "dashboard_url", "make_alert", "more_severe"]
 
 #: Severities from least to most severe.
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 _DASHBOARDS = {"gpu_anomaly": "inferwatch-gpu", "input_drift": "inferwatch-drift"}
+
+
+def more_severe(signal: Signal, than: Signal) -> bool:
+    """``signal`` ranks above ``than`` in :data:`SEVERITY_RANK`."""
+    return SEVERITY_RANK.get(signal.severity, 0) > SEVERITY_RANK.get(than.severity, 0)
 
 
 def dashboard_url(base: str, signal: Signal, start: float, end: float | None) -> str | None:
@@ -99,7 +104,7 @@ class AlertTracker:
         """Remove and return the open alert of ``signal``'s fingerprint if ``signal`` is more severe
         than it (then ``fire(signal)`` opens the escalated alert); else None and nothing changes."""
         current = self.open.get(signal.fingerprint)
-        if current is None or SEVERITY_RANK.get(signal.severity, 0) <= SEVERITY_RANK.get(current.first.severity, 0):
+        if current is None or not more_severe(signal, current.first):
             return None
         return self.open.pop(signal.fingerprint)
 

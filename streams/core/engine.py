@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.core.alerts import SEVERITY_RANK, AlertTracker, make_alert
+from streams.core.alerts import AlertTracker, make_alert, more_severe
 from streams.core.correlation import CORRELATABLE, HostView, gpu_context
 from streams.core.detectors import DetectorFactory
 from streams.core.gpu_monitor import GpuState, HostMonitor, gpu_key
@@ -320,11 +320,11 @@ class Engine:
         escalates: it waits too, then replaces the open alert, or the less severe pending one)."""
         key = signal.fingerprint
         open_alert = state.tracker.open.get(key)
-        if open_alert is not None and SEVERITY_RANK[signal.severity] <= SEVERITY_RANK[open_alert.first.severity]:
+        if open_alert is not None and not more_severe(signal, open_alert.first):
             state.tracker.fire(signal)
             return
         pending = state.pending.get(key)
-        if pending is None or SEVERITY_RANK[signal.severity] > SEVERITY_RANK[pending.severity]:
+        if pending is None or more_severe(signal, pending):
             state.pending[key] = signal
 
     def _release_pending(self, state: HostState, now: float, out: Output) -> None:
