@@ -16,6 +16,7 @@ out (as crossings are left out of the references).  Only positive dependence
 clearly beyond sampling noise counts: ``rho`` is 0 unless the estimate reaches
 ``gate / sqrt(pairs)`` (4 standard errors of the estimate on independent
 values), so an exchangeable stream is scored exactly as before.
+:class:`Whitener` applies it: the value a LatencyAnomaly's value views score.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import collections
 import math
 from statistics import NormalDist
 
-__all__ = ["SerialDependence", "normal_score"]
+from models.anomaly.conformal import ConformalReference
+
+__all__ = ["SerialDependence", "Whitener", "normal_score"]
 
 _INV = NormalDist().inv_cdf
 
@@ -99,3 +102,48 @@ class SerialDependence:
             return 0.0
         r = (sab - sa * sb / m) / math.sqrt(va * vb)
         return min(r, self.cap) if r >= self.gate / math.sqrt(m) else 0.0
+
+
+class Whitener:
+    """The value a LatencyAnomaly's value views score: ``y - rho * (a - m)``.
+
+    ``a`` is the last value that did not cross, ``m`` the median of a reference of
+    raw values (crossings kept out), ``rho`` the :class:`SerialDependence` of the
+    values' normal scores in that reference (0 on an exchangeable stream, where
+    the result is ``y`` itself).  On a stationary AR(1) the innovations are
+    independent, so their conformal ranks are again uniform; centring on ``m``
+    keeps the scored values on the scale of ``y`` while ``rho`` drifts.  Each
+    event is scored with :meth:`value`, then either :meth:`learn` (it did not
+    cross) or :meth:`skip` (it crossed).
+    """
+
+    def __init__(self, window: int, tail: int) -> None:
+        self.raw = ConformalReference(window, tail, min_scale=1e-3)
+        self.dependence = SerialDependence(window)
+        self.anchor: float | None = None
+        self._z_last: float | None = None  # normal score of the last value learned, None after a crossing
+
+    @property
+    def rho(self) -> float:
+        return self.dependence.rho
+
+    def value(self, y: float) -> tuple[float, float | None]:
+        """The whitened value of ``y``, and ``y``'s normal score among the raw values (``None`` if none yet)."""
+        raw = self.raw
+        z = normal_score(*raw.ranks(y), len(raw)) if raw.ready else None
+        rho = self.dependence.rho
+        if not rho or self.anchor is None:
+            return y, z
+        return y - rho * (self.anchor - raw.median), z
+
+    def learn(self, y: float, z: float | None) -> None:
+        """``y`` (normal score ``z``, from :meth:`value`) did not cross: it pairs with the last value
+        learned, anchors the next one and joins the raw reference."""
+        if z is not None and self._z_last is not None:
+            self.dependence.add(self._z_last, z)
+        self._z_last, self.anchor = z, y
+        self.raw.add(y)
+
+    def skip(self) -> None:
+        """The event crossed: no pair touching it counts towards the dependence."""
+        self._z_last = None

@@ -10,7 +10,7 @@ import numpy as np
 
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 from models.anomaly.context import SeasonalContext
-from models.anomaly.dependence import SerialDependence, normal_score
+from models.anomaly.dependence import Whitener
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, other_views_evidence, thresholds
 from models.anomaly.latency_parameters import check_parameters
 from models.anomaly.latency_snapshots import upgrade
@@ -53,21 +53,14 @@ class LatencyAnomaly(Detector):
     rank, not the fitted tail, so a value that recurs with no change (timeouts)
     alarms once, not at every recurrence.
 
-    Conformal ranks are uniform only on an exchangeable stream; latency that
-    wanders with load is autocorrelated, and there the value's surprisals come in
-    runs that a CUSUM calibrated for independent ones takes for a shift (on an
-    AR(1) with coefficient 0.9, hundreds of false alarms per 100k events).  With
-    ``whiten`` the value views (value, drop, short) score ``y - rho * (a - m)``
-    instead of ``y``: ``a`` the last value that did not cross, ``m`` the median of
-    a reference of raw values, ``rho`` the lag-1 autocorrelation of the values'
-    normal scores over the last ``window`` pairs
-    (:class:`~models.anomaly.dependence.SerialDependence`), 0 unless it is positive
-    beyond 4 standard errors, so an exchangeable stream is scored exactly as
-    without.  On a stationary AR(1) these innovations are independent and their
-    ranks conformal again; a spike stands out more (against the innovations'
-    narrower spread), a level shift less (after its first event only ``1 - rho``
-    of it remains, as much as the wander allows telling it apart).  The steps
-    are scored as they are (disjoint steps of an AR(1) are nearly uncorrelated).
+    Conformal ranks are uniform only on an exchangeable stream; on latency that
+    wanders with load the value's surprisals come in runs that a CUSUM takes for a
+    shift (AR(1) with coefficient 0.9: hundreds of false alarms per 100k events).
+    With ``whiten`` the value views (value, drop, short) score the value net of
+    its lag-1 autocorrelation (:class:`~models.anomaly.dependence.Whitener`; 0,
+    so the values as they are, unless clearly positive): a spike stands out
+    more, a level shift less (after its first event only ``1 - rho`` of it
+    remains).  The steps are scored as they are.
 
     When the stream has a cycle (a period found by
     :class:`~models.anomaly.context.SeasonalContext` from the autocorrelation;
@@ -231,12 +224,7 @@ class LatencyAnomaly(Detector):
         # Views of the crossings kept out of each reference: (event, value); pruned to the last
         # ``window`` events when one is added, and read only within that span.
         self._kept_out: dict[str, KeptOut] = {v: collections.deque() for v in self._refs if v != "short"}
-        # Whitening (``whiten``): the raw values (crossings kept out), the lag-1 autocorrelation of
-        # their normal scores, the last value that did not cross and its normal score.
-        self._raw = ConformalReference(window, tail, min_scale=1e-3) if whiten else None
-        self._dependence = SerialDependence(window) if whiten else None
-        self._anchor: float | None = None
-        self._z_last: float | None = None
+        self._whitener = Whitener(window, tail) if whiten else None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(upgrade(state, len(CUSUMS), (view for view, _ in SIDES)))
@@ -263,7 +251,7 @@ class LatencyAnomaly(Detector):
         self._n += 1
         self._recent.append(x)
         self._ratio = 0.0
-        w, z = self._whitened(y)
+        w, z = self._whitener.value(y) if self._whitener is not None else (y, None)
         views = {"value": w}
         if self.drops:
             views["low"] = w
@@ -321,37 +309,16 @@ class LatencyAnomaly(Detector):
             # Once ``precedent_after`` events old it is precedent (see ``_scorable``).
             if self.precedent_after is not None:
                 record(self._kept_out, views, n=self._n, window=self.window)
-            self._z_last = None  # no pair touching a crossing counts towards the dependence
+            if self._whitener is not None:
+                self._whitener.skip()
             return
-        if self._raw is not None:
-            if z is not None and self._z_last is not None:
-                self._dependence.add(self._z_last, z)
-            self._z_last, self._anchor = z, y
-            self._raw.add(y)
+        if self._whitener is not None:
+            self._whitener.learn(y, z)
         if self.short_window:
             self._refs["short"].add(w)  # whether scored or not
         for view, value in views.items():
             if view not in REF_OF and view != "short":
                 self._refs[view].add(value)
-
-    def _whitened(self, y: float) -> tuple[float, float | None]:
-        """The value the value views score, and ``y``'s normal score among the raw values (``None`` if none yet).
-
-        ``y - rho * (a - m)``: ``a`` the last value that did not cross, ``m`` the raw
-        reference's median, ``rho`` the lag-1 autocorrelation of the normal scores
-        (:class:`~models.anomaly.dependence.SerialDependence`; 0 on an exchangeable
-        stream, where this is ``y`` itself).  On a stationary AR(1) the innovations are
-        independent, so their conformal ranks are again uniform; centring on ``m`` keeps
-        the scored values on the scale of ``y`` while ``rho`` drifts.
-        """
-        raw = self._raw
-        if raw is None:
-            return y, None
-        z = normal_score(*raw.ranks(y), len(raw)) if raw.ready else None
-        rho = self._dependence.rho
-        if not rho or self._anchor is None:
-            return y, z
-        return y - rho * (self._anchor - raw.median), z
 
     def _severity(self, views: dict[str, float]) -> float:
         """Largest surprisal of the event's value or step, with ties counted against it (``u = 1``).
@@ -417,7 +384,7 @@ class LatencyAnomaly(Detector):
 
     def evidence(self) -> dict[str, Any]:
         """Score, last alarm kind, surprisals, and reference vs recent p50/p95/p99."""
-        raw = self._raw if self._raw is not None else self._refs["value"]
+        raw = self._whitener.raw if self._whitener is not None else self._refs["value"]
         ref = np.sinh(np.asarray(raw.values())) if self._n else np.full(1, np.nan)
         rec = np.asarray(self._recent) if self._recent else np.full(1, np.nan)
         qs = (0.5, 0.95, 0.99)
@@ -430,5 +397,5 @@ class LatencyAnomaly(Detector):
             "recent": {f"p{round(q * 100)}": float(np.quantile(rec, q)) for q in qs},
             "n": self._n,
             "period": self._context.period if self._context is not None else None,
-            "autocorrelation": self._dependence.rho if self._dependence is not None else 0.0,
+            "autocorrelation": self._whitener.rho if self._whitener is not None else 0.0,
         }

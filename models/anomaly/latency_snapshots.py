@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from models.anomaly.dependence import Whitener
+
 __all__ = ["upgrade"]
 
 
@@ -40,8 +42,15 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
         state["_h_plain"] = list(state["_h_plain"]) + [math.inf] * (n_cusums - len(state["_h_plain"]))
         state["_h_season"] = list(state["_h_season"]) + [math.inf] * n_new
     # Taken before the value views were whitened: scored as they were (the raw values, no dependence).
-    if "whiten" not in state:
-        state.update(whiten=False, _raw=None, _dependence=None, _anchor=None, _z_last=None)
+    state.setdefault("whiten", False)
+    # Taken while the whitening's parts were the detector's own fields: gathered into its Whitener.
+    if "_whitener" not in state:
+        raw, dependence, anchor, z_last = (state.pop(key, None) for key in ("_raw", "_dependence", "_anchor", "_z_last"))
+        whitener = None
+        if raw is not None:
+            whitener = Whitener.__new__(Whitener)
+            whitener.__dict__.update(raw=raw, dependence=dependence, anchor=anchor, _z_last=z_last)
+        state["_whitener"] = whitener
     for view in views:
         state["_surprisal"].setdefault(view, 0.0)
     return state

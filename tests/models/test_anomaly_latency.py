@@ -497,7 +497,7 @@ def test_snapshot_from_before_whitening_restores_without_it():
     x = _ar1_latency(0.8, 6000, 6)
     det = LatencyAnomaly(seed=0, whiten=False)
     det.update_many(x[:3000])
-    for attr in ("whiten", "_raw", "_dependence", "_anchor", "_z_last"):
+    for attr in ("whiten", "_whitener"):
         del det.__dict__[attr]
     old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
     assert old.whiten is False
@@ -505,3 +505,21 @@ def test_snapshot_from_before_whitening_restores_without_it():
     ref.update_many(x[:3000])
     assert old.update_many(x[3000:]).tolist() == ref.update_many(x[3000:]).tolist()
     assert old.evidence() == ref.evidence()
+
+
+def test_snapshot_with_the_whitening_in_the_detectors_own_fields_restores_it():
+    # Between d23928b and the Whitener, the raw reference, dependence, anchor and last normal
+    # score were fields of the detector itself.
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    x = _ar1_latency(0.8, 6000, 7)
+    det, ref = LatencyAnomaly(seed=0), LatencyAnomaly(seed=0)
+    det.update_many(x[:3000])
+    ref.update_many(x[:3000])
+    whitener = det.__dict__.pop("_whitener")
+    det.__dict__.update(_raw=whitener.raw, _dependence=whitener.dependence, _anchor=whitener.anchor, _z_last=whitener._z_last)
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert "_raw" not in old.__dict__ and old.evidence() == ref.evidence()
+    assert old.update_many(x[3000:]).tolist() == ref.update_many(x[3000:]).tolist()
