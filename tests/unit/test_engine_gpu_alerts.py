@@ -3,25 +3,21 @@ and a critical hard signal escalates an open warning instead of disappearing int
 
 from __future__ import annotations
 
-import gzip
 import time
-from pathlib import Path
 
 import pytest
 
 from streams.core import Engine
-from streams.decoding import GpuDecoder
 from streams.records import Alert, GpuSample
 from streams.settings import Settings
+from tests.unit.test_nvml_trace import trace_samples
 
-TRACE = Path(__file__).parents[1] / "data" / "nvml_trace" / "trace.jsonl.gz"
 SETTINGS = Settings(resolve_after_seconds=30.0)  # gpu_grace_seconds 15 (default)
 
 
 @pytest.fixture(scope="module")
 def samples() -> list[GpuSample]:
-    decoder = GpuDecoder(SETTINGS)
-    return [s for line in gzip.open(TRACE) for s in decoder.decode(line.rstrip(b"\n"))]
+    return trace_samples()
 
 
 def _alerts(samples: list[GpuSample], batch: int) -> list[Alert]:

@@ -26,10 +26,15 @@ from streams.settings import Settings
 DATA = Path(__file__).parents[1] / "data" / "nvml_trace"
 
 
-@pytest.fixture(scope="module")
-def samples() -> list[GpuSample]:
+def trace_samples() -> list[GpuSample]:
+    """The recorded trace, decoded as the worker decodes the GPU topic."""
     decoder = GpuDecoder(Settings())
     return [sample for line in gzip.open(DATA / "trace.jsonl.gz") for sample in decoder.decode(line.rstrip(b"\n"))]
+
+
+@pytest.fixture(scope="module")
+def samples() -> list[GpuSample]:
+    return trace_samples()
 
 
 @pytest.fixture(scope="module")
