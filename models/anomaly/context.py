@@ -13,19 +13,30 @@ autocorrelation at shorter lags, so the slow decay of a merely autocorrelated
 series does not count), accepted when that is at least ``min_prominence``.  On
 independent values (a latency stream) the autocorrelation is about
 ``1 / sqrt(n)`` and the prominence stays near 0.1, so no period is found there.
+
+A stream that is merely autocorrelated (latency wandering with load) has a
+sample autocorrelation that wanders far more at long lags (Bartlett: variance
+``(1 + r^2) / ((1 - r^2) n)`` for an AR(1) with coefficient ``r``), enough for
+a spurious prominent peak: on AR(1) with coefficient 0.97, 2,000 values, one
+window in six.  So a peak must also reach ``significance`` standard errors of
+that wander, with ``r`` the lag-1 autocorrelation of the stream differenced at
+the candidate lag (what is left once the period is taken out: the noise around
+a real cycle, nearly the whole stream for a spurious one).
 """
 
 from __future__ import annotations
 
 import collections
+import math
 
 import numpy as np
 
 __all__ = ["SeasonalContext", "find_period"]
 
 
-def find_period(y: np.ndarray, min_period: int, min_prominence: float) -> int | None:
-    """Lag of the most prominent local maximum of the autocorrelation of ``y``, if it reaches ``min_prominence``.
+def find_period(y: np.ndarray, min_period: int, min_prominence: float, significance: float = 4.5) -> int | None:
+    """Lag of the most prominent local maximum of the autocorrelation of ``y`` that reaches
+    ``min_prominence`` and ``significance`` standard errors (:func:`_wander`), if any.
 
     Lags from ``min_period`` to ``len(y) // 3`` are searched (three cycles at least).
 
@@ -38,6 +49,11 @@ def find_period(y: np.ndarray, min_period: int, min_prominence: float) -> int | 
     True
     >>> find_period(rng.normal(size=1500), 8, 0.3) is None
     True
+    >>> e, ar = np.random.default_rng(2).normal(size=2000), np.zeros(2000)
+    >>> for t in range(1, 2000):
+    ...     ar[t] = 0.97 * ar[t - 1] + e[t]
+    >>> find_period(ar, 16, 0.4, significance=0.0), find_period(ar, 16, 0.4)  # a wander, not a cycle
+    (662, None)
     """
     n = len(y)
     max_lag = n // 3
@@ -52,9 +68,20 @@ def find_period(y: np.ndarray, min_period: int, min_prominence: float) -> int | 
     lags = np.arange(min_period, max_lag + 1)
     prominence = acf[lags] - np.minimum.accumulate(acf)[lags]
     peak = (acf[lags] >= acf[lags - 1]) & (acf[lags] >= acf[lags + 1]) & (prominence >= min_prominence)
-    if not peak.any():
-        return None
-    return int(lags[peak][np.argmax(prominence[peak])])
+    for lag in lags[peak][np.argsort(-prominence[peak], kind="stable")]:
+        if acf[lag] >= significance * _wander(z, int(lag)):
+            return int(lag)
+    return None
+
+
+def _wander(z: np.ndarray, lag: int) -> float:
+    """Standard error of the sample autocorrelation of ``z`` at ``lag`` if ``z`` were an AR(1)
+    whose coefficient is the lag-1 autocorrelation of ``z`` differenced at ``lag`` (Bartlett)."""
+    d = z[lag:] - z[:-lag]
+    d = d - d.mean()
+    var = float(np.dot(d, d))
+    r = min(max(float(np.dot(d[1:], d[:-1])) / var, 0.0), 0.999) if var > 0.0 else 0.0
+    return math.sqrt((1.0 + r * r) / ((1.0 - r * r) * len(z)))
 
 
 class SeasonalContext:

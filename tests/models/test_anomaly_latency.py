@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from models.anomaly import LatencyAnomaly
+from models.anomaly.context import find_period
 from models.calibration import FalseAlarmBudget
 
 
@@ -168,6 +169,24 @@ def test_no_period_on_independent_latency():
     det = LatencyAnomaly(seed=0)
     det.update_many(lognormal(5, n=4000, sigma=0.6))
     assert det.evidence()["period"] is None
+
+
+def test_no_period_on_latency_that_only_wanders():
+    # AR(1) with coefficient 0.97 wanders enough for the autocorrelation of 2,000 values to
+    # show a prominent peak now and then (seeds 2 and 7 here); it is no cycle, and the
+    # seasonal CUSUMs on it raised about 70-150 of 250-340 false alarms per 100k events.
+    for seed in (2, 7):
+        z = np.log(_ar1_latency(0.97, 2000, seed) - 5.0)
+        assert find_period(z, 16, 0.4, significance=0.0) is not None
+        assert find_period(z, 16, 0.4) is None
+
+
+def test_a_cycle_in_autocorrelated_latency_is_still_found():
+    x, _ = daily(1)
+    ar = np.log(_ar1_latency(0.9, len(x), 8) - 5.0)
+    det = LatencyAnomaly(seed=0)
+    det.update_many(x * np.exp(0.3 * ar))  # AR(1) noise of log-SD 0.2 on a cycle of amplitude 0.6
+    assert det.evidence()["period"] in range(190, 211)  # the noise moves the peak a little
 
 
 def test_golden_out_of_phase_value_needs_the_seasonal_view():
