@@ -221,7 +221,7 @@ def targets(scen: list[dict[str, Any]], quiet: list[dict[str, Any]]) -> dict[str
     by = {(r["scenario"], r["detector"]): r for r in scen}
     t2 = {}
     for r in scen:
-        if r["change"] == "mean" and not r["gradual"] and r["detector"] == "inferwatch":
+        if r["change"] == "mean" and r["detector"] == "inferwatch":  # abrupt and gradual
             o = by[(r["scenario"], "oracle_cusum")]
             ratio = (r["median_delay"] / o["median_delay"]) if r["median_delay"] and o["median_delay"] else None
             t2[r["scenario"]] = {"ours": r["median_delay"], "oracle": o["median_delay"], "ratio": ratio,
@@ -230,7 +230,7 @@ def targets(scen: list[dict[str, Any]], quiet: list[dict[str, Any]]) -> dict[str
         "target_1": {"description": "at most 1 false alarm per million events at the default setting "
                      "(no-change streams, long and fleet runs pooled)",
                      "values": t1, "met": all(v["per_million"] <= 1.0 for v in t1.values())},
-        "target_2": {"description": "median delay within 2x of the oracle CUSUM on every abrupt mean shift",
+        "target_2": {"description": "median delay within 2x of the oracle CUSUM on every mean shift, abrupt and gradual",
                      "values": t2, "met": all(v["ratio"] is not None and v["ratio"] <= 2.0 and v["ours_missed"] == 0
                                               for v in t2.values())},
     }

@@ -24,3 +24,6 @@ def test_quick_run_writes_json(tmp_path):
         assert r["events"] > 0 and r["per_million"] >= 0 and r["run"] in {"long", "fleet", "pooled"}
     for name in ("target_1", "target_2"):
         assert isinstance(data["targets"][name]["met"], bool)
+    mean_shifts = {s.name for s in SCENARIOS if s.kind == "mean"}
+    assert set(data["targets"]["target_2"]["values"]) == mean_shifts  # abrupt and gradual
+    assert any("gradual" in name for name in mean_shifts)
