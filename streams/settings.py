@@ -49,6 +49,7 @@ class Settings:
     metrics_max_features: int = _env("METRICS_MAX_FEATURES", 50, "Distinct feature label values per model in metrics.")
     false_alarms_per_million: float = _env("FALSE_ALARMS_PER_MILLION", 1.0, "False-alarm budget per detector.")
     latency_whiten: bool = _env("LATENCY_WHITEN", True, "The latency detector scores values net of their lag-1 autocorrelation, so latency that wanders with load stays within the budget ('false': raw values, quicker on level shifts, but hundreds of false alarms per million on such latency).")
+    latency_floor: bool = _env("LATENCY_FLOOR", True, "The latency detector looks for the latency's fixed part (a service time it never goes below) and scores the rest, whose spread does not change with load, so latency that wanders with load stays within the budget ('false': asinh of the latency as it is).")
     batch_size: int = _env("BATCH_SIZE", 1000, "Input records an agent takes per batch (at least, when that many are waiting; a batch holds whole fetches of up to twice as many).")
     batch_seconds: float = _env("BATCH_SECONDS", 0.5, "Longest wait to fill a batch.")
     session_timeout_seconds: float = _env("SESSION_TIMEOUT_SECONDS", 10.0, "A worker silent this long loses its partitions to the others.")

@@ -119,6 +119,10 @@ class ConformalReference:
         """The reference values, sorted (a copy)."""
         return list(self._sorted)
 
+    def in_order(self) -> list[float]:
+        """The reference values, oldest first (a copy)."""
+        return list(self._fifo)
+
     def _tail_p(self, excess: float, beta: float) -> float:
         """Predictive exceedance probability of an exponential tail whose scale is estimated."""
         if beta <= 0:

@@ -11,6 +11,7 @@ import numpy as np
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 from models.anomaly.context import SeasonalContext
 from models.anomaly.dependence import Whitener
+from models.anomaly.floor import PLAIN, estimate_floor
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, other_views_evidence, thresholds
 from models.anomaly.latency_parameters import check_parameters
 from models.anomaly.latency_snapshots import upgrade
@@ -61,6 +62,16 @@ class LatencyAnomaly(Detector):
     so the values as they are, unless clearly positive): a spike stands out
     more, a level shift less (after its first event only ``1 - rho`` of it
     remains).  The steps are scored as they are.
+
+    A latency is a fixed part plus one that wanders with load, and ``asinh``
+    evens out the spread of a lognormal latency, not of a shifted one: its
+    surprisals then come in runs while the level is high.  With ``floor`` (and
+    ``min_value`` set), every ``window`` events until one is found, while the raw
+    reference is full and no period holds, a floor is looked for
+    (:mod:`~models.anomaly.floor`); once found the values are scored as
+    ``asinh((x - floor) / scale)``, the detector starting over from the
+    reference's values so mapped (no alarm while they are replayed).  A fixed
+    monotone map: an exchangeable stream stays exchangeable.
 
     When the stream has a cycle (a period found by
     :class:`~models.anomaly.context.SeasonalContext` from the autocorrelation;
@@ -154,6 +165,8 @@ class LatencyAnomaly(Detector):
         Events after which a crossing kept out of the references is precedent (``None``: never).
     whiten
         Score the value views net of the stream's lag-1 autocorrelation (``False``: the values as they are).
+    floor
+        Look for a fixed part of the values once (with ``min_value`` set) and map the rest (``False``: ``asinh(x)`` always).
 
     Examples
     --------
@@ -190,6 +203,7 @@ class LatencyAnomaly(Detector):
         corroboration_weight: float = 0.1,
         precedent_after: int | None = 100,
         whiten: bool = True,
+        floor: bool = True,
     ) -> None:
         self.window, self.tail = window, tail
         self.spike_k, self.shift_k, self.volatility_k = spike_k, shift_k, volatility_k
@@ -197,7 +211,7 @@ class LatencyAnomaly(Detector):
         self.season_prominence, self.severity_weight = season_prominence, severity_weight
         self.refractory, self.short_window, self.drops = refractory, short_window, drops
         self.corroboration_weight, self.precedent_after = corroboration_weight, precedent_after
-        self.whiten = whiten
+        self.whiten, self.floor = whiten, floor
         check_parameters(self)
         self._severity_ties = True  # severity counts ties against the event (u = 1)
         self._tie_mean = True  # the CUSUMs add the surprisal averaged over the tie-breaking draw
@@ -225,6 +239,10 @@ class LatencyAnomaly(Detector):
         # ``window`` events when one is added, and read only within that span.
         self._kept_out: dict[str, KeptOut] = {v: collections.deque() for v in self._refs if v != "short"}
         self._whitener = Whitener(window, tail) if whiten else None
+        # The map the values are scored in (``asinh((x - floor) / scale)`` once a floor is found), and
+        # the event count at which to look for a floor next (every ``window`` events until one is found).
+        self._map = PLAIN
+        self._floor_check = float(window) if floor and min_value is not None else math.inf
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(upgrade(state, len(CUSUMS), (view for view, _ in SIDES)))
@@ -245,9 +263,35 @@ class LatencyAnomaly(Detector):
             raise ValueError(f"value must be >= {self.min_value}, got {x!r}")
         return x
 
+    def _look_for_floor(self) -> None:
+        """Look for the latency's floor in the raw reference (full, no period holding); if one is
+        found, start over from the reference's values in the map net of it (no alarm while they are
+        replayed).  Otherwise look again ``window`` events later."""
+        self._floor_check += self.window
+        raw = self._whitener.raw if self._whitener is not None else self._refs["value"]
+        if len(raw) < self.window or (self._context is not None and self._context.period is not None):
+            return  # a cycle's values are a mixture of levels, not one shifted lognormal
+        xs = np.maximum(self._map.inverse(np.asarray(raw.in_order())), self.min_value)  # no rounding below it
+        found = estimate_floor(xs, self.min_value)  # type: ignore[arg-type]  # only with min_value set
+        if found is None:
+            return
+        fresh = self.clone()
+        fresh._map, fresh._floor_check = found, math.inf
+        for x in xs.tolist():
+            fresh._learn_one(x)
+        fresh._fired = fresh._crossed = False
+        fresh._crossings.clear()
+        fresh._cusum = [0.0] * len(CUSUMS)
+        fresh._ratio, fresh._kind, fresh._n = 0.0, "none", self._n
+        for kept in fresh._kept_out.values():
+            kept.clear()
+        self.__dict__ = fresh.__dict__
+
     def _learn_one(self, x: Any) -> None:
         x = self._check(x)
-        y = math.asinh(x)
+        if self._n >= self._floor_check:
+            self._look_for_floor()
+        y = self._map(x)
         self._n += 1
         self._recent.append(x)
         self._ratio = 0.0
@@ -383,9 +427,10 @@ class LatencyAnomaly(Detector):
         return 0.5
 
     def evidence(self) -> dict[str, Any]:
-        """Score, last alarm kind, surprisals, and reference vs recent p50/p95/p99."""
+        """Score, last alarm kind, surprisals, reference vs recent p50/p95/p99, period, lag-1
+        autocorrelation and the latency's floor (``None``: none found)."""
         raw = self._whitener.raw if self._whitener is not None else self._refs["value"]
-        ref = np.sinh(np.asarray(raw.values())) if self._n else np.full(1, np.nan)
+        ref = self._map.inverse(np.asarray(raw.values())) if self._n else np.full(1, np.nan)
         rec = np.asarray(self._recent) if self._recent else np.full(1, np.nan)
         qs = (0.5, 0.95, 0.99)
         return {
@@ -398,4 +443,5 @@ class LatencyAnomaly(Detector):
             "n": self._n,
             "period": self._context.period if self._context is not None else None,
             "autocorrelation": self._whitener.rho if self._whitener is not None else 0.0,
+            "floor": None if self._map == PLAIN else self._map.floor,
         }

@@ -41,3 +41,5 @@ def check_parameters(det: LatencyAnomaly) -> None:
         raise ValueError(f"drops must be a bool, got {det.drops!r}")
     if not isinstance(det.whiten, bool):
         raise ValueError(f"whiten must be a bool, got {det.whiten!r}")
+    if not isinstance(det.floor, bool):
+        raise ValueError(f"floor must be a bool, got {det.floor!r}")

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from models.anomaly.dependence import Whitener
+from models.anomaly.floor import PLAIN
 
 __all__ = ["upgrade"]
 
@@ -51,6 +52,10 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
             whitener = Whitener.__new__(Whitener)
             whitener.__dict__.update(raw=raw, dependence=dependence, anchor=anchor, _z_last=z_last)
         state["_whitener"] = whitener
+    # Taken before the latency's floor was looked for: mapped as they were (asinh), and never looked for.
+    state.setdefault("floor", False)
+    state.setdefault("_map", PLAIN)
+    state.setdefault("_floor_check", math.inf)
     for view in views:
         state["_surprisal"].setdefault(view, 0.0)
     return state

@@ -18,6 +18,7 @@ class DetectorFactory:
     false_alarms_per_million: float = 1.0
     warmup: int = 2000
     latency_whiten: bool = True
+    latency_floor: bool = True
 
     @property
     def budget(self) -> FalseAlarmBudget:
@@ -42,7 +43,7 @@ class DetectorFactory:
         return PredictionDrift(warmup=self.warmup, budget=self.budget, window=min(500, self.warmup))
 
     def latency(self) -> LatencyAnomaly:
-        return LatencyAnomaly(budget=self.budget, whiten=self.latency_whiten)
+        return LatencyAnomaly(budget=self.budget, whiten=self.latency_whiten, floor=self.latency_floor)
 
     def gpu(self) -> GpuAnomaly:
         return GpuAnomaly(budget=self.budget)

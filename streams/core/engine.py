@@ -100,7 +100,9 @@ class Engine:
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
-        self.factory = DetectorFactory(settings.false_alarms_per_million, settings.warmup_events, settings.latency_whiten)
+        self.factory = DetectorFactory(
+            settings.false_alarms_per_million, settings.warmup_events, settings.latency_whiten, settings.latency_floor
+        )
         self.gpu_states: Mapping[str, GpuState] = gpu_states if gpu_states is not None else {}
         self.incidents: Mapping[str, HostView] = incidents if incidents is not None else {}
         self._store = store or (lambda key: None)

@@ -332,6 +332,7 @@ def test_snapshot_from_before_tie_severity_restores_as_it_was():
         ({"precedent_after": -1}, "precedent_after"),
         ({"precedent_after": 2.5}, "precedent_after"),
         ({"whiten": 1}, "whiten"),
+        ({"floor": 1}, "floor"),
     ],
 )
 def test_bad_parameters(kwargs, name):
@@ -542,3 +543,55 @@ def test_snapshot_with_the_whitening_in_the_detectors_own_fields_restores_it():
     old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
     assert "_raw" not in old.__dict__ and old.evidence() == ref.evidence()
     assert old.update_many(x[3000:]).tolist() == ref.update_many(x[3000:]).tolist()
+
+
+def test_floor_of_wandering_latency_is_found_and_keeps_the_budget():
+    # exp(0.3 AR(1)) + 5 ms, phi 0.9: with asinh(x) the steps' spread is ~10x larger at high
+    # levels than at low ones, the surprisals come in runs (bench: ~150 per 100k at 100 per
+    # million); net of the 5 ms floor, 2 to 3x the budget (bench: 20 and 27 per 100k).
+    x = _ar1_latency(0.9, 30_000, 8)
+    budget = FalseAlarmBudget(per_million=100)
+    det = LatencyAnomaly(seed=0, budget=budget)
+    fired = det.update_many(x)
+    assert abs(det.evidence()["floor"] - 5.0) < 0.2
+    assert fired.size <= 15  # 12 (3 expected); 62 without the floor
+    assert LatencyAnomaly(seed=0, budget=budget, floor=False).update_many(x).size > 3 * fired.size
+
+
+def test_no_floor_leaves_lognormal_latency_as_it_was():
+    x = lognormal(22, n=5000)
+    x[4000:] *= 1.5
+    det, plain = LatencyAnomaly(seed=0), LatencyAnomaly(seed=0, floor=False)
+    assert det.update_many(x).tolist() == plain.update_many(x).tolist()
+    assert det.evidence()["floor"] is None and det._floor_check == 6000  # looked at 2,000 and 4,000
+
+
+def test_spike_and_shift_alarm_after_the_floor_is_found():
+    z = np.log(_ar1_latency(0.5, 5000, 9) - 5.0) / 0.3
+    sd = 1.0 / math.sqrt(1.0 - 0.25)
+    spike, shift = z.copy(), z.copy()
+    spike[4000] += 8.0 * sd
+    shift[4000:] += 2.0 * sd
+    det = LatencyAnomaly(seed=0)
+    fired = det.update_many(np.exp(0.3 * spike) + 5.0)
+    assert det.evidence()["floor"] is not None
+    assert fired[fired >= 4000][0] == 4000
+    fired = LatencyAnomaly(seed=0).update_many(np.exp(0.3 * shift) + 5.0)
+    assert 4000 <= fired[fired >= 4000][0] < 4050
+
+
+def test_snapshot_from_before_the_floor_restores_without_it():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    x = _ar1_latency(0.9, 6000, 10)
+    det, ref = LatencyAnomaly(seed=0), LatencyAnomaly(seed=0, floor=False)
+    det.update_many(x[:1500])
+    ref.update_many(x[:1500])
+    for attr in ("floor", "_map", "_floor_check"):
+        del det.__dict__[attr]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert old.floor is False
+    assert old.update_many(x[1500:]).tolist() == ref.update_many(x[1500:]).tolist()
+    assert old.evidence()["floor"] is None and old.evidence() == ref.evidence()

@@ -37,6 +37,8 @@ def test_the_engine_builds_the_latency_detector_as_the_settings_say() -> None:
 
     assert Engine(Settings()).factory.latency().whiten is True
     assert Engine(Settings(latency_whiten=False)).factory.latency().whiten is False
+    assert Engine(Settings()).factory.latency().floor is True
+    assert Engine(Settings.from_env({"INFERWATCH_LATENCY_FLOOR": "off"})).factory.latency().floor is False
 
 
 def test_every_setting_is_documented() -> None:
