@@ -13,7 +13,7 @@ from models.anomaly.context import SeasonalContext
 from models.anomaly.dependence import Whitener
 from models.anomaly.floor import PLAIN, estimate_floor
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, other_views_evidence, thresholds
-from models.anomaly.latency_parameters import check_parameters
+from models.anomaly.latency_parameters import check_parameters, check_value
 from models.anomaly.latency_snapshots import upgrade
 from models.anomaly.precedents import KeptOut, count, record, short_view_cap
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
@@ -73,26 +73,12 @@ class LatencyAnomaly(Detector):
     reference's values so mapped (no alarm while they are replayed).  A fixed
     monotone map: an exchangeable stream stays exchangeable.
 
-    When the stream has a cycle (a period found by
-    :class:`~models.anomaly.context.SeasonalContext` from the autocorrelation;
-    never on independent values) a third view, the *seasonal residual* (the
-    value minus the median of the same phase in the last three periods, both
-    tails), is scored too, so a daily high is compared with earlier daily highs.
-
-    Two more views look at the value itself.  Its *lower* tail against the same
-    reference (*drop*: far faster than usual, e.g. requests failing fast; the
-    step view alone sees only the edge of a drop, and only as large as the
-    steps before it).  And, while no period holds, its upper tail against a
-    *short* reference of the last ``short_window`` values (*spike*, relative to
-    the recent past): a spike is new relative to the last hours even when the
-    long reference still holds similar spikes from days ago, or (early in a
-    stream) still holds too few values to rank it far out; the tail fit of a
-    short window reaches small p-values sooner.  That tail is trusted only as far
-    as the long reference allows
-    (:func:`~models.anomaly.precedents.short_view_cap`).  Under no change the short
-    reference's p-values are conformal too, so it takes an even share of the
-    budget like every other CUSUM.  While a period holds it is off: the
-    regular daily rise would be new relative to the night before it.
+    Three more views (:mod:`~models.anomaly.latency_cusums` describes each): while a
+    period holds (:class:`~models.anomaly.context.SeasonalContext`; never on
+    independent values) the *seasonal residual*, so a daily high is compared
+    with earlier daily highs; the value's *lower* tail (*drop*: far faster than
+    usual); and, while no period holds, the value against a *short* reference of
+    the last ``short_window`` values (a spike relative to the recent past).
 
     The surprisal ``s = -ln p`` is then Exp(1).  The CUSUMs take it averaged over
     the tie-breaking draw
@@ -100,12 +86,10 @@ class LatencyAnomaly(Detector):
     form): the same mean, no randomness (the alarms do not depend on ``seed``), and
     on a quantised stream, where a value ties with many reference values, less
     spread than one draw's surprisal (fewer false alarms there, never more).
-    CUSUMs ``S = max(0, S + s - k)`` accumulate it: value with ``spike_k`` (*spike*) and ``shift_k``
-    (*level_shift*), per step phase ``spike_k`` (*jump*) and ``volatility_k``
-    (*volatility*), and, while a period holds, the residual with ``spike_k``
-    (*seasonal_spike*) and ``shift_k`` (*seasonal_shift*), the value's lower tail
-    with ``spike_k`` (*drop*) and, while no period holds, the short reference
-    with ``spike_k`` (*spike*).  Each CUSUM's
+    CUSUMs ``S = max(0, S + s - k)`` accumulate it, with ``spike_k`` for single
+    events (*spike*, *jump*, *seasonal_spike*, *drop*) and ``shift_k`` or
+    ``volatility_k`` for runs (*level_shift*, *volatility*, *seasonal_shift*;
+    ``latency_cusums.CUSUMS``).  Each CUSUM's
     threshold ``h`` gives an in-control average run length (in events) of the
     budget's times the number of CUSUMs in use
     (:func:`~models.anomaly.cusum_calibration.cusum_threshold`), so together
@@ -252,17 +236,6 @@ class LatencyAnomaly(Detector):
             self._uniforms = self._rng.random(256).tolist()
         return self._uniforms.pop()
 
-    def _check(self, x: Any) -> float:
-        try:
-            x = float(x)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"value must be a real number, got {x!r}") from exc
-        if not math.isfinite(x):
-            raise ValueError(f"value must be finite, got {x!r}")
-        if self.min_value is not None and x < self.min_value:
-            raise ValueError(f"value must be >= {self.min_value}, got {x!r}")
-        return x
-
     def _look_for_floor(self) -> None:
         """Look for the latency's floor in the raw reference (full, no period holding); if one is
         found, start over from the reference's values in the map net of it (no alarm while they are
@@ -288,7 +261,7 @@ class LatencyAnomaly(Detector):
         self.__dict__ = fresh.__dict__
 
     def _learn_one(self, x: Any) -> None:
-        x = self._check(x)
+        x = check_value(x, self.min_value)
         if self._n >= self._floor_check:
             self._look_for_floor()
         y = self._map(x)

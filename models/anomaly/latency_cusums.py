@@ -1,9 +1,27 @@
 """LatencyAnomaly's CUSUMs: the view and p-value side each one scores, and their thresholds.
 
 A *view* is one number per event scored against its own sliding reference
-(see :class:`~models.anomaly.LatencyAnomaly`): the value, the steps of the two
-pair phases, the seasonal residual, the value's lower tail (scored against the
-value's reference) and the value against a short reference.
+(see :class:`~models.anomaly.LatencyAnomaly`):
+
+* the value, upper tail: CUSUMs *spike* (``spike_k``) and *level_shift* (``shift_k``);
+* the step ``y_t - y_t-1`` over disjoint pairs, in two phases (pairs ending at even
+  events, pairs ending at odd ones), both tails: per phase *jump* (``spike_k``) and
+  *volatility* (``volatility_k``);
+* while a period holds, the *seasonal residual* (the value minus the median of the
+  same phase in the last three periods), both tails: *seasonal_spike* (``spike_k``)
+  and *seasonal_shift* (``shift_k``);
+* the value's lower tail against the value's reference: *drop* (``spike_k``), far
+  faster than usual, e.g. requests failing fast (the step view alone sees only the
+  edge of a drop, and only as large as the steps before it);
+* while no period holds, the value's upper tail against a *short* reference of the
+  last ``short_window`` values: *spike* (``spike_k``).  A spike is new relative to the
+  last hours even when the long reference still holds similar ones from days ago, or
+  (early in a stream) too few values to rank it far out; the short window's tail fit
+  reaches small p-values sooner, and is trusted only as far as the long reference
+  allows (:func:`~models.anomaly.precedents.short_view_cap`).  Under no change its
+  p-values are conformal too, so it takes an even share of the budget like every
+  other CUSUM.  While a period holds it is off: the regular daily rise would be new
+  relative to the night before it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Which settings of a ``LatencyAnomaly`` are valid: one check per parameter, in signature order."""
+"""Which settings of a ``LatencyAnomaly`` are valid (one check per parameter, in signature order), and which values."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Any
 
 from models.anomaly.cusum_calibration import check_reference_value
 from models.base import check_int, check_positive, is_finite_number
@@ -11,7 +12,20 @@ from models.calibration import check_budget
 if TYPE_CHECKING:
     from models.anomaly.latency_anomaly import LatencyAnomaly
 
-__all__ = ["check_parameters"]
+__all__ = ["check_parameters", "check_value"]
+
+
+def check_value(x: Any, min_value: float | None) -> float:
+    """``x`` as a float; ``ValueError`` unless it is a finite real number ``>= min_value`` (any, if ``None``)."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"value must be a real number, got {x!r}") from exc
+    if not math.isfinite(x):
+        raise ValueError(f"value must be finite, got {x!r}")
+    if min_value is not None and x < min_value:
+        raise ValueError(f"value must be >= {min_value}, got {x!r}")
+    return x
 
 
 def check_parameters(det: LatencyAnomaly) -> None:
