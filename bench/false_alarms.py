@@ -197,6 +197,7 @@ STREAMS = (
     Stream("latency_rare_level_0.2pct", LatencyAnomaly, _rare_level),
     Stream("latency_wandering_ar0.5", LatencyAnomaly, _wandering_ms(0.5)),
     Stream("latency_wandering_ar0.9", LatencyAnomaly, _wandering_ms(0.9)),
+    Stream("latency_wandering_ar0.97", LatencyAnomaly, _wandering_ms(0.97)),  # nearly a random walk: over budget
     Stream("gpu_busy", GpuAnomaly, _gpu),
     Stream("gpu_util_drops_to_0_0.2pct", GpuAnomaly, _gpu_drops),
     Stream("gpu_clock_steps_0.2pct", GpuAnomaly, _gpu_clock_steps),
