@@ -487,15 +487,21 @@ def test_whitening_leaves_exchangeable_streams_as_they_were():
     # Afterwards the shift itself, half in the window, reads as dependence (and is whitened).
 
 
-def test_whitened_spike_and_shift_on_autocorrelated_latency_alarm():
-    z = np.log(_ar1_latency(0.5, 4000, 4) - 5.0) / 0.3
+def _spike_and_shift(n: int, seed: int, at: int) -> tuple[np.ndarray, np.ndarray]:
+    """AR(1) latency (coefficient 0.5, 5 ms floor) with, at ``at``, a spike of 8 sd or a lasting shift of 2 sd."""
+    z = np.log(_ar1_latency(0.5, n, seed) - 5.0) / 0.3
     sd = 1.0 / math.sqrt(1.0 - 0.25)
     spike, shift = z.copy(), z.copy()
-    spike[3000] += 8.0 * sd
-    shift[3000:] += 2.0 * sd
-    fired = LatencyAnomaly(seed=0).update_many(np.exp(0.3 * spike) + 5.0)
+    spike[at] += 8.0 * sd
+    shift[at:] += 2.0 * sd
+    return np.exp(0.3 * spike) + 5.0, np.exp(0.3 * shift) + 5.0
+
+
+def test_whitened_spike_and_shift_on_autocorrelated_latency_alarm():
+    spike, shift = _spike_and_shift(4000, 4, 3000)
+    fired = LatencyAnomaly(seed=0).update_many(spike)
     assert fired[fired >= 3000][0] == 3000
-    fired = LatencyAnomaly(seed=0).update_many(np.exp(0.3 * shift) + 5.0)
+    fired = LatencyAnomaly(seed=0).update_many(shift)
     assert 3000 <= fired[fired >= 3000][0] < 3050
 
 
@@ -567,16 +573,12 @@ def test_no_floor_leaves_lognormal_latency_as_it_was():
 
 
 def test_spike_and_shift_alarm_after_the_floor_is_found():
-    z = np.log(_ar1_latency(0.5, 5000, 9) - 5.0) / 0.3
-    sd = 1.0 / math.sqrt(1.0 - 0.25)
-    spike, shift = z.copy(), z.copy()
-    spike[4000] += 8.0 * sd
-    shift[4000:] += 2.0 * sd
+    spike, shift = _spike_and_shift(5000, 9, 4000)
     det = LatencyAnomaly(seed=0)
-    fired = det.update_many(np.exp(0.3 * spike) + 5.0)
+    fired = det.update_many(spike)
     assert det.evidence()["floor"] is not None
     assert fired[fired >= 4000][0] == 4000
-    fired = LatencyAnomaly(seed=0).update_many(np.exp(0.3 * shift) + 5.0)
+    fired = LatencyAnomaly(seed=0).update_many(shift)
     assert 4000 <= fired[fired >= 4000][0] < 4050
 
 
