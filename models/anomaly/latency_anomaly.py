@@ -223,6 +223,7 @@ class LatencyAnomaly(Detector):
         # ``window`` events when one is added, and read only within that span.
         self._kept_out: dict[str, KeptOut] = {v: collections.deque() for v in self._refs if v != "short"}
         self._whitener = Whitener(window, tail) if whiten else None
+        self._innovation_ref: ConformalReference | None = None  # this event's, while the median wanders
         # The map the values are scored in (``asinh((x - floor) / scale)`` once a floor is found), and
         # the event count at which to look for a floor next (every ``window`` events until one is found).
         self._map = PLAIN
@@ -272,6 +273,10 @@ class LatencyAnomaly(Detector):
         views = {"value": w}
         if self.drops:
             views["low"] = w
+        # On a stream that is nearly a random walk the value and its lower tail are ranked as
+        # innovations instead (see Whitener.innovations); the references still learn ``w``.
+        inno = self._whitener.innovations(y) if self._whitener is not None else None
+        self._innovation_ref = inno[1] if inno is not None else None
         # Steps over disjoint pairs, in two phases (pairs ending at even / odd events):
         # independent within a phase on a stream with no change.  A step from a value
         # that raised an alarm is skipped, so one spike alarms once.
@@ -289,14 +294,15 @@ class LatencyAnomaly(Detector):
                 self._cusum[i] = 0.0
             if self.short_window:
                 views["short"] = w
+        scored = views if inno is None else {**views, **{v: inno[0] for v in ("value", "low") if v in views}}
         mean = self._tie_mean
         u = 0.0 if mean else self._uniform()
         cusum, k = self._cusum, self._k
-        for view, side, ref, fit in self._scorable(views):
+        for view, side, ref, fit in self._scorable(scored):
             if mean:
-                s = ref.mean_surprisal(views[view], side, MAX_SURPRISAL, fit)
+                s = ref.mean_surprisal(scored[view], side, MAX_SURPRISAL, fit)
             else:
-                s = surprisal(ref.p_value(views[view], side, u, fit))
+                s = surprisal(ref.p_value(scored[view], side, u, fit))
             if view == "short":
                 s = min(s, self._short_cap(w))
             self._surprisal[view] = s
@@ -309,7 +315,7 @@ class LatencyAnomaly(Detector):
         if self._ratio >= 1.0:
             self._crossed = True
             # Severity: an alarm whose own value or step is extreme ranks above a marginal one.
-            self._ratio += self.severity_weight * self._severity(views)
+            self._ratio += self.severity_weight * self._severity(scored)
             # Corroboration: the evidence the other views hold at this moment.
             self._ratio += self.corroboration_weight * other_views_evidence(ratios, best)
             self._cusum = [0.0] * len(CUSUMS)
@@ -384,9 +390,12 @@ class LatencyAnomaly(Detector):
             if view in views:
                 name = REF_OF.get(view, view)
                 ref = self._refs.get(name)
+                innovations = name == "value" and self._innovation_ref is not None
+                if innovations:
+                    ref = self._innovation_ref  # precedents are kept on the values' own scale: not used here
                 if ref is not None and ref.ready:
                     y, fit = views[view], True
-                    if view != "short" and (y > ref.highest or y < ref.lowest):
+                    if view != "short" and not innovations and (y > ref.highest or y < ref.lowest):
                         fit = not self._precedents(name, y, upper=y > ref.highest)
                     out.append((view, side, ref, fit))
         return out

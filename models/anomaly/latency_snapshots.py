@@ -50,12 +50,13 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
         whitener = None
         if raw is not None:
             whitener = Whitener.__new__(Whitener)
-            whitener.__dict__.update(raw=raw, dependence=dependence, anchor=anchor, _z_last=z_last)
+            whitener.__setstate__(dict(raw=raw, dependence=dependence, anchor=anchor, _z_last=z_last))
         state["_whitener"] = whitener
     # Taken before the latency's floor was looked for: mapped as they were (asinh), and never looked for.
     state.setdefault("floor", False)
     state.setdefault("_map", PLAIN)
     state.setdefault("_floor_check", math.inf)
+    state.setdefault("_innovation_ref", None)  # set again by every event
     for view in views:
         state["_surprisal"].setdefault(view, 0.0)
     return state
