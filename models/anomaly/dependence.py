@@ -137,8 +137,9 @@ class Whitener:
     window of ``n`` (0.06 at ``rho`` 0.5, 0.3 at 0.9, 0.9 at 0.97 with ``n`` 2,000), and
     ``rho`` times that wander shifts the whitened values, so their surprisals come in
     runs again.  Beyond :data:`MAX_MEDIAN_WANDER`, :meth:`innovations` ranks the
-    innovation ``y - rho * a`` among those of the values learned, all with the same
-    ``rho`` (derived again when ``rho`` moves by 0.01): the median cancels out.
+    innovation ``y - rho * a`` among those of the values learned (each anchored by
+    the one learned before it), all with the same ``rho`` (derived again when
+    ``rho`` moves by 0.01): the median cancels out.
     """
 
     def __init__(self, window: int, tail: int) -> None:
@@ -146,16 +147,15 @@ class Whitener:
         self.dependence = SerialDependence(window)
         self.anchor: float | None = None
         self._z_last: float | None = None  # normal score of the last value learned, None after a crossing
-        self.pairs: collections.deque[tuple[float, float]] = collections.deque(maxlen=window)  # (y, anchor) learned
-        self._innovations: ConformalReference | None = None  # of y - rho_c * anchor over ``pairs``
+        # Innovations ``y - rho_c * anchor`` of the values learned, while the median wanders (else None).
+        self._innovations: ConformalReference | None = None
         self._rho_c = 0.0
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        # A whitener from before the innovations' reference: no pairs yet (they fill within a window).
+        # A whitener from before the innovations' reference: none yet.
+        state.setdefault("_innovations", None)
+        state.setdefault("_rho_c", 0.0)
         self.__dict__.update(state)
-        if "pairs" not in state:
-            self.pairs = collections.deque(maxlen=self.raw.window)
-            self._innovations, self._rho_c = None, 0.0
 
     @property
     def rho(self) -> float:
@@ -174,12 +174,14 @@ class Whitener:
         """``y``'s innovation and the reference to rank it in, while the median wanders more than
         :data:`MAX_MEDIAN_WANDER` (else ``None``: score :meth:`value` as usual)."""
         rho, n = self.rho, len(self.raw)
-        if not rho or self.anchor is None or len(self.pairs) < n or 1.25 / ((1.0 - rho) * math.sqrt(n)) <= MAX_MEDIAN_WANDER:
+        if not rho or self.anchor is None or n < self.raw.window or 1.25 / ((1.0 - rho) * math.sqrt(n)) <= MAX_MEDIAN_WANDER:
             self._innovations = None
             return None
         if self._innovations is None or abs(rho - self._rho_c) > _RHO_TOLERANCE:
-            ref = ConformalReference(self.raw.window, self.raw.tail, min_scale=1e-3)
-            for y_s, a_s in self.pairs:
+            # Each value learned was anchored by the one learned before it: the raw reference in order.
+            ys = self.raw.in_order()
+            ref = ConformalReference(n - 1, self.raw.tail, min_scale=1e-3)
+            for a_s, y_s in zip(ys, ys[1:]):
                 ref.add(y_s - rho * a_s)
             self._innovations, self._rho_c = ref, rho
         return y - self._rho_c * self.anchor, self._innovations
@@ -189,10 +191,8 @@ class Whitener:
         learned, anchors the next one and joins the raw reference."""
         if z is not None and self._z_last is not None:
             self.dependence.add(self._z_last, z)
-        if self.anchor is not None:
-            self.pairs.append((y, self.anchor))
-            if self._innovations is not None:
-                self._innovations.add(y - self._rho_c * self.anchor)
+        if self.anchor is not None and self._innovations is not None:
+            self._innovations.add(y - self._rho_c * self.anchor)
         self._z_last, self.anchor = z, y
         self.raw.add(y)
 
