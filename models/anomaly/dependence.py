@@ -180,7 +180,7 @@ class Whitener:
         if self._innovations is None or abs(rho - self._rho_c) > _RHO_TOLERANCE:
             # Each value learned was anchored by the one learned before it: the raw reference in order.
             ys = self.raw.in_order()
-            ref = ConformalReference(n - 1, self.raw.tail, min_scale=1e-3)
+            ref = ConformalReference(n - 1, self.raw.tail, self.raw.min_scale)
             for a_s, y_s in zip(ys, ys[1:]):
                 ref.add(y_s - rho * a_s)
             self._innovations, self._rho_c = ref, rho

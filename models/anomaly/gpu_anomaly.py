@@ -74,8 +74,9 @@ class GpuAnomaly(Detector):
     incident new to the job's own steps (a utilisation collapse) alarms from
     ``relearn_span`` samples after the first.  No step's p-value is smaller than
     the sliding references alone give (so a 30 % SM clock drop soon after a job
-    start still goes unseen: the start's own clock step widens the sliding tail's
-    scale).  The fresh references are dropped
+    start still goes unseen: the boost clock settling right after the start widens
+    the tails, and a few dozen fresh steps cannot rank a step that far out).  The
+    fresh references are dropped
     ``2 * window`` samples after the alarm (the sliding ones then hold the same
     steps).  Slow drifts are left to the hard signals (thermal throttling,
     framebuffer nearly full).  On AR(1) telemetry with lag-1 correlation 0.99 no

@@ -15,7 +15,8 @@ from models.anomaly.floor import PLAIN, estimate_floor
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, other_views_evidence, thresholds
 from models.anomaly.latency_parameters import check_parameters, check_value
 from models.anomaly.latency_snapshots import upgrade
-from models.anomaly.precedents import KeptOut, count, record, short_view_cap
+from models.anomaly.latency_scoring import ViewScoring
+from models.anomaly.precedents import KeptOut, record
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
 from models.base import Detector
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
@@ -26,7 +27,7 @@ __all__ = ["LatencyAnomaly"]
 _MIN_PERIOD = 16
 
 
-class LatencyAnomaly(Detector):
+class LatencyAnomaly(ViewScoring, Detector):
     """Spikes, level shifts and abrupt changes in a heavy-tailed stream (latency per model+host).
 
     Each value is mapped to ``y = asinh(x)`` (``log(2x)`` for latencies in
@@ -150,7 +151,8 @@ class LatencyAnomaly(Detector):
     whiten
         Score the value views net of the stream's lag-1 autocorrelation (``False``: the values as they are).
     floor
-        Look for a fixed part of the values once (with ``min_value`` set) and map the rest (``False``: ``asinh(x)`` always).
+        Look for a fixed part of the values (with ``min_value`` set; every ``window`` events until one
+        is found) and map the rest (``False``: ``asinh(x)`` always).
 
     Examples
     --------
@@ -223,7 +225,6 @@ class LatencyAnomaly(Detector):
         # ``window`` events when one is added, and read only within that span.
         self._kept_out: dict[str, KeptOut] = {v: collections.deque() for v in self._refs if v != "short"}
         self._whitener = Whitener(window, tail) if whiten else None
-        self._innovation_ref: ConformalReference | None = None  # this event's, while the median wanders
         # The map the values are scored in (``asinh((x - floor) / scale)`` once a floor is found), and
         # the event count at which to look for a floor next (every ``window`` events until one is found).
         self._map = PLAIN
@@ -237,12 +238,17 @@ class LatencyAnomaly(Detector):
             self._uniforms = self._rng.random(256).tolist()
         return self._uniforms.pop()
 
+    @property
+    def _raw_reference(self) -> ConformalReference:
+        """The values as they are (crossings kept out): the value reference itself unless whitened."""
+        return self._whitener.raw if self._whitener is not None else self._refs["value"]
+
     def _look_for_floor(self) -> None:
         """Look for the latency's floor in the raw reference (full, no period holding); if one is
         found, start over from the reference's values in the map net of it (no alarm while they are
         replayed).  Otherwise look again ``window`` events later."""
         self._floor_check += self.window
-        raw = self._whitener.raw if self._whitener is not None else self._refs["value"]
+        raw = self._raw_reference
         if len(raw) < self.window or (self._context is not None and self._context.period is not None):
             return  # a cycle's values are a mixture of levels, not one shifted lognormal
         xs = np.maximum(self._map.inverse(np.asarray(raw.in_order())), self.min_value)  # no rounding below it
@@ -276,7 +282,7 @@ class LatencyAnomaly(Detector):
         # On a stream that is nearly a random walk the value and its lower tail are ranked as
         # innovations instead (see Whitener.innovations); the references still learn ``w``.
         inno = self._whitener.innovations(y) if self._whitener is not None else None
-        self._innovation_ref = inno[1] if inno is not None else None
+        inno_ref = inno[1] if inno is not None else None
         # Steps over disjoint pairs, in two phases (pairs ending at even / odd events):
         # independent within a phase on a stream with no change.  A step from a value
         # that raised an alarm is skipped, so one spike alarms once.
@@ -298,7 +304,7 @@ class LatencyAnomaly(Detector):
         mean = self._tie_mean
         u = 0.0 if mean else self._uniform()
         cusum, k = self._cusum, self._k
-        for view, side, ref, fit in self._scorable(scored):
+        for view, side, ref, fit in self._scorable(scored, inno_ref):
             if mean:
                 s = ref.mean_surprisal(scored[view], side, MAX_SURPRISAL, fit)
             else:
@@ -315,7 +321,7 @@ class LatencyAnomaly(Detector):
         if self._ratio >= 1.0:
             self._crossed = True
             # Severity: an alarm whose own value or step is extreme ranks above a marginal one.
-            self._ratio += self.severity_weight * self._severity(scored)
+            self._ratio += self.severity_weight * self._severity(scored, inno_ref)
             # Corroboration: the evidence the other views hold at this moment.
             self._ratio += self.corroboration_weight * other_views_evidence(ratios, best)
             self._cusum = [0.0] * len(CUSUMS)
@@ -343,63 +349,6 @@ class LatencyAnomaly(Detector):
             if view not in REF_OF and view != "short":
                 self._refs[view].add(value)
 
-    def _severity(self, views: dict[str, float]) -> float:
-        """Largest surprisal of the event's value or step, with ties counted against it (``u = 1``).
-
-        The surprisals the CUSUMs add up average over the tie-breaking draw (so their
-        mean stays 1 on a quantised or repeating stream); the severity of one alarm
-        counts every tie against the event instead: a value equal to many reference
-        values (a repeated level, a clipped or integer metric) is not extreme.
-        """
-        if not self._severity_ties:
-            return max(self._surprisal[v] for v in views if v != "season")
-        return max(
-            (
-                min(
-                    surprisal(ref.p_value(views[view], side, 1.0, fit)),
-                    self._short_cap(views[view]) if view == "short" else MAX_SURPRISAL,
-                )
-                for view, side, ref, fit in self._scorable(views)
-                if view != "season"
-            ),
-            default=0.0,
-        )
-
-    def _precedents(self, name: str, y: float, upper: bool, strict: bool = False) -> int:
-        """Crossings kept out of reference ``name`` that are precedent now, at or beyond ``y``."""
-        if self.precedent_after is None:
-            return 0
-        return count(self._kept_out[name], y, upper, n=self._n, window=self.window, after=self.precedent_after, strict=strict)
-
-    def _short_cap(self, y: float) -> float:
-        """Largest surprisal of the short view for ``y`` (:func:`~models.anomaly.precedents.short_view_cap`)."""
-        if not self._short_precedent:
-            return MAX_SURPRISAL
-        return short_view_cap(self._refs["short"], self._refs["value"], y, lambda v, strict: self._precedents("value", v, True, strict))
-
-    def _scorable(self, views: dict[str, float]) -> list[tuple[str, str, ConformalReference, bool]]:
-        """``(view, side, reference, fit)`` of each of ``views`` whose reference is ready, in ``SIDES`` order.
-
-        ``fit``: a value beyond the reference's range gets the fitted tail's p-value.  Not
-        when a crossing kept out of that reference, at least ``precedent_after`` events old,
-        lies at or beyond it: the value has precedent and gets its plain conformal rank
-        (``u / (n + 1)``, valid whatever the tail).
-        """
-        out = []
-        for view, side in SIDES:
-            if view in views:
-                name = REF_OF.get(view, view)
-                ref = self._refs.get(name)
-                innovations = name == "value" and self._innovation_ref is not None
-                if innovations:
-                    ref = self._innovation_ref  # precedents are kept on the values' own scale: not used here
-                if ref is not None and ref.ready:
-                    y, fit = views[view], True
-                    if view != "short" and not innovations and (y > ref.highest or y < ref.lowest):
-                        fit = not self._precedents(name, y, upper=y > ref.highest)
-                    out.append((view, side, ref, fit))
-        return out
-
     @property
     def score(self) -> float:
         return self._ratio / (1.0 + self._ratio)
@@ -411,7 +360,7 @@ class LatencyAnomaly(Detector):
     def evidence(self) -> dict[str, Any]:
         """Score, last alarm kind, surprisals, reference vs recent p50/p95/p99, period, lag-1
         autocorrelation and the latency's floor (``None``: none found)."""
-        raw = self._whitener.raw if self._whitener is not None else self._refs["value"]
+        raw = self._raw_reference
         ref = self._map.inverse(np.asarray(raw.values())) if self._n else np.full(1, np.nan)
         rec = np.asarray(self._recent) if self._recent else np.full(1, np.nan)
         qs = (0.5, 0.95, 0.99)

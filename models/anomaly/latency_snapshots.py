@@ -56,7 +56,6 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
     state.setdefault("floor", False)
     state.setdefault("_map", PLAIN)
     state.setdefault("_floor_check", math.inf)
-    state.setdefault("_innovation_ref", None)  # set again by every event
     for view in views:
         state["_surprisal"].setdefault(view, 0.0)
     return state
