@@ -9,7 +9,8 @@ a time and through ``update_many`` in batches of 100 and 1,000.  River, one
 event at a time as a user would wire it: 64 x ADWIN + 64 x PageHinkley (the
 same job, means only), and 64 x KSWIN measured over fewer events.  All after
 the warm-up, in one run, as microseconds per event (best of interleaved
-rounds) and ratios, with a breakdown per detector (single runs).
+rounds) and ratios, with a breakdown per detector (single runs) that also gives
+each detector's snapshot size (what the worker writes to its changelog).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import json
 import platform
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -99,7 +101,8 @@ def time_ours(latency: Callable[[], Any] | None, warm: dict[str, Any], ev: dict[
 def breakdown(
     latency: Callable[[], Any] | None, warm: dict[str, Any], ev: dict[str, Any], n_one: int, n_many: int
 ) -> dict[str, Any]:
-    """Each detector of the set alone: one event at a time, and in batches of 1,000."""
+    """Each detector of the set alone: one event at a time, and in batches of 1,000; then its
+    snapshot's size (bytes, and zlib level 1 as the worker's changelog records)."""
     det = OurSet(latency)
     det.many(warm, 0, len(warm["x"]))
     parts = {
@@ -121,6 +124,8 @@ def breakdown(
         for a in range(0, n_many, 1000):
             d.update_many(xs[a : a + 1000])
         out[name] = {"per_event_us": one, "update_many_1000_us": (time.perf_counter() - t0) / n_many * 1e6}
+        data = d.snapshot()
+        out[name].update(snapshot_bytes=len(data), snapshot_bytes_zlib=len(zlib.compress(data, 1)))
     return out
 
 
@@ -177,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "us_per_event": res,
         "us_per_event_by_detector": res_parts,
+        "snapshot_bytes_set": {
+            key: sum(part[key] for part in res_parts.values()) for key in ("snapshot_bytes", "snapshot_bytes_zlib")
+        },
         "events_per_second": {k: 1e6 / v for k, v in res.items()},
         "ratios": {
             "river_adwin_ph_over_ours_per_event": res["river_adwin_ph_us"] / res["ours_per_event_us"],

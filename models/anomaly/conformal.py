@@ -32,6 +32,8 @@ from __future__ import annotations
 import bisect
 import collections
 import math
+from array import array
+from typing import Any
 
 __all__ = ["MAX_SURPRISAL", "ConformalReference", "surprisal"]
 
@@ -78,6 +80,21 @@ class ConformalReference:
 
     def __len__(self) -> int:
         return len(self._sorted)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The values once, oldest first, as packed doubles: the sorted list is rebuilt on restore."""
+        state = self.__dict__.copy()
+        del state["_sorted"]
+        state["_fifo"] = array("d", self._fifo)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        fifo = [float(v) for v in state["_fifo"]]
+        state["_fifo"] = collections.deque(fifo)
+        if "_sorted" not in state:  # a snapshot from before the sorted list was left out keeps its own
+            state["_sorted"] = sorted(fifo)
+        self.__dict__.update(state)
 
     @property
     def ready(self) -> bool:

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import collections
 import math
+from array import array
 from statistics import NormalDist
+from typing import Any
 
 from models.anomaly.conformal import ConformalReference
 
@@ -87,6 +89,20 @@ class SerialDependence:
 
     def __len__(self) -> int:
         return len(self._pairs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The pairs as packed doubles (``a0, b0, a1, b1, ...``)."""
+        state = self.__dict__.copy()
+        state["_pairs"] = array("d", (v for pair in self._pairs for v in pair))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        pairs = state["_pairs"]
+        if isinstance(pairs, array):  # packed (a snapshot from before keeps its deque of tuples)
+            flat = pairs.tolist()
+            state["_pairs"] = collections.deque(zip(flat[0::2], flat[1::2]))
+        self.__dict__.update(state)
 
     def add(self, a: float, b: float) -> None:
         """Add the pair (previous normal score ``a``, current ``b``) and update ``rho``."""

@@ -140,15 +140,21 @@ class SlidingChi2:
         self._seq = self._buf[self._used - self._h : self._used]
 
     def __getstate__(self) -> dict:
+        """The last ``max(windows)`` events' bins, one byte each (``n_bins <= 100``), not the flat indices."""
         state = self.__dict__.copy()
         del state["_seq"]  # a view of _buf between batches
         state.pop("_plan", None)  # only used within a batch
-        state["_buf"] = self._buf[: self._used]  # the spare rows hold nothing
+        del state["_buf"]  # the spare rows hold nothing, and older rows are never read again
+        state["_bins"] = (self._buf[self._used - self._h : self._used] - self._offset).astype(np.uint8)
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        bins = state.pop("_bins", None)
         self.__dict__.update(state)
-        self._buf = np.concatenate([self._buf[-self._h :], np.empty((_SPARE, self._buf.shape[1]), np.int32)])
+        # A snapshot from before the bins were packed holds the flat indices in _buf.
+        last = self._buf[-self._h :] if bins is None else (self._offset + bins).astype(np.int32)
+        self._buf = np.concatenate([last, np.empty((_SPARE, last.shape[1]), np.int32)])
         self._used = self._h
         self._seq = self._buf[: self._h]
 
