@@ -6,7 +6,8 @@ Calibration is derived on smooth, continuous streams; production streams are
 quantised (whole milliseconds, integer utilisation), clipped, tied (a feature
 that is one value 95% of the time, a ReLU), heavy-tailed, and hold rare values
 that recur (1% of requests timing out at exactly 30 s, a GPU whose utilisation
-drops to 0 for one sample now and then), and autocorrelated (latency that wanders
+drops to 0 for one sample now and then), imbalanced (a classifier predicting
+the rare class 1% of the time), and autocorrelated (latency that wanders
 with load, lag-1 coefficient 0.5 and 0.9).  Every stream here has no change, so a
 detector at ``--budget`` false alarms per million events should raise about
 ``events * budget / 1e6`` on it, times the features watched where the budget
@@ -33,7 +34,7 @@ from models.anomaly import GpuAnomaly, LatencyAnomaly
 from models.anomaly.dcgm import OBSERVATION_FIELDS
 from models.base import Detector
 from models.calibration import FalseAlarmBudget
-from models.drift import CategoricalDrift, ConfidenceDrift, MissingRate, MultivariateDrift, NumericDrift
+from models.drift import CategoricalDrift, ConfidenceDrift, MissingRate, MultivariateDrift, NumericDrift, PredictionDrift
 
 #: A stream within this many times its expected count of alarms passes.
 ALLOWANCE = 3.0
@@ -184,6 +185,10 @@ def _zipf_categories(n: int, rng: np.random.Generator) -> list[str]:
     return [f"c{i}" for i in rng.choice(200, n, p=weights / weights.sum())]  # more categories than tracked
 
 
+def _rare_class(n: int, rng: np.random.Generator) -> list[str]:
+    return np.where(rng.random(n) < 0.01, "fraud", "ok").tolist()  # an imbalanced binary classifier's predictions
+
+
 def _missing(n: int, rng: np.random.Generator) -> np.ndarray:
     x = rng.normal(size=(n, 4))
     x[rng.random((n, 4)) < 0.02] = np.nan
@@ -210,6 +215,7 @@ STREAMS = (
     Stream("multivariate_mixed", MultivariateDrift, _mixed),
     Stream("missing_2pct", MissingRate, _missing, units=4),
     Stream("categorical_zipf_200", CategoricalDrift, _zipf_categories),
+    Stream("prediction_binary_1pct", PredictionDrift, _rare_class),
     Stream("confidence_beta", ConfidenceDrift, _confidence),
     Stream("confidence_30pct_exactly_1", ConfidenceDrift, _confidence_saturated),
     Stream("confidence_two_decimals", ConfidenceDrift, _confidence_two_decimals),

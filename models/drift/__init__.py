@@ -24,7 +24,7 @@ fires again about once per detection delay.
 ``NumericDrift``            location / scale CUSUM banks + sliding shape tests, per feature
 ``MultivariateDrift``       whitened energy CUSUM + window mean test, across features
 ``MissingRate``             Bernoulli CUSUM on each feature's missing rate
-``CategoricalDrift``        window chi-squared of category shares, unseen counted
+``CategoricalDrift``        category counts vs exact limits in windows of 5 lengths; unseen ones
 ``ConfidenceDrift``         ``NumericDrift`` on confidence and entropy
 ``PredictionDrift``         ``CategoricalDrift`` on the predicted class
 ==========================  =====================================================
@@ -93,7 +93,7 @@ CONFORMANCE_CASES: list[tuple[Callable[[], Detector], Callable[[int], np.ndarray
     (lambda: NumericDrift(warmup=500, windows=(100,)), _numeric_stream),
     (lambda: MultivariateDrift(warmup=500, window=50), _numeric_stream),
     (lambda: MissingRate(warmup=500), _missing_stream),
-    (lambda: CategoricalDrift(warmup=500, window=100), _category_stream),
-    (lambda: PredictionDrift(warmup=500, window=100), _category_stream),
+    (lambda: CategoricalDrift(warmup=500, windows=(50, 100)), _category_stream),
+    (lambda: PredictionDrift(warmup=500, windows=(50, 100)), _category_stream),
     (lambda: ConfidenceDrift(warmup=500, windows=(100,)), _confidence_stream),
 ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from models.anomaly import GpuAnomaly, LatencyAnomaly
 from models.calibration import FalseAlarmBudget
 from models.drift import CategoricalDrift, ConfidenceDrift, MissingRate, MultivariateDrift, NumericDrift, PredictionDrift
+from models.drift.categorical import windows_for
 
 __all__ = ["DetectorFactory"]
 
@@ -34,13 +35,13 @@ class DetectorFactory:
         return MultivariateDrift(warmup=self.warmup, budget=self.budget, features=features)
 
     def categorical(self) -> CategoricalDrift:
-        return CategoricalDrift(warmup=self.warmup, budget=self.budget, window=min(500, self.warmup))
+        return CategoricalDrift(warmup=self.warmup, budget=self.budget, windows=windows_for(self.warmup))
 
     def confidence(self) -> ConfidenceDrift:
         return ConfidenceDrift(warmup=self.warmup, budget=self.budget)
 
     def prediction(self) -> PredictionDrift:
-        return PredictionDrift(warmup=self.warmup, budget=self.budget, window=min(500, self.warmup))
+        return PredictionDrift(warmup=self.warmup, budget=self.budget, windows=windows_for(self.warmup))
 
     def latency(self) -> LatencyAnomaly:
         return LatencyAnomaly(budget=self.budget, whiten=self.latency_whiten, floor=self.latency_floor)

@@ -17,7 +17,7 @@ def test_quick_run_writes_json(tmp_path):
     assert [r["stream"] for r in data["streams"]] == [s.name for s in false_alarms.STREAMS]
     detectors = {r["detector"] for r in data["streams"]}
     assert detectors == {"LatencyAnomaly", "GpuAnomaly", "NumericDrift", "MultivariateDrift", "MissingRate",
-                         "CategoricalDrift", "ConfidenceDrift"}
+                         "CategoricalDrift", "PredictionDrift", "ConfidenceDrift"}
     for r in data["streams"]:
         assert r["expected_per_seed"] == pytest.approx(2.0 * r["budget_units"])
         assert len(r["alarms"]) == 1 and r["alarms"][0] >= 0

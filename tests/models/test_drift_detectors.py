@@ -37,7 +37,7 @@ def test_missing_rate_quiet_at_reference_rate():
 def test_categorical_unseen_and_missing():
     rng = np.random.default_rng(2)
     values = list(rng.choice(["x", "y"], 3000)) + [None, float("nan")] * 10 + ["new"] * 3 + list(rng.choice(["x", "y"], 500))
-    det = CategoricalDrift(warmup=1000, window=200)
+    det = CategoricalDrift(warmup=1000, windows=(100, 200))
     det.update_many(values)
     ev = det.evidence()
     assert ev["unseen"] == {"count": 3, "top": ["new"]}
@@ -47,16 +47,58 @@ def test_categorical_unseen_and_missing():
 def test_categorical_new_dominant_category_fires():
     rng = np.random.default_rng(3)
     values = list(rng.choice(["x", "y"], 2000)) + ["z"] * 300
-    det = CategoricalDrift(warmup=1000, window=200, stride=20)
+    det = CategoricalDrift(warmup=1000, windows=(200,), stride=20)
     fired = det.update_many(values)
     assert fired.size and fired[0] < 2060
     assert det.evidence()["last_alarm"]["recent_shares"]["__other__"] > 0
 
 
 def test_categorical_rare_categories_pooled():
-    det = CategoricalDrift(warmup=1000, window=100)
-    det.update_many(["a"] * 600 + ["b"] * 397 + ["r1", "r2", "r3"])
-    assert det._labels == ["a", "b", "__other__"]
+    det = CategoricalDrift(warmup=1000, windows=(400,))
+    det.update_many(["a"] * 600 + ["b"] * 300 + [f"r{i}" for i in range(100)])
+    assert det._labels == ["a", "b", "__other__", "__unseen__"]  # 100 rare ones expect 40 values in 400 together
+
+
+def test_categorical_bins_per_window():
+    """A category gets a bin of its own in a window where it expects 5 values; the rest pools."""
+    det = CategoricalDrift(warmup=1000, windows=(100, 800))
+    det.update_many(["a"] * 600 + ["b"] * 300 + ["c"] * 60 + ["d"] * 40)
+    assert det._labels == ["a", "b", "c", "d", "__other__", "__unseen__"]
+    assert det._own == [3, 4]  # d: 4 expected in 100 values, 32 in 800
+    assert det._refs[0].tolist() == [600.0, 300.0, 60.0, 40.0] and det._refs[1].tolist() == [600.0, 300.0, 60.0, 40.0, 0.0]
+
+
+def test_categorical_rare_class_calibrated_and_its_rise_seen():
+    """A 99 / 1 binary prediction: quiet while the share holds, an alarm when the rare class reaches 5 %."""
+    rng = np.random.default_rng(1)
+    det = CategoricalDrift()
+    quiet = np.where(rng.random(300_000) < 0.01, "fraud", "ok").tolist()
+    assert det.update_many(quiet).size == 0
+    fired = det.update_many(np.where(rng.random(2000) < 0.05, "fraud", "ok").tolist())
+    assert fired.size and fired[0] < 600
+    assert det.evidence()["last_alarm"]["categories_beyond_limits"]
+
+
+def test_categorical_short_window_catches_a_large_shift_sooner():
+    rng = np.random.default_rng(9)
+    values = list(rng.choice(["x", "y", "z"], 3000, p=[0.5, 0.3, 0.2])) + list(rng.choice(["x", "y", "z"], 2000, p=[0.3, 0.3, 0.4]))
+    long_only = CategoricalDrift(warmup=1000, windows=(800,)).update_many(values)
+    scales = CategoricalDrift(warmup=1000, windows=(100, 200, 400, 800))
+    fired = scales.update_many(values)
+    assert 3000 <= fired[0] < long_only[0] - 100
+    assert scales.evidence()["last_alarm"]["window"] in (100, 200, 400, 800)
+
+
+def test_categorical_bad_windows():
+    for kwargs, match in [
+        ({"windows": ()}, "windows must be a non-empty tuple of ints >= 20"),
+        ({"windows": [100]}, "windows must be a non-empty tuple"),
+        ({"windows": (10, 100)}, ">= 20"),
+        ({"windows": (100, 6000)}, "the longest window"),
+        ({"windows": (100, 200), "stride": 150}, "shortest window=100"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            CategoricalDrift(**kwargs)
 
 
 def test_prediction_drift_is_categorical():
@@ -65,7 +107,7 @@ def test_prediction_drift_is_categorical():
 
 
 def test_categorical_reset():
-    det = CategoricalDrift(warmup=100, window=50)
+    det = CategoricalDrift(warmup=100, windows=(50,))
     det.update_many(["a", "b"] * 100)
     det.reset()
     assert det.phase == "monitoring" and not det.fired
@@ -133,9 +175,59 @@ def test_freeze_relearn_learn_reference(make):
 
 
 def test_categorical_learn_reference_and_freeze():
-    det = CategoricalDrift(warmup=5000, window=50)
+    det = CategoricalDrift(warmup=5000, windows=(50,))
     det.update_many(["a", "b"] * 30)
     det.freeze()
     assert det.phase == "monitoring"
     det.learn_reference(["x"] * 100 + ["y"] * 100)
-    assert det._labels == ["x", "y", "__other__"]
+    assert det._labels == ["x", "y", "__other__", "__unseen__"] and det._refs[0].tolist() == [100.0, 100.0, 0.0]
+
+
+def _old_layout(det: CategoricalDrift, values: list) -> CategoricalDrift:
+    """``det`` (one window, fed ``values``) as a CategoricalDrift from before several windows were
+    kept: bins for every category expecting 5 values per window, its window's codes in those bins."""
+    state = dict(det.__dict__)
+    (window,), (stride,) = state.pop("windows"), state.pop("_strides")
+    state.update(window=window, _stride=stride)
+    if state["phase"] == "monitoring":
+        keep = [c for c, k in det._ref_counter.most_common(det.max_categories) if k * window / det._n_ref >= 5]
+        index = {c: i for i, c in enumerate(keep)}
+        recent = [v for v in values if v is not None][-det._ring.size :] if det._ring.size else []
+        state.update(_labels=keep + ["__other__"], _index=index, _ref=None, _crit=None, _since_test=det._count % stride)
+        state["_ring"] = np.array([index.get(v, len(keep)) for v in recent], dtype=np.int64)
+        for key in ("_own", "_refs", "_limits", "_unseen_crits", "_q_unseen", "_last", "_count"):
+            state.pop(key)
+    old = object.__new__(CategoricalDrift)
+    old.__dict__.update(state)
+    return old
+
+
+@pytest.mark.parametrize("cut", [600, 2930, 3000, 3110])
+def test_categorical_snapshot_from_before_several_windows_restores(cut):
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    rng = np.random.default_rng(12)
+    shares = [0.45, 0.3, 0.15, 0.07, 0.03]
+    values = list(rng.choice(list("abcde"), 3000, p=shares)) + list(rng.choice(list("abcde"), 2000, p=[0.35, 0.3, 0.15, 0.1, 0.1]))
+    det = CategoricalDrift(warmup=1000, windows=(200,), stride=50)
+    det.update_many(values[:cut])
+    old_layout = _old_layout(det, values[:cut])
+    if det.phase == "monitoring":
+        assert old_layout._labels == ["a", "b", "c", "d", "e", "__other__"] and det._labels == ["a", "b", "c", "d", "e", "__other__", "__unseen__"]
+    old = CategoricalDrift.restore(pickle.dumps((SNAPSHOT_VERSION, old_layout)))
+    assert old.windows == (200,) and old.phase == det.phase
+    expected = det.update_many(values[cut:]).tolist()
+    assert expected
+    assert old.update_many(values[cut:]).tolist() == expected
+    assert old.score == det.score and old.evidence() == det.evidence()
+
+
+def test_categorical_windows_for_a_warmup():
+    from models.drift.categorical import DEFAULT_WINDOWS, windows_for
+
+    assert windows_for(5000) == windows_for(1600) == DEFAULT_WINDOWS
+    assert windows_for(1000) == (100, 200, 400, 800)
+    assert windows_for(60) == (60,)
+    assert CategoricalDrift(warmup=1000, windows=windows_for(1000)).windows == (100, 200, 400, 800)

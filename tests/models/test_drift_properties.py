@@ -72,7 +72,7 @@ def test_missing_rate_batch_split_invariant(mask, split):
 @FAST
 @given(values=st.lists(st.one_of(st.sampled_from("abc"), st.none()), min_size=100, max_size=400), split=st.integers(0, 400))
 def test_categorical_batch_split_invariant(values, split):
-    a, b = CategoricalDrift(warmup=50, window=20, stride=7), CategoricalDrift(warmup=50, window=20, stride=7)
+    a, b = CategoricalDrift(warmup=50, windows=(20, 40), stride=7), CategoricalDrift(warmup=50, windows=(20, 40), stride=7)
     fa = a.update_many(values)
     fb = np.concatenate([b.update_many(values[:split]), min(split, len(values)) + b.update_many(values[split:])])
     np.testing.assert_array_equal(fa, fb)
