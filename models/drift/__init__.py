@@ -24,7 +24,7 @@ fires again about once per detection delay.
 ``NumericDrift``            location / scale CUSUM banks + sliding shape tests, per feature
 ``MultivariateDrift``       whitened energy CUSUM + window mean test, across features
 ``MissingRate``             Bernoulli CUSUM on each feature's missing rate
-``CategoricalDrift``        category counts vs exact limits in windows of 5 lengths; unseen ones
+``CategoricalDrift``        category counts vs exact limits in 5 windows + share-rise CUSUMs
 ``ConfidenceDrift``         ``NumericDrift`` on confidence and entropy
 ``PredictionDrift``         ``CategoricalDrift`` on the predicted class
 ==========================  =====================================================

@@ -1,4 +1,4 @@
-"""Categorical drift: category shares of sliding windows (several lengths) against the reference."""
+"""Categorical drift: category counts in sliding windows of several lengths against exact limits, and share CUSUMs."""
 
 from __future__ import annotations
 
@@ -8,53 +8,19 @@ from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from models.base import Detector, check_int
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget, check_budget
+from models.drift._category_limits import DEFAULT_WINDOWS, binomial_critical, count_limits, own_bins, windows_for
+from models.drift.missing_rate import MissingRate
 
-__all__ = ["DEFAULT_WINDOWS", "CategoricalDrift", "windows_for"]
+__all__ = ["DEFAULT_WINDOWS", "CategoricalDrift", "windows_for"]  # the window lengths re-exported
 
 _OTHER = "__other__"
-#: Label of the values whose category the reference never saw (pooled with ``__other__`` in the share test).
+#: Label of the values whose category the reference never saw (pooled with ``__other__`` in the count tests).
 _UNSEEN = "__unseen__"
-#: Window lengths by default: short ones catch a large shift within a few hundred values, long ones a small one.
-DEFAULT_WINDOWS = (100, 200, 400, 800, 1600)
-#: Least expected values in a window for a category to get a bin of its own there.
-_MIN_EXPECTED = 5.0
 #: Share of each window's budget for its test of unseen categories (its critical count barely moves with the level).
 _UNSEEN_SHARE = 0.1
-
-
-def windows_for(warmup: int) -> tuple[int, ...]:
-    """The default windows that fit in a warm-up of ``warmup`` values (the warm-up itself if none does)."""
-    return tuple(w for w in DEFAULT_WINDOWS if w <= warmup) or (warmup,)
-
-
-def _own_bins(counts: list[int], n_ref: int, window: int) -> int:
-    """How many of the most frequent categories (``counts``, descending) expect at least
-    ``_MIN_EXPECTED`` values in a window of ``window`` values."""
-    return sum(1 for k in counts if k * window / n_ref >= _MIN_EXPECTED)
-
-
-def _count_limits(window: int, ref: int, n_ref: int, level: float) -> tuple[int, int]:
-    """Counts beyond which a bin holding ``ref`` of ``n_ref`` reference values is surprising in a window:
-    ``(lo, hi)`` with ``P(X <= lo)`` and ``P(X >= hi)`` at most ``level`` for ``X`` the window's count
-    under exchangeability (beta-binomial: the reference share is itself estimated); ``lo = -1`` and
-    ``hi = window + 1`` where no count is that rare."""
-    pmf = stats.betabinom.pmf(np.arange(window + 1), window, ref + 0.5, n_ref - ref + 0.5)
-    below = np.cumsum(pmf)
-    above = np.cumsum(pmf[::-1])[::-1]
-    lows, highs = np.flatnonzero(below <= level), np.flatnonzero(above <= level)
-    return (int(lows[-1]) if lows.size else -1), (int(highs[0]) if highs.size else window + 1)
-
-
-def _binomial_critical(n: int, q: float, level: float) -> int:
-    """Least ``u`` with ``P(Binomial(n, q) >= u) <= level``."""
-    u = max(int(stats.binom.isf(level, n, q)), 0)
-    while stats.binom.sf(u, n, q) > level:
-        u += 1
-    return u + 1
 
 
 def _missing(x: Any) -> bool:
@@ -64,35 +30,45 @@ def _missing(x: Any) -> bool:
 class CategoricalDrift(Detector):
     """Shift in the shares of one categorical feature; unseen categories counted.
 
-    The first ``warmup`` values give the reference shares.  Each of ``windows`` is
-    a scale: every ``stride`` values (``w // 5`` by default) the count of each bin
-    in the last ``w`` values is compared with its beta-binomial law under no
-    change (the window's values exchangeable with the reference's, whose share
-    is itself estimated): a count below or above the limits that law gives at
-    the test's level is a change.  Exact for any expected count, so a rare class
-    (1 % of predictions) is tested as honestly as a frequent one; a chi-squared
-    test there overshoots its level many times (the Pearson window test this
-    replaced raised 6.7 false alarms per million values on a 99 / 1 binary
-    stream at a budget of 1).  A short window catches a large shift within a few
-    hundred values, a long one a small or gradual shift.  Mean delays with 5
-    categories, a share moving from the commonest to the rarest, against the one
-    Pearson window of 500 this replaced: a tenth of the values 312 against 334
-    (300 streams), a fifth 100 against 190, a twentieth 1,094 against 956 (100
-    streams; that one missed once).  Categories
-    that expect at least 5 values in a window (up to ``max_categories``) get a
-    bin of their own in its test; the rest, and categories never seen in the
-    warm-up, share an ``__other__`` bin.  Values of categories the reference
-    never saw are also counted on their own: more of them in a window than a
-    binomial with the Good-Turing chance of a new category (singletons in the
-    reference over its size) allows is a change too (a new category that takes
-    a share is seen within tens of values).  A window's tests share level
-    ``stride * SAFETY * budget.alpha / len(windows)`` (a tenth for the unseen
-    count, the rest split over its bins and both sides), so by the union bound
-    the false alarms per value stay within the budget.  ``score`` is the largest
-    of the windows' last test scores (a bin's count beyond its expectation over
-    the distance to its limit; fires at 1.0); after an alarm every window
-    restarts, and is tested again once it is full.  ``None`` or NaN means
-    missing: skipped.
+    The first ``warmup`` values give the reference shares.  Two kinds of test
+    share the budget, half each:
+
+    * **Windows**, one per length in ``windows``: every ``stride`` values
+      (``w // 5`` by default) the count of each bin in the last ``w`` values is
+      compared with its beta-binomial law under no change (the window's values
+      exchangeable with the reference's, whose share is itself estimated): a
+      count below or above the limits that law gives at the test's level is a
+      change.  Exact for any expected count, so a rare class (1 % of
+      predictions) is tested as honestly as a frequent one; the Pearson
+      chi-squared window this replaced overshot its level many times there (6.7
+      false alarms per million values on a 99 / 1 binary stream at a budget of
+      1).  Categories that expect at least 5 values in a window (up to
+      ``max_categories``) get a bin of their own in its test; the rest, and
+      categories never seen in the warm-up, share an ``__other__`` bin.  Values
+      of categories the reference never saw are also counted on their own: more
+      of them in a window than a binomial with the Good-Turing chance of a new
+      category (singletons in the reference over its size) allows is a change
+      too (a new category that takes a share is seen within tens of values).
+      A window's tests share level ``stride * SAFETY * budget.alpha / (2
+      len(windows))`` (a tenth for the unseen count, the rest split over its
+      bins and both sides): by the union bound the false alarms per value stay
+      within their half.
+    * **Share rises**: a Bernoulli CUSUM on each kept category's indicator and
+      on the rest's (:class:`~models.drift.missing_rate.MissingRate` on one
+      column per category), for a rise of that share; whenever shares move,
+      some share rises.  Each holds its part of the other half.
+
+    Mean delays with 5 categories, a share moving from the commonest to the
+    rarest, against the Pearson window of 500 this replaced: a tenth of the
+    values 266 against 334 (300 streams), a fifth 98 against 190, a twentieth
+    948 against 956 (100 streams; that one missed once).  A rare class rising
+    from 1 % to 3 % takes 1,269 (median) against 500, which that window reached
+    only by overspending its budget (a CUSUM that knows both rates needs about
+    1,000).  ``score`` is the largest of the windows' last test scores (a bin's
+    count beyond its expectation over the distance to its limit) and the
+    CUSUMs' statistics over their thresholds; it fires at 1.0.  After a window
+    alarm every window restarts (and is tested again once it is full), after a
+    CUSUM alarm that CUSUM.  ``None`` or NaN means missing: skipped.
 
     Parameters
     ----------
@@ -114,9 +90,10 @@ class CategoricalDrift(Detector):
     >>> before = rng.choice(["a", "b", "c"], size=6000, p=[0.5, 0.3, 0.2])
     >>> after = rng.choice(["a", "b", "c", "d"], size=3000, p=[0.4, 0.3, 0.2, 0.1])
     >>> det = CategoricalDrift(warmup=2000)
-    >>> fired = det.update_many(list(before) + list(after))
-    >>> int(fired[0]), det.evidence()["last_alarm"]["window"], det.evidence()["unseen"]["count"] > 0
-    (6039, 100, True)
+    >>> int(det.update_many(list(before) + list(after))[0])
+    6059
+    >>> det.evidence()["unseen"]["top"]
+    ['d']
     >>> int(CategoricalDrift(warmup=2000, windows=(500,)).update_many(list(before) + list(after))[0])
     6099
     """
@@ -160,11 +137,13 @@ class CategoricalDrift(Detector):
             state["_ring"] = np.asarray(state["_ring"], dtype=np.int64)
         if "windows" in state:
             self.__dict__.update(state)
+            if "_rises" not in state:  # from before the share CUSUMs
+                self._rises = self._rise_cusums(self._labels[:-2]) if self.phase == "monitoring" else None
             return
         w, stride = state.pop("window"), state.pop("_stride")
         state["windows"], state["_strides"] = (w,), [stride]
         if state["phase"] != "monitoring":
-            self.__dict__.update(state)
+            self.__dict__.update(state, _rises=None)
             return
         ring, since, old_labels = state.pop("_ring"), state.pop("_since_test"), state.pop("_labels")
         for key in ("_ref", "_crit", "_index"):
@@ -188,6 +167,7 @@ class CategoricalDrift(Detector):
         self.alarms = 0
         self._unseen: Counter[Hashable] = Counter()
         self._last_alarm: dict[str, Any] | None = None
+        self._rises: MissingRate | None = None
 
     def freeze(self) -> None:
         """End the warm-up now (needs at least one value)."""
@@ -206,6 +186,8 @@ class CategoricalDrift(Detector):
         if self.phase == "monitoring":
             self._ring = np.zeros(0, dtype=np.int64)
             self._count = 0  # values since the restart
+            if self._rises is not None:
+                self._rises.reset()
         self._fired = False
 
     def _start(self) -> None:
@@ -214,25 +196,62 @@ class CategoricalDrift(Detector):
         ``i`` keeps the first ``_own[i]`` of them and pools the rest."""
         self.phase = "monitoring"
         top = self._ref_counter.most_common(self.max_categories)
-        self._own = [_own_bins([k for _, k in top], self._n_ref, w) for w in self.windows]
+        self._own = [own_bins([k for _, k in top], self._n_ref, w) for w in self.windows]
         keep = [c for c, _ in top[: max(self._own)]]
         self._index = {c: i for i, c in enumerate(keep)}
         self._labels = keep + [_OTHER, _UNSEEN]
         # Good-Turing: the chance that a value's category is one the reference never saw.
         singletons = sum(1 for k in self._ref_counter.values() if k == 1)
         self._q_unseen = (singletons + 1) / (self._n_ref + 1)
-        alpha = SAFETY * self.budget.alpha / len(self.windows)  # per window: its share tests and its unseen test
+        self._rises = self._rise_cusums(keep)
+        # Half the budget for the windows (per window: its share tests and its unseen test), half for the CUSUMs.
+        alpha = SAFETY * self.budget.alpha / len(self.windows) / (2 if self._rises is not None else 1)
         self._refs, self._limits, self._unseen_crits = [], [], []
         for w, own, stride in zip(self.windows, self._own, self._strides):
             counts = [self._ref_counter[c] for c in keep[:own]]
             ref = counts + [self._n_ref - sum(counts)]
             level = stride * alpha * (1.0 - _UNSEEN_SHARE) / (2 * len(ref))  # each bin, each side
-            limits = np.array([_count_limits(w, r, self._n_ref, level) for r in ref], dtype=float).T
+            limits = np.array([count_limits(w, r, self._n_ref, level) for r in ref], dtype=float).T
             self._refs.append(np.array(ref, dtype=float))
             self._limits.append(limits)  # (2, bins): lowest and highest counts that are not surprising, exclusive
-            self._unseen_crits.append(_binomial_critical(w, self._q_unseen, stride * alpha * _UNSEEN_SHARE))
+            self._unseen_crits.append(binomial_critical(w, self._q_unseen, stride * alpha * _UNSEEN_SHARE))
         self._last = np.zeros(len(self.windows))
         self.reset()
+
+    def _rise_cusums(self, keep: list[Hashable]) -> MissingRate | None:
+        """Bernoulli CUSUMs of each kept category's share and of the rest's, for a rise (a share that
+        rises tells a change sooner than a window: some share rises whenever shares move), half the
+        budget split over them; ``None`` for a reference of under 100 values."""
+        if self._n_ref < 100:
+            return None
+        labels = tuple(str(c) for c in keep) + (_OTHER,)
+        budget = FalseAlarmBudget(self.budget.per_million / 2 / len(labels))
+        cusums = MissingRate(warmup=self._n_ref, budget=budget, features=labels)
+        reference = np.ones((self._n_ref, len(labels)))  # NaN marks the value's category (order is irrelevant)
+        row = 0
+        for j, c in enumerate(keep):
+            k = self._ref_counter[c]
+            reference[row : row + k, j] = np.nan
+            row += k
+        reference[row:, -1] = np.nan
+        cusums.learn_reference(reference)
+        return cusums
+
+    def _rise_alarms(self, codes: np.ndarray, events: int) -> np.ndarray:
+        """Feed the share CUSUMs ``codes`` (the first is value ``events``); the positions in ``codes``
+        at which they alarm, the last one's evidence noted."""
+        if self._rises is None or not codes.size:
+            return np.zeros(0, dtype=np.int64)
+        other = len(self._index)
+        marks = np.ones((codes.size, other + 1))
+        marks[np.arange(codes.size), np.minimum(codes, other)] = np.nan
+        hits = self._rises.update_many(marks)
+        if hits.size:
+            alarm = self._rises.evidence()["last_alarm"]
+            self._rise_alarm = {
+                "event": events + int(hits[-1]), "test": "share_rise", "categories": alarm["features"], "detail": alarm["detail"],
+            }
+        return hits
 
     # -- learning ------------------------------------------------------------------
     def _learn_one(self, x: Any) -> None:
@@ -252,9 +271,19 @@ class CategoricalDrift(Detector):
                     self._start()
             i += 1
         rows, codes = self._encode(xs, i)
+        events = self.n_events
         pos = 0
         while pos < len(codes):  # each pass ends at an alarm or at the end
             pos = self._scan(codes, rows, pos, fired)
+        rises = [rows[int(j)] for j in self._rise_alarms(codes, events)]
+        if rises:
+            extra = set(rises) - set(fired)
+            self.alarms += len(extra)
+            if rises[-1] >= max(fired, default=-1):  # the latest alarm is a rise
+                self._last_alarm = self._rise_alarm
+            fired = sorted(set(fired) | extra)
+        if self._rises is not None and self.phase == "monitoring":
+            self._score = max(float(self._last.max()), self._rises.score)
         if i < len(xs):
             self._fired = bool(fired) and fired[-1] == len(xs) - 1
         return np.asarray(fired, dtype=np.int64)
@@ -341,7 +370,7 @@ class CategoricalDrift(Detector):
         labels = self._labels[: self._own[i]] + [_OTHER]
         beyond = [str(labels[j]) for j in range(len(labels)) if coarse[j] <= lo[j] or coarse[j] >= hi[j]]
         self._last_alarm = {
-            "event": self.n_events - 1, "window": self.windows[i], "score": score,
+            "event": self.n_events - 1, "test": "window", "window": self.windows[i], "score": score,
             "categories_beyond_limits": beyond, "unseen_in_window": unseen, "unseen_limit": int(self._unseen_crits[i]),
             "reference_shares": self._shares(labels, self._refs[i]), "recent_shares": self._shares(labels, coarse),
         }

@@ -53,8 +53,8 @@ def test_categorical():
     before = rng.choice(list("abcd"), 3000, p=[0.4, 0.3, 0.2, 0.1])
     after = rng.choice(list("abcd"), 2000, p=[0.3, 0.3, 0.2, 0.2])
     stream = list(before) + list(after)
-    assert CategoricalDrift(warmup=1000, windows=(200,), stride=50).update_many(stream)[:3].tolist() == [3149, 3349, 3549]
-    assert CategoricalDrift(warmup=1000, windows=(100, 200, 400, 800)).update_many(stream)[:3].tolist() == [3159, 3399, 3959]
+    assert CategoricalDrift(warmup=1000, windows=(200,), stride=50).update_many(stream)[:3].tolist() == [3149, 3349, 3364]
+    assert CategoricalDrift(warmup=1000, windows=(100, 200, 400, 800)).update_many(stream)[:3].tolist() == [3159, 3364, 3399]
 
 
 def test_multivariate_shift_spread_over_features():
