@@ -245,3 +245,21 @@ def test_categorical_windows_for_a_warmup():
     assert windows_for(1000) == (100, 200, 400, 800)
     assert windows_for(60) == (60,)
     assert CategoricalDrift(warmup=1000, windows=windows_for(1000)).windows == (100, 200, 400, 800)
+
+
+def test_categorical_snapshot_without_share_cusums_restores_with_fresh_ones():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    rng = np.random.default_rng(13)
+    values = list(rng.choice(list("abc"), 6000, p=[0.5, 0.3, 0.2])) + list(rng.choice(list("abc"), 3000, p=[0.3, 0.3, 0.4]))
+    det = CategoricalDrift()
+    det.update_many(values[:5500])
+    del det.__dict__["_rises"]  # a snapshot from before the share CUSUMs
+    old = CategoricalDrift.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert old._rises is not None and old._rises.score == 0.0
+    fresh = CategoricalDrift()
+    fresh.update_many(values[:5500])
+    fresh._rises.reset()
+    assert old.update_many(values[5500:]).tolist() == fresh.update_many(values[5500:]).tolist() != []
