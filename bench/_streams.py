@@ -15,11 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Scenario", "SCENARIOS", "CATEGORY_P0", "CATEGORY_P1", "MISSING_P0", "MISSING_P1", "generate"]
+__all__ = ["Scenario", "SCENARIOS", "CATEGORICAL_FAMILIES", "CATEGORY_P0", "CATEGORY_P1", "RARE_P0", "RARE_P1", "MISSING_P0", "MISSING_P1", "generate"]
 
 #: Category shares before and after the categorical share shift.
 CATEGORY_P0 = np.array([0.40, 0.25, 0.15, 0.12, 0.08])
 CATEGORY_P1 = np.array([0.30, 0.25, 0.15, 0.12, 0.18])
+#: An imbalanced binary classifier's predictions before and after its rare class rises from 1 % to 3 %.
+RARE_P0 = np.array([0.99, 0.01])
+RARE_P1 = np.array([0.97, 0.03])
+#: Families whose values are category codes: their shares before and after the change.
+CATEGORICAL_FAMILIES = {"categorical": (CATEGORY_P0, CATEGORY_P1), "rare_class": (RARE_P0, RARE_P1)}
 #: Missing rate before and after the rise.
 MISSING_P0, MISSING_P1 = 0.02, 0.05
 #: Bimodal shape: mixture of N(+-A, 1 - A^2), mean 0 and variance 1.
@@ -28,7 +33,7 @@ BIMODAL_A = 0.9
 
 @dataclass(frozen=True)
 class Scenario:
-    """One kind of change: ``family`` in numeric / categorical / missing."""
+    """One kind of change: ``family`` in numeric / categorical / rare_class / missing."""
 
     name: str
     family: str
@@ -46,6 +51,7 @@ def _scenarios() -> list[Scenario]:
         out += [Scenario(f"shape_laplace_{tag}", "numeric", "laplace", 0, gradual)]
         out += [Scenario(f"shape_bimodal_{tag}", "numeric", "bimodal", 0, gradual)]
         out += [Scenario(f"category_shares_{tag}", "categorical", "shares", 0, gradual)]
+        out += [Scenario(f"rare_class_rise_{tag}", "rare_class", "shares", 0, gradual)]
         out += [Scenario(f"missing_rate_{tag}", "missing", "missing", 0, gradual)]
     return out
 
@@ -69,17 +75,18 @@ def _new_shape(kind: str, rng: np.random.Generator, shape: tuple[int, int]) -> n
 def generate(sc: Scenario, length: int, onset: int, seeds: int, ramp: int = 1000, base_seed: int = 0) -> np.ndarray:
     """The stream of scenario ``sc`` for seeds ``0..seeds-1`` (one column each).
 
-    Numeric: floats.  Categorical: category codes ``0..4`` as floats.
+    Numeric: floats.  Categorical: category codes ``0..4`` as floats (rare class: ``0..1``).
     Missing: floats with NaN where the value is missing.
     """
     rng = np.random.default_rng([base_seed, zlib.crc32(sc.name.encode())])
     shape = (length, seeds)
     r = _ramp(length, onset, ramp, sc.gradual)
-    if sc.family == "categorical":
-        p = CATEGORY_P0 + r[..., None] * (CATEGORY_P1 - CATEGORY_P0) if sc.kind != "none" else CATEGORY_P0
+    if sc.family in CATEGORICAL_FAMILIES:
+        p0, p1 = CATEGORICAL_FAMILIES[sc.family]
+        p = p0 + r[..., None] * (p1 - p0) if sc.kind != "none" else p0
         cdf = np.cumsum(np.broadcast_to(p, (length, 1, p.shape[-1])), axis=-1)
         u = rng.random(shape)
-        return (u[..., None] > cdf).sum(-1).clip(0, CATEGORY_P0.size - 1).astype(float)
+        return (u[..., None] > cdf).sum(-1).clip(0, p0.size - 1).astype(float)
     if sc.family == "missing":
         rate = MISSING_P0 + (r * (MISSING_P1 - MISSING_P0) if sc.kind != "none" else 0.0)
         x = rng.standard_normal(shape)
@@ -109,7 +116,8 @@ def oracle_llr(sc: Scenario, x: np.ndarray) -> np.ndarray:
         mix = 0.5 * (np.exp(-((x - BIMODAL_A) ** 2) / (2 * s2)) + np.exp(-((x + BIMODAL_A) ** 2) / (2 * s2)))
         return np.log(mix / np.sqrt(s2)) + 0.5 * x * x
     if sc.kind == "shares":
-        return np.log(CATEGORY_P1 / CATEGORY_P0)[x.astype(int)]
+        p0, p1 = CATEGORICAL_FAMILIES[sc.family]
+        return np.log(p1 / p0)[x.astype(int)]
     if sc.kind == "missing":
         m = np.isnan(x)
         return np.where(m, np.log(MISSING_P1 / MISSING_P0), np.log((1 - MISSING_P1) / (1 - MISSING_P0)))

@@ -4,9 +4,11 @@
 
 Streams (``bench._streams``): a warm-up, a stretch without change, then a
 known change (mean 0.25/0.5/1 sd, variance x1.5/x2, Gaussian -> Laplace or
-bimodal at equal mean and variance, category share shift, missing-rate rise;
+bimodal at equal mean and variance, category share shift, an imbalanced
+binary prediction whose rare class rises from 1 % to 3 %, missing-rate rise;
 abrupt and ramped over 1,000 events), plus long streams without change for the
-false-alarm rate.  Per scenario and detector: detection delay (events after the
+false-alarm rate (the rare-class stream among them: a chi-squared test of few
+expected values overshoots there).  Per scenario and detector: detection delay (events after the
 onset up to and including the alarm; median and p90 over detected seeds),
 misses (no alarm within the horizon), false alarms between the end of the
 warm-up and the onset.  Seeds run as parallel features of one vectorised
@@ -25,7 +27,7 @@ import numpy as np
 from river import drift as river_drift
 
 from bench._output import progress_log
-from bench._streams import SCENARIOS, Scenario, generate, oracle_llr
+from bench._streams import CATEGORICAL_FAMILIES, SCENARIOS, Scenario, generate, oracle_llr
 from models.calibration import DEFAULT_BUDGET, gaussian_cusum_threshold
 from models.drift import CategoricalDrift, MissingRate, NumericDrift
 
@@ -42,7 +44,7 @@ def run_ours(sc: Scenario, xs: np.ndarray, state: dict[str, Any] | None = None) 
     """Our default detector for the scenario's family; seeds are features (numeric, missing)."""
     alarms: list[list[int]] = [[] for _ in range(xs.shape[1])]
     offset = 0 if state is None else state["offset"]
-    if sc.family == "categorical":
+    if sc.family in CATEGORICAL_FAMILIES:
         dets = state["dets"] if state else [CategoricalDrift() for _ in range(xs.shape[1])]
         for s, det in enumerate(dets):
             for i in det.update_many(xs[:, s].tolist()):
@@ -120,7 +122,7 @@ def summarise(alarms: list[list[int]], pre_from: int, horizon: int) -> dict[str,
 
 def scenario_rows(sc: Scenario, seeds: int, kswin_pre: int, kswin_post: int) -> list[dict[str, Any]]:
     xs = generate(sc, ONSET + HORIZON, ONSET, seeds, RAMP)
-    if sc.family == "categorical":
+    if sc.family in CATEGORICAL_FAMILIES:
         xs_river = xs
     elif sc.family == "missing":
         xs_river = np.isnan(xs).astype(float)
@@ -148,7 +150,7 @@ def ours_quiet(family: str, streams: int, events: int, base_seed: int) -> tuple[
     """Our default detector on ``streams`` no-change streams of ``events``: (alarms, oracle alarms, events monitored)."""
     sc = Scenario(f"no_change_{family}", family, "none")
     state: dict[str, Any] = {"offset": 0}
-    if family == "categorical":
+    if family in CATEGORICAL_FAMILIES:
         state["dets"] = [CategoricalDrift() for _ in range(streams)]
     else:
         state["det"] = NumericDrift() if family == "numeric" else MissingRate()
@@ -253,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"scenario {sc.name} ({seeds} seeds)")
         scen += scenario_rows(sc, seeds, kswin_pre, kswin_post)
     quiet: list[dict[str, Any]] = []
-    for family in ("numeric", "categorical", "missing"):
+    for family in ("numeric", "categorical", "rare_class", "missing"):
         log(f"no-change {family}")
         quiet += no_change(family, seeds, events, fleet, river_events, kswin_events)
     out = {
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                    "river_no_change_events_per_seed": river_events, "kswin_no_change_events_per_seed": kswin_events,
                    "kswin_scenario_window": [ONSET - kswin_pre, ONSET + kswin_post],
                    "delay": "events from the onset up to and including the first alarm, detected seeds only",
-                   "river_inputs": "numeric: the value; categorical: the category code 0..4; missing: the 0/1 indicator",
+                   "river_inputs": "numeric: the value; categorical: the category code 0..4; rare class: 0 or 1; missing: the 0/1 indicator",
                    "budget_per_million": DEFAULT_BUDGET.per_million},
         "scenarios": scen,
         "no_change": quiet,

@@ -19,7 +19,7 @@ def test_quick_run_writes_json(tmp_path):
     for r in data["scenarios"]:
         assert {"median_delay", "p90_delay", "missed", "false_alarms_before_onset", "seeds"} <= set(r)
         assert r["missed"] + r["detected"] == r["seeds"]
-    assert {r["stream"] for r in data["no_change"]} == {"numeric", "categorical", "missing"}
+    assert {r["stream"] for r in data["no_change"]} == {"numeric", "categorical", "rare_class", "missing"}
     for r in data["no_change"]:
         assert r["events"] > 0 and r["per_million"] >= 0 and r["run"] in {"long", "fleet", "pooled"}
     for name in ("target_1", "target_2"):
