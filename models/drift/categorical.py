@@ -23,6 +23,15 @@ _UNSEEN = "__unseen__"
 _UNSEEN_SHARE = 0.1
 
 
+def _tested_bins(ref: list[int]) -> list[int]:
+    """Which of a window's bins (reference counts ``ref``: its own categories, most frequent first, then
+    the rest) its count tests watch: not the rest when the reference had none of it (only unseen
+    categories land there, which the unseen count watches), and of two bins only the second, the
+    rarer (the other is the window minus it)."""
+    bins = list(range(len(ref) - (ref[-1] == 0)))
+    return bins[1:] if len(bins) == 2 else (bins if len(bins) > 2 else [])
+
+
 def _missing(x: Any) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
@@ -50,21 +59,23 @@ class CategoricalDrift(Detector):
       category (singletons in the reference over its size) allows is a change
       too (a new category that takes a share is seen within tens of values).
       A window's tests share level ``stride * SAFETY * budget.alpha / (2
-      len(windows))`` (a tenth for the unseen count, the rest split over its
-      bins and both sides): by the union bound the false alarms per value stay
-      within their half.
+      len(windows))`` (a tenth for the unseen count, the rest split over the
+      bins it tests and both sides: not the rest where the reference had none
+      of it, and one of two bins, the other being the window minus it): by the
+      union bound the false alarms per value stay within their half.
     * **Share rises**: a Bernoulli CUSUM on each kept category's indicator and
       on the rest's (:class:`~models.drift.missing_rate.MissingRate` on one
       column per category), for a rise of that share; whenever shares move,
-      some share rises.  Each holds its part of the other half.
+      some share rises.  Each watched one (a share of at most 90 %) holds its
+      part of the other half.
 
     Mean delays with 5 categories, a share moving from the commonest to the
     rarest, against the Pearson window of 500 this replaced: a tenth of the
-    values 266 against 334 (300 streams), a fifth 98 against 190, a twentieth
-    948 against 956 (100 streams; that one missed once).  A rare class rising
-    from 1 % to 3 % takes 1,269 (median) against 500, which that window reached
-    only by overspending its budget (a CUSUM that knows both rates needs about
-    1,000).  ``score`` is the largest of the windows' last test scores (a bin's
+    values 264 against 334 (300 streams), a fifth 97 against 190, a twentieth
+    944 against 956 (100 streams; that one missed once).  A rare class rising
+    from 1 % to 3 % takes 1,043 values (median of 40) against 500, which that
+    window reached only by overspending its budget (the CUSUM that knows both
+    rates needs 887, median of 100).  ``score`` is the largest of the windows' last test scores (a bin's
     count beyond its expectation over the distance to its limit) and the
     CUSUMs' statistics over their thresholds; it fires at 1.0.  After a window
     alarm every window restarts (and is tested again once it is full), after a
@@ -137,8 +148,10 @@ class CategoricalDrift(Detector):
             state["_ring"] = np.asarray(state["_ring"], dtype=np.int64)
         if "windows" in state:
             self.__dict__.update(state)
-            if "_rises" not in state:  # from before the share CUSUMs
-                self._rises = self._rise_cusums(self._labels[:-2]) if self.phase == "monitoring" else None
+            if "_tested" not in state or "_rises" not in state:  # from before the share CUSUMs or the tested bins
+                self._rises = None
+                if self.phase == "monitoring":
+                    self._limits_from_reference(self._labels[:-2])
             return
         w, stride = state.pop("window"), state.pop("_stride")
         state["windows"], state["_strides"] = (w,), [stride]
@@ -203,20 +216,26 @@ class CategoricalDrift(Detector):
         # Good-Turing: the chance that a value's category is one the reference never saw.
         singletons = sum(1 for k in self._ref_counter.values() if k == 1)
         self._q_unseen = (singletons + 1) / (self._n_ref + 1)
+        self._limits_from_reference(keep)
+        self._last = np.zeros(len(self.windows))
+        self.reset()
+
+    def _limits_from_reference(self, keep: list[Hashable]) -> None:
+        """The share CUSUMs, and each window's bins, tested bins, count limits and unseen limit."""
         self._rises = self._rise_cusums(keep)
         # Half the budget for the windows (per window: its share tests and its unseen test), half for the CUSUMs.
         alpha = SAFETY * self.budget.alpha / len(self.windows) / (2 if self._rises is not None else 1)
-        self._refs, self._limits, self._unseen_crits = [], [], []
+        self._refs, self._tested, self._limits, self._unseen_crits = [], [], [], []
         for w, own, stride in zip(self.windows, self._own, self._strides):
             counts = [self._ref_counter[c] for c in keep[:own]]
             ref = counts + [self._n_ref - sum(counts)]
-            level = stride * alpha * (1.0 - _UNSEEN_SHARE) / (2 * len(ref))  # each bin, each side
-            limits = np.array([count_limits(w, r, self._n_ref, level) for r in ref], dtype=float).T
+            tested = _tested_bins(ref)
+            level = stride * alpha * (1.0 - _UNSEEN_SHARE) / (2 * max(len(tested), 1))  # each tested bin, each side
+            limits = np.array([count_limits(w, ref[j], self._n_ref, level) for j in tested], dtype=float).reshape(-1, 2).T
+            self._tested.append(np.array(tested, dtype=np.int64))
             self._refs.append(np.array(ref, dtype=float))
-            self._limits.append(limits)  # (2, bins): lowest and highest counts that are not surprising, exclusive
+            self._limits.append(limits)  # (2, tested): lowest and highest counts of those bins that are not surprising, exclusive
             self._unseen_crits.append(binomial_critical(w, self._q_unseen, stride * alpha * _UNSEEN_SHARE))
-        self._last = np.zeros(len(self.windows))
-        self.reset()
 
     def _rise_cusums(self, keep: list[Hashable]) -> MissingRate | None:
         """Bernoulli CUSUMs of each kept category's share and of the rest's, for a rise (a share that
@@ -225,7 +244,10 @@ class CategoricalDrift(Detector):
         if self._n_ref < 100:
             return None
         labels = tuple(str(c) for c in keep) + (_OTHER,)
-        budget = FalseAlarmBudget(self.budget.per_million / 2 / len(labels))
+        counts = [self._ref_counter[c] for c in keep]
+        counts.append(self._n_ref - sum(counts))
+        watched = sum(1 for k in counts if k <= 0.9 * self._n_ref)  # MissingRate leaves a share over 90 % alone
+        budget = FalseAlarmBudget(self.budget.per_million / 2 / max(watched, 1))
         cusums = MissingRate(warmup=self._n_ref, budget=budget, features=labels)
         reference = np.ones((self._n_ref, len(labels)))  # NaN marks the value's category (order is irrelevant)
         row = 0
@@ -356,19 +378,23 @@ class CategoricalDrift(Detector):
     def _ratios(self, i: int, counts: np.ndarray) -> np.ndarray:
         """Window ``i``'s tests for window counts ``(m, codes)``: the largest of each bin's count beyond
         its expectation over the distance to its limit (1 at the limit), and the unseen count over its."""
-        c = self._coarse(i, counts).astype(float)
         lo, hi = self._limits[i]
-        mean = self.windows[i] * (self._refs[i] + 0.5) / (self._n_ref + 1.0)
+        unseen = counts[:, -1] / self._unseen_crits[i]
+        if not lo.size:
+            return unseen
+        tested = self._tested[i]
+        c = self._coarse(i, counts)[:, tested].astype(float)
+        mean = self.windows[i] * (self._refs[i][tested] + 0.5) / (self._n_ref + 1.0)
         up = np.where(c > mean, (c - mean) / (hi - mean), 0.0)
         down = np.where((c < mean) & (lo >= 0), (mean - c) / np.maximum(mean - lo, 1e-12), 0.0)
-        return np.maximum(np.maximum(up, down).max(1), counts[:, -1] / self._unseen_crits[i])
+        return np.maximum(np.maximum(up, down).max(1), unseen)
 
     def _record(self, i: int, counts: np.ndarray, score: float) -> None:
         unseen = int(counts[-1])
         coarse = self._coarse(i, counts)
         lo, hi = self._limits[i]
         labels = self._labels[: self._own[i]] + [_OTHER]
-        beyond = [str(labels[j]) for j in range(len(labels)) if coarse[j] <= lo[j] or coarse[j] >= hi[j]]
+        beyond = [str(labels[j]) for k, j in enumerate(self._tested[i]) if coarse[j] <= lo[k] or coarse[j] >= hi[k]]
         self._last_alarm = {
             "event": self.n_events - 1, "test": "window", "window": self.windows[i], "score": score,
             "categories_beyond_limits": beyond, "unseen_in_window": unseen, "unseen_limit": int(self._unseen_crits[i]),
