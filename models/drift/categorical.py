@@ -12,6 +12,7 @@ import numpy as np
 from models.base import Detector, check_int
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget, check_budget
 from models.drift._category_limits import DEFAULT_WINDOWS, binomial_critical, count_limits, own_bins, windows_for
+from models.drift._share_rises import share_cusums, share_rises
 from models.drift.missing_rate import MissingRate
 
 __all__ = ["DEFAULT_WINDOWS", "CategoricalDrift", "windows_for"]  # the window lengths re-exported
@@ -222,13 +223,13 @@ class CategoricalDrift(Detector):
 
     def _limits_from_reference(self, keep: list[Hashable]) -> None:
         """The share CUSUMs, and each window's bins, tested bins, count limits and unseen limit."""
-        self._rises = self._rise_cusums(keep)
+        # Bernoulli CUSUMs for a rising share: whenever shares move, some share rises.
+        self._rises = share_cusums(self._bin_counts(keep), tuple(str(c) for c in keep) + (_OTHER,), self.budget.per_million / 2)
         # Half the budget for the windows (per window: its share tests and its unseen test), half for the CUSUMs.
         alpha = SAFETY * self.budget.alpha / len(self.windows) / (2 if self._rises is not None else 1)
         self._refs, self._tested, self._limits, self._unseen_crits = [], [], [], []
         for w, own, stride in zip(self.windows, self._own, self._strides):
-            counts = [self._ref_counter[c] for c in keep[:own]]
-            ref = counts + [self._n_ref - sum(counts)]
+            ref = self._bin_counts(keep[:own])
             tested = _tested_bins(ref)
             level = stride * alpha * (1.0 - _UNSEEN_SHARE) / (2 * max(len(tested), 1))  # each tested bin, each side
             limits = np.array([count_limits(w, ref[j], self._n_ref, level) for j in tested], dtype=float).reshape(-1, 2).T
@@ -237,43 +238,10 @@ class CategoricalDrift(Detector):
             self._limits.append(limits)  # (2, tested): lowest and highest counts of those bins that are not surprising, exclusive
             self._unseen_crits.append(binomial_critical(w, self._q_unseen, stride * alpha * _UNSEEN_SHARE))
 
-    def _rise_cusums(self, keep: list[Hashable]) -> MissingRate | None:
-        """Bernoulli CUSUMs of each kept category's share and of the rest's, for a rise (a share that
-        rises tells a change sooner than a window: some share rises whenever shares move), half the
-        budget split over them; ``None`` for a reference of under 100 values."""
-        if self._n_ref < 100:
-            return None
-        labels = tuple(str(c) for c in keep) + (_OTHER,)
-        counts = [self._ref_counter[c] for c in keep]
-        counts.append(self._n_ref - sum(counts))
-        watched = sum(1 for k in counts if k <= 0.9 * self._n_ref)  # MissingRate leaves a share over 90 % alone
-        budget = FalseAlarmBudget(self.budget.per_million / 2 / max(watched, 1))
-        cusums = MissingRate(warmup=self._n_ref, budget=budget, features=labels)
-        reference = np.ones((self._n_ref, len(labels)))  # NaN marks the value's category (order is irrelevant)
-        row = 0
-        for j, c in enumerate(keep):
-            k = self._ref_counter[c]
-            reference[row : row + k, j] = np.nan
-            row += k
-        reference[row:, -1] = np.nan
-        cusums.learn_reference(reference)
-        return cusums
-
-    def _rise_alarms(self, codes: np.ndarray, events: int) -> np.ndarray:
-        """Feed the share CUSUMs ``codes`` (the first is value ``events``); the positions in ``codes``
-        at which they alarm, the last one's evidence noted."""
-        if self._rises is None or not codes.size:
-            return np.zeros(0, dtype=np.int64)
-        other = len(self._index)
-        marks = np.ones((codes.size, other + 1))
-        marks[np.arange(codes.size), np.minimum(codes, other)] = np.nan
-        hits = self._rises.update_many(marks)
-        if hits.size:
-            alarm = self._rises.evidence()["last_alarm"]
-            self._rise_alarm = {
-                "event": events + int(hits[-1]), "test": "share_rise", "categories": alarm["features"], "detail": alarm["detail"],
-            }
-        return hits
+    def _bin_counts(self, categories: list[Hashable]) -> list[int]:
+        """Reference counts of ``categories``, then of the rest."""
+        counts = [self._ref_counter[c] for c in categories]
+        return counts + [self._n_ref - sum(counts)]
 
     # -- learning ------------------------------------------------------------------
     def _learn_one(self, x: Any) -> None:
@@ -297,13 +265,15 @@ class CategoricalDrift(Detector):
         pos = 0
         while pos < len(codes):  # each pass ends at an alarm or at the end
             pos = self._scan(codes, rows, pos, fired)
-        rises = [rows[int(j)] for j in self._rise_alarms(codes, events)]
-        if rises:
-            extra = set(rises) - set(fired)
-            self.alarms += len(extra)
-            if rises[-1] >= max(fired, default=-1):  # the latest alarm is a rise
-                self._last_alarm = self._rise_alarm
-            fired = sorted(set(fired) | extra)
+        if self._rises is not None and codes.size:
+            hits, alarm = share_rises(self._rises, codes, events)
+            rises = [rows[int(j)] for j in hits]
+            if rises:
+                extra = set(rises) - set(fired)
+                self.alarms += len(extra)
+                if rises[-1] >= max(fired, default=-1):  # the latest alarm is a rise
+                    self._last_alarm = alarm
+                fired = sorted(set(fired) | extra)
         if self._rises is not None and self.phase == "monitoring":
             self._score = max(float(self._last.max()), self._rises.score)
         if i < len(xs):
