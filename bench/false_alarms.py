@@ -7,8 +7,9 @@ quantised (whole milliseconds, integer utilisation), clipped, tied (a feature
 that is one value 95% of the time, a ReLU), heavy-tailed, and hold rare values
 that recur (1% of requests timing out at exactly 30 s, a GPU whose utilisation
 drops to 0 for one sample now and then), imbalanced (a classifier predicting
-the rare class 1% of the time), and autocorrelated (latency that wanders
-with load, lag-1 coefficient 0.5 and 0.9).  Every stream here has no change, so a
+the rare class 1% of the time), autocorrelated (latency that wanders
+with load, lag-1 coefficient 0.5, 0.9 and 0.97), and cyclic (a slow model's
+latency over days, a cycle of 288 or 1,440 requests).  Every stream here has no change, so a
 detector at ``--budget`` false alarms per million events should raise about
 ``events * budget / 1e6`` on it, times the features watched where the budget
 holds per feature.  The budget is raised from the default (1 per
@@ -79,6 +80,18 @@ def _ar1(n: int, rng: np.random.Generator, phi: float) -> np.ndarray:
 def _wandering_ms(phi: float) -> Callable[[int, np.random.Generator], np.ndarray]:
     """Latency that wanders with load: ``exp(0.3 * AR(1)) + 5`` ms, lag-1 coefficient ``phi``."""
     return lambda n, rng: np.exp(0.3 * _ar1(n, rng, phi)) + 5.0
+
+
+def _cycle_ms(period: int, amplitude: float, sigma: float, phi: float = 0.0) -> Callable[[int, np.random.Generator], np.ndarray]:
+    """A slow model's latency over days: lognormal (log-SD ``sigma``, noise AR(1) with coefficient
+    ``phi``) around a cycle of log amplitude ``amplitude`` and ``period`` requests (one request a
+    minute: 1,440; one every five minutes: 288)."""
+
+    def make(n: int, rng: np.random.Generator) -> np.ndarray:
+        noise = _ar1(n, rng, phi) * np.sqrt(1.0 - phi * phi) if phi else rng.normal(size=n)
+        return 20.0 * np.exp(amplitude * np.sin(2 * np.pi * np.arange(n) / period) + sigma * noise)
+
+    return make
 
 
 def _whole_ms(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -203,6 +216,9 @@ STREAMS = (
     Stream("latency_wandering_ar0.5", LatencyAnomaly, _wandering_ms(0.5)),
     Stream("latency_wandering_ar0.9", LatencyAnomaly, _wandering_ms(0.9)),
     Stream("latency_wandering_ar0.97", LatencyAnomaly, _wandering_ms(0.97)),  # nearly a random walk: over budget
+    Stream("latency_cycle_288", LatencyAnomaly, _cycle_ms(288, 0.3, 0.3)),
+    Stream("latency_cycle_1440_small_noise", LatencyAnomaly, _cycle_ms(1440, 1.0, 0.1)),
+    Stream("latency_cycle_288_ar0.7", LatencyAnomaly, _cycle_ms(288, 0.3, 0.3, phi=0.7)),  # the residual wanders: over budget
     Stream("gpu_busy", GpuAnomaly, _gpu),
     Stream("gpu_util_drops_to_0_0.2pct", GpuAnomaly, _gpu_drops),
     Stream("gpu_clock_steps_0.2pct", GpuAnomaly, _gpu_clock_steps),

@@ -22,19 +22,27 @@ window in six.  So a peak must also reach ``significance`` standard errors of
 that wander, with ``r`` the lag-1 autocorrelation of the stream differenced at
 the candidate lag (what is left once the period is taken out: the noise around
 a real cycle, nearly the whole stream for a spurious one).
+
+The lag of the peak is then refined (:func:`_refine`): it is the lag at which the
+values differ least from themselves, over the period's first multiples that fit.
+The peak alone is placed short of a long period (at 1,440 in 6,000 values, 6 to
+12 lags short), and a residual compared with the wrong phase rises and falls
+with the cycle.
 """
 
 from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 __all__ = ["SeasonalContext", "find_period"]
 
 
-def find_period(y: np.ndarray, min_period: int, min_prominence: float, significance: float = 4.5) -> int | None:
+def find_period(y: np.ndarray, min_period: int, min_prominence: float, significance: float = 4.5, refine: bool = True) -> int | None:
     """Lag of the most prominent local maximum of the autocorrelation of ``y`` that reaches
     ``min_prominence`` and ``significance`` standard errors (:func:`_wander`), if any.
 
@@ -70,8 +78,31 @@ def find_period(y: np.ndarray, min_period: int, min_prominence: float, significa
     peak = (acf[lags] >= acf[lags - 1]) & (acf[lags] >= acf[lags + 1]) & (prominence >= min_prominence)
     for lag in lags[peak][np.argsort(-prominence[peak], kind="stable")]:
         if acf[lag] >= significance * _wander(z, int(lag)):
-            return int(lag)
+            return _refine(z, acf * var, int(lag), min_period, max_lag) if refine else int(lag)
     return None
+
+
+def _refine(z: np.ndarray, cross: np.ndarray, lag: int, min_period: int, max_lag: int) -> int:
+    """The lag within a tenth of ``lag`` at whose first multiples ``z`` differs least from itself
+    (mean squared difference ``D(L)`` of the values ``L`` apart), ``cross[L]`` being the sum of
+    ``z_t z_t+L``.
+
+    The seasonal residual compares a value with those a period before, so the period is
+    the lag that makes that difference smallest.  The autocorrelation peak :func:`find_period`
+    finds is placed less well: its sum of ``n - lag`` pairs over ``n`` tilts a cycle's peak
+    towards shorter lags (by about ``P^2 / (4 pi^2 (n - P))``: 8 of 1,440 with ``n`` 8,000),
+    and the window's mean, off zero over a fractional number of cycles, moves it by more;
+    ``D`` has neither bias.  Every multiple of the period is a minimum too, with noise of its
+    own, so where several fit the comb of multiples places the period more precisely still.
+    """
+    n = len(z)
+    lo, hi = max(min_period, lag - lag // 10), min(max_lag, lag + lag // 10)
+    multiples = max(1, max_lag // hi)
+    lags = np.outer(np.arange(lo, hi + 1), np.arange(1, multiples + 1))
+    sq = np.concatenate(([0.0], np.cumsum(z * z)))
+    # sum over t < n - L of z_t^2 plus sum over t >= L of z_t^2, minus twice the cross sum
+    diff = sq[n - lags] + (sq[n] - sq[lags]) - 2.0 * cross[lags]
+    return int(lo + np.argmin((diff / (n - lags)).mean(axis=1)))
 
 
 def _wander(z: np.ndarray, lag: int) -> float:
@@ -108,7 +139,10 @@ class SeasonalContext:
 
     def __init__(self, history: int = 2048, min_period: int = 16, min_prominence: float = 0.5) -> None:
         self.history, self.min_period, self.min_prominence = history, min_period, min_prominence
-        self._y: collections.deque[float] = collections.deque(maxlen=history)
+        self._y = np.zeros(history)  # ring: the last ``history`` values, the next one written at ``_end``
+        self._end = 0
+        self._len = 0
+        self._refine = True  # the period placed by the comb of its multiples (see _refine)
         self._n = 0
         # Fewer than 512 values give spurious peaks on independent data (at 64 values, a
         # quarter of the time; at 512, none in 2000 trials).
@@ -119,14 +153,43 @@ class SeasonalContext:
         """Add ``y``; return its seasonal residual, or ``None`` while no period holds."""
         self._n += 1
         res = None
-        p = self.period
-        if p is not None and len(self._y) >= 3 * p:
-            buf = self._y
-            a, b, c = buf[-p], buf[-2 * p], buf[-3 * p]
+        p, buf, end, size = self.period, self._y, self._end, self.history
+        if p is not None and self._len >= 3 * p:
+            a, b, c = float(buf[end - p]), float(buf[end - 2 * p]), float(buf[end - 3 * p])  # negative: from the end
             med = max(min(a, b), min(max(a, b), c))
             res = y - med
-        self._y.append(y)
+        buf[end] = y
+        self._end = (end + 1) % size
+        self._len = min(self._len + 1, size)
         if self._n >= self._next_check:
             self._next_check = self._n + min(self.history // 2, self._n)
-            self.period = find_period(np.fromiter(self._y, float), self.min_period, self.min_prominence)
+            self.period = find_period(self.values(), self.min_period, self.min_prominence, refine=self._refine)
         return res
+
+    def remap(self, f: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Replace every value kept by ``f`` of it (``f`` monotone, elementwise: the period holds)."""
+        self._y[: self._len] = f(self._y[: self._len])
+
+    def values(self) -> np.ndarray:
+        """The values kept, oldest first."""
+        if self._len < self.history:
+            return self._y[: self._len].copy()
+        return np.roll(self._y, -self._end)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The values kept, oldest first (not the ring's empty part)."""
+        state = self.__dict__.copy()
+        state.update(_y=self.values(), _end=self._len % self.history)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        kept = state["_y"]
+        if isinstance(kept, collections.deque):  # a snapshot from before the ring: its deque of values
+            kept = np.fromiter(kept, float)
+            state.update(_end=len(kept) % state["history"], _len=len(kept))
+        ring = np.zeros(state["history"])
+        ring[: len(kept)] = kept
+        state["_y"] = ring
+        state.setdefault("_refine", False)  # before the comb: the autocorrelation's peak, as it was
+        self.__dict__.update(state)

@@ -47,6 +47,10 @@ class ValueMap:
     def __call__(self, x: float) -> float:
         return math.asinh((x - self.floor) / self.scale)
 
+    def many(self, x: np.ndarray) -> np.ndarray:
+        """The map of each of the values ``x``."""
+        return np.arcsinh((x - self.floor) / self.scale)
+
     def inverse(self, y: np.ndarray) -> np.ndarray:
         """The values ``x`` of mapped values ``y``."""
         return self.floor + self.scale * np.sinh(y)

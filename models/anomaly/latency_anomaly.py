@@ -11,8 +11,9 @@ import numpy as np
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 from models.anomaly.context import SeasonalContext
 from models.anomaly.dependence import Whitener
-from models.anomaly.floor import PLAIN, estimate_floor
-from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL, SHORT, SIDES, other_views_evidence, thresholds
+from models.anomaly.floor import PLAIN
+from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SIDES, other_views_evidence, thresholds
+from models.anomaly.latency_map import ValueMapping
 from models.anomaly.latency_parameters import check_parameters, check_value
 from models.anomaly.latency_snapshots import upgrade
 from models.anomaly.latency_scoring import ViewScoring
@@ -25,9 +26,11 @@ __all__ = ["LatencyAnomaly"]
 
 
 _MIN_PERIOD = 16
+#: Values the seasonal context keeps, in windows: periods up to a third of that (a window) are found.
+_SEASON_HISTORY = 3
 
 
-class LatencyAnomaly(ViewScoring, Detector):
+class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
     """Spikes, level shifts and abrupt changes in a heavy-tailed stream (latency per model+host).
 
     Each value is mapped to ``y = asinh(x)`` (``log(2x)`` for latencies in
@@ -72,14 +75,19 @@ class LatencyAnomaly(ViewScoring, Detector):
     (:mod:`~models.anomaly.floor`); once found the values are scored as
     ``asinh((x - floor) / scale)``, the detector starting over from the
     reference's values so mapped (no alarm while they are replayed).  A fixed
-    monotone map: an exchangeable stream stays exchangeable.
+    monotone map: an exchangeable stream stays exchangeable.  A floor found before
+    a cycle showed is given up once a period holds (:mod:`~models.anomaly.latency_map`).
 
     Three more views (:mod:`~models.anomaly.latency_cusums` describes each): while a
-    period holds (:class:`~models.anomaly.context.SeasonalContext`; never on
-    independent values) the *seasonal residual*, so a daily high is compared
-    with earlier daily highs; the value's *lower* tail (*drop*: far faster than
-    usual); and, while no period holds, the value against a *short* reference of
-    the last ``short_window`` values (a spike relative to the recent past).
+    period holds (:class:`~models.anomaly.context.SeasonalContext`, which keeps three
+    windows of values, so periods up to a window are found; never on independent
+    values) the *seasonal residual*, so a daily high is compared with earlier daily
+    highs; the value's *lower* tail (*drop*: far faster than usual); and, while no
+    period holds, the value against a *short* reference of the last ``short_window``
+    values (a spike relative to the recent past).  While a period holds the value's
+    tails and the short reference are not in use: they compare a value with every
+    phase of the cycle, and the daily high read as a level shift every day (a cycle
+    of 288 requests, log amplitude 0.3: 5x the budget).
 
     The surprisal ``s = -ln p`` is then Exp(1).  The CUSUMs take it averaged over
     the tie-breaking draw
@@ -202,10 +210,12 @@ class LatencyAnomaly(ViewScoring, Detector):
         self._severity_ties = True  # severity counts ties against the event (u = 1)
         self._tie_mean = True  # the CUSUMs add the surprisal averaged over the tie-breaking draw
         self._short_precedent = True  # the short view's tail is not fitted beyond what the long reference supports
+        self._floor_yields = True  # a floor found before a period is dropped once one holds
         self._k = [getattr(self, attr) for *_, attr in CUSUMS]
         self._h_plain, self._h_season = thresholds(self._k, budget.arl, drops=drops, short_window=short_window)
         seasonal = season_prominence is not None
-        self._context = SeasonalContext(window, _MIN_PERIOD, season_prominence) if seasonal else None
+        context = SeasonalContext(_SEASON_HISTORY * window, _MIN_PERIOD, season_prominence)
+        self._context = context if seasonal else None
         self._rng = np.random.default_rng(seed)
         self._uniforms: list[float] = []
         sizes = {"value": window, "pair0": window // 2, "pair1": window // 2, "season": window}  # half as many steps per phase
@@ -238,39 +248,9 @@ class LatencyAnomaly(ViewScoring, Detector):
             self._uniforms = self._rng.random(256).tolist()
         return self._uniforms.pop()
 
-    @property
-    def _raw_reference(self) -> ConformalReference:
-        """The values as they are (crossings kept out): the value reference itself unless whitened."""
-        return self._whitener.raw if self._whitener is not None else self._refs["value"]
-
-    def _look_for_floor(self) -> None:
-        """Look for the latency's floor in the raw reference (full, no period holding); if one is
-        found, start over from the reference's values in the map net of it (no alarm while they are
-        replayed).  Otherwise look again ``window`` events later."""
-        self._floor_check += self.window
-        raw = self._raw_reference
-        if len(raw) < self.window or (self._context is not None and self._context.period is not None):
-            return  # a cycle's values are a mixture of levels, not one shifted lognormal
-        xs = np.maximum(self._map.inverse(np.asarray(raw.in_order())), self.min_value)  # no rounding below it
-        found = estimate_floor(xs, self.min_value)  # type: ignore[arg-type]  # only with min_value set
-        if found is None:
-            return
-        fresh = self.clone()
-        fresh._map, fresh._floor_check = found, math.inf
-        for x in xs.tolist():
-            fresh._learn_one(x)
-        fresh._fired = fresh._crossed = False
-        fresh._crossings.clear()
-        fresh._cusum = [0.0] * len(CUSUMS)
-        fresh._ratio, fresh._kind, fresh._n = 0.0, "none", self._n
-        for kept in fresh._kept_out.values():
-            kept.clear()
-        self.__dict__ = fresh.__dict__
-
     def _learn_one(self, x: Any) -> None:
         x = check_value(x, self.min_value)
-        if self._n >= self._floor_check:
-            self._look_for_floor()
+        self._check_map()
         y = self._map(x)
         self._n += 1
         self._recent.append(x)
@@ -294,13 +274,18 @@ class LatencyAnomaly(ViewScoring, Detector):
         seasonal = res is not None
         if seasonal:
             views["season"] = res  # value minus the median of the same phase in the last 3 periods
-            self._cusum[SHORT] = 0.0  # daily highs are compared with earlier ones, not with the last hours
-        else:
-            for i in SEASONAL:
+        elif self.short_window:
+            views["short"] = w
+        hs = self._h_season if seasonal else self._h_plain
+        # A CUSUM not in use now restarts from 0: the seasonal ones while no period holds; while one
+        # does, the short reference's (daily highs are compared with earlier ones, not with the last
+        # hours) and the value's tails (a daily high is no level shift).
+        for i, h in enumerate(hs):
+            if h == math.inf:
                 self._cusum[i] = 0.0
-            if self.short_window:
-                views["short"] = w
         scored = views if inno is None else {**views, **{v: inno[0] for v in ("value", "low") if v in views}}
+        if seasonal:
+            scored = {v: s for v, s in scored.items() if any(hs[i] < math.inf for i in BY_VIEW[v])}
         mean = self._tie_mean
         u = 0.0 if mean else self._uniform()
         cusum, k = self._cusum, self._k
@@ -314,7 +299,6 @@ class LatencyAnomaly(ViewScoring, Detector):
             self._surprisal[view] = s
             for i in BY_VIEW[view]:
                 cusum[i] = max(0.0, cusum[i] + s - k[i])
-        hs = self._h_season if seasonal else self._h_plain
         ratios = [c / h for c, h in zip(self._cusum, hs)]
         best = max(range(len(ratios)), key=ratios.__getitem__)
         self._ratio = ratios[best]

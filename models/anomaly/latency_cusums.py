@@ -3,16 +3,17 @@
 A *view* is one number per event scored against its own sliding reference
 (see :class:`~models.anomaly.LatencyAnomaly`):
 
-* the value, upper tail: CUSUMs *spike* (``spike_k``) and *level_shift* (``shift_k``);
+* while no period holds, the value, upper tail: CUSUMs *spike* (``spike_k``) and
+  *level_shift* (``shift_k``);
 * the step ``y_t - y_t-1`` over disjoint pairs, in two phases (pairs ending at even
   events, pairs ending at odd ones), both tails: per phase *jump* (``spike_k``) and
   *volatility* (``volatility_k``);
 * while a period holds, the *seasonal residual* (the value minus the median of the
   same phase in the last three periods), both tails: *seasonal_spike* (``spike_k``)
   and *seasonal_shift* (``shift_k``);
-* the value's lower tail against the value's reference: *drop* (``spike_k``), far
-  faster than usual, e.g. requests failing fast (the step view alone sees only the
-  edge of a drop, and only as large as the steps before it);
+* while no period holds, the value's lower tail against the value's reference:
+  *drop* (``spike_k``), far faster than usual, e.g. requests failing fast (the step
+  view alone sees only the edge of a drop, and only as large as the steps before it);
 * while no period holds, the value's upper tail against a *short* reference of the
   last ``short_window`` values: *spike* (``spike_k``).  A spike is new relative to the
   last hours even when the long reference still holds similar ones from days ago, or
@@ -22,6 +23,10 @@ A *view* is one number per event scored against its own sliding reference
   p-values are conformal too, so it takes an even share of the budget like every
   other CUSUM.  While a period holds it is off: the regular daily rise would be new
   relative to the night before it.
+
+The value's tails are off while a period holds for the same reason: against a
+reference of every phase, the daily high reads as a level shift and the nightly
+low as a drop; the seasonal residual compares each with its own phase.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from collections.abc import Sequence
 
 from models.anomaly.cusum_calibration import cusum_threshold
 
-__all__ = ["BY_VIEW", "CUSUMS", "REF_OF", "SEASONAL", "SHORT", "SIDES", "other_views_evidence", "thresholds"]
+__all__ = ["BY_VIEW", "CUSUMS", "PLAIN_VIEWS", "REF_OF", "SEASONAL", "SIDES", "other_views_evidence", "thresholds"]
 
 #: The CUSUMs: (alarm kind, view, side of the p-value, which k parameter).
 CUSUMS = (
@@ -47,7 +52,9 @@ CUSUMS = (
     ("spike", "short", "upper", "spike_k"),
 )
 SEASONAL = (6, 7)  # CUSUMs used only while a period holds
-SHORT = 9  # the short-reference CUSUM: used only while no period holds
+#: Views that compare a value with every phase of a cycle (the value's tails, the short reference):
+#: not in use while a period holds.
+PLAIN_VIEWS = ("value", "low", "short")
 #: Each view and the side of its p-value, in scoring order.
 SIDES = (
     ("value", "upper"),
@@ -65,15 +72,18 @@ def thresholds(ks: Sequence[float], arl: float, *, drops: bool, short_window: in
     """Thresholds ``h`` of every CUSUM (reference values ``ks``, in ``CUSUMS`` order) while no period
     holds, and while one does (``inf``: not in use), for an in-control run length of ``arl`` events in all.
 
-    The budget is split evenly over the CUSUMs in use.  Pair CUSUMs step once per
-    two events: their ARL in steps is half that in events.
+    While a period holds the :data:`PLAIN_VIEWS` are not in use (a snapshot from before keeps
+    its thresholds, and with them the value's tails in use throughout).  The budget is
+    split evenly over the CUSUMs in use.  Pair CUSUMs step once per two events: their
+    ARL in steps is half that in events.
     """
     out = []
     for seasonal in (False, True):
         use = [
             (i not in SEASONAL or seasonal)
             and (c[1] != "low" or drops)
-            and (c[1] != "short" or (short_window > 0 and not seasonal))
+            and (c[1] != "short" or short_window > 0)
+            and not (seasonal and c[1] in PLAIN_VIEWS)
             for i, c in enumerate(CUSUMS)
         ]
         n = sum(use)

@@ -56,6 +56,8 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
     state.setdefault("floor", False)
     state.setdefault("_map", PLAIN)
     state.setdefault("_floor_check", math.inf)
+    # Taken before a floor yielded to a period found later: kept, as it was.
+    state.setdefault("_floor_yields", False)
     for view in views:
         state["_surprisal"].setdefault(view, 0.0)
     return state

@@ -104,10 +104,12 @@ def test_snapshot_sizes():
     """Bytes per snapshot: a latency detector with full windows and a 64-feature numeric drift detector."""
     lat = LatencyAnomaly()
     lat.update_many(lognormal(5, 5000))
-    assert len(lat.snapshot()) < 110_000  # 174 KB with the sorted copies and lists of floats
+    # 174 KB with the sorted copies and lists of floats; 103 KB while the seasonal context kept one
+    # window of values (it keeps three since it looks for periods up to a window: 40 KB here).
+    assert len(lat.snapshot()) < 130_000
     wandering = LatencyAnomaly()
     wandering.update_many(ar_latency(6, 5000))
-    assert len(wandering.snapshot()) < 125_000  # 210 KB before
+    assert len(wandering.snapshot()) < 145_000  # 210 KB before the diet, 119 KB with one window of context
     num = NumericDrift()
     num.update_many(np.random.default_rng(7).normal(size=(6000, 64)))
     assert len(num.snapshot()) < 260_000  # 439 KB with int32 flat bin indices
@@ -128,3 +130,34 @@ def test_conformal_reference_restores_its_order_and_p_values():
     back.add(2.0)
     ref.add(2.0)
     assert back.values() == ref.values()
+
+
+def test_seasonal_context_from_before_the_ring_restores():
+    """A context pickled with its deque of values (and no comb) goes on as it would have."""
+    import collections
+    import pickle
+
+    from models.anomaly.context import SeasonalContext
+
+    rng = np.random.default_rng(3)
+    y = np.sin(2 * np.pi * np.arange(3000) / 97) + 0.3 * rng.normal(size=3000)
+    ctx = SeasonalContext(history=1200, min_period=16, min_prominence=0.4)
+    ctx._refine = False  # the peak as it was
+    for v in y[:1700]:
+        ctx.add(float(v))
+    state = ctx.__dict__.copy()
+    state["_y"] = collections.deque(ctx.values().tolist(), maxlen=1200)
+    for key in ("_end", "_len", "_refine"):
+        del state[key]
+    old = SeasonalContext.__new__(SeasonalContext)
+    old.__setstate__(state)
+    assert old._refine is False and np.array_equal(old.values(), ctx.values())
+    copy = pickle.loads(pickle.dumps(ctx))
+    assert np.array_equal(copy.values(), ctx.values())
+    young = SeasonalContext(history=1200, min_period=16, min_prominence=0.4)
+    for v in y[:300]:
+        young.add(float(v))
+    assert len(pickle.dumps(young)) < 300 * 8 + 1000  # the values kept, not the ring's empty part
+    expected = [ctx.add(float(v)) for v in y[1700:]]
+    assert [old.add(float(v)) for v in y[1700:]] == expected == [copy.add(float(v)) for v in y[1700:]]
+    assert old.period == ctx.period is not None

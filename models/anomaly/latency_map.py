@@ -1,0 +1,103 @@
+"""The map a LatencyAnomaly scores its values in, and when it changes: a floor found, or given up for a cycle.
+
+A detector starts in ``asinh(x)``.  With ``floor`` (and ``min_value`` set) it looks for
+the latency's fixed part every ``window`` events until one is found, while its raw
+reference is full and no period holds (:mod:`~models.anomaly.floor`); once found it
+scores ``asinh((x - floor) / scale)``.  A cycle longer than a third of the values seen
+shows only later, and a floor found before it was fitted to a mixture of levels: net
+of it, the spread of the values would rise and fall with the cycle.  So once a period
+holds, the detector goes back to ``asinh(x)`` and looks for no floor again.  Each
+change starts the detector over from its raw reference's values in the new map (no
+alarm while they are replayed); its seasonal context keeps its history, mapped anew.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from models.anomaly.conformal import ConformalReference
+from models.anomaly.floor import PLAIN, ValueMap, estimate_floor
+from models.anomaly.latency_cusums import CUSUMS
+
+if TYPE_CHECKING:
+    from models.anomaly.context import SeasonalContext
+    from models.anomaly.dependence import Whitener
+    from models.anomaly.precedents import KeptOut
+    from models.anomaly.refractory import Crossings
+
+__all__ = ["ValueMapping"]
+
+#: What a detector starting over keeps of its own: the thresholds and the behaviour a snapshot
+#: from before restores with (a fresh clone would take today's).
+_CARRIED = ("_h_plain", "_h_season", "_severity_ties", "_tie_mean", "_short_precedent", "_floor_yields")
+
+
+class ValueMapping:
+    """The floor search and start-over of :class:`~models.anomaly.LatencyAnomaly` (a mixin over its state)."""
+
+    if TYPE_CHECKING:
+        window: int
+        min_value: float | None
+        _n: int
+        _map: ValueMap
+        _floor_check: float
+        _floor_yields: bool
+        _context: SeasonalContext | None
+        _whitener: Whitener | None
+        _refs: dict[str, ConformalReference]
+        _kept_out: dict[str, KeptOut]
+        _crossings: Crossings
+
+        def clone(self) -> Any: ...
+
+        def _learn_one(self, x: Any) -> None: ...
+
+    @property
+    def _raw_reference(self) -> ConformalReference:
+        """The values as they are (crossings kept out): the value reference itself unless whitened."""
+        return self._whitener.raw if self._whitener is not None else self._refs["value"]
+
+    def _check_map(self) -> None:
+        """Before an event: look for a floor when one is due, or give one up once a period holds."""
+        if self._n >= self._floor_check:
+            self._look_for_floor()
+        elif self._map != PLAIN and self._floor_yields and self._context is not None and self._context.period is not None:
+            self._start_over(PLAIN)
+
+    def _look_for_floor(self) -> None:
+        """Look for the latency's floor in the raw reference (full, no period holding); if one is
+        found, start over in the map net of it.  Otherwise look again ``window`` events later."""
+        self._floor_check += self.window
+        raw = self._raw_reference
+        if len(raw) < self.window or (self._context is not None and self._context.period is not None):
+            return  # a cycle's values are a mixture of levels, not one shifted lognormal
+        xs = np.maximum(self._map.inverse(np.asarray(raw.in_order())), self.min_value)  # no rounding below it
+        found = estimate_floor(xs, self.min_value)  # type: ignore[arg-type]  # only with min_value set
+        if found is not None:
+            self._start_over(found)
+
+    def _start_over(self, new_map: ValueMap) -> None:
+        """Start over in ``new_map`` from the raw reference's values (no alarm while they are
+        replayed), never to look for a floor again; the seasonal context keeps its history, mapped anew."""
+        old_map = self._map
+        xs = np.maximum(old_map.inverse(np.asarray(self._raw_reference.in_order())), self.min_value)
+        fresh = self.clone()
+        fresh._map, fresh._floor_check = new_map, math.inf
+        for kept in _CARRIED:  # a snapshot from before goes on as it would have
+            setattr(fresh, kept, getattr(self, kept))
+        context, fresh._context = self._context, None
+        for x in xs.tolist():
+            fresh._learn_one(x)
+        if context is not None:
+            context.remap(lambda ys: new_map.many(old_map.inverse(ys)))
+        fresh._context = context
+        fresh._fired = fresh._crossed = False
+        fresh._crossings.clear()
+        fresh._cusum = [0.0] * len(CUSUMS)
+        fresh._ratio, fresh._kind, fresh._n = 0.0, "none", self._n
+        for kept in fresh._kept_out.values():
+            kept.clear()
+        self.__dict__ = fresh.__dict__
