@@ -251,6 +251,19 @@ def test_floor_found_before_the_cycle_yields_to_it():
     assert kept.evidence()["floor"] is not None
 
 
+@pytest.mark.parametrize("whiten", [True, False])
+def test_detector_that_gave_up_its_floor_snapshots_and_goes_on(whiten):
+    x = _cycle(0, 12_000, 1440, 1.0, 0.1)
+    det = LatencyAnomaly(seed=0, budget=FalseAlarmBudget(per_million=100), whiten=whiten)
+    det.update_many(x[:5000])
+    assert det.evidence()["floor"] is not None
+    det.update_many(x[5000:8500])
+    assert det.evidence()["floor"] is None and det.evidence()["period"] is not None
+    copy = LatencyAnomaly.restore(det.snapshot())
+    assert copy.update_many(x[8500:]).tolist() == det.update_many(x[8500:]).tolist()
+    assert copy.evidence() == det.evidence()
+
+
 def test_severity_ranks_an_extreme_alarm_higher():
     x = lognormal(3, n=800)
     scores = []
