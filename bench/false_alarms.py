@@ -9,7 +9,7 @@ that recur (1% of requests timing out at exactly 30 s, a GPU whose utilisation
 drops to 0 for one sample now and then), imbalanced (a classifier predicting
 the rare class 1% of the time), autocorrelated (latency that wanders
 with load, lag-1 coefficient 0.5, 0.9 and 0.97), and cyclic (a slow model's
-latency over days, a cycle of 288 or 1,440 requests).  Every stream here has no change, so a
+latency over days, a cycle of 288, 1,440 or 5,000 requests).  Every stream here has no change, so a
 detector at ``--budget`` false alarms per million events should raise about
 ``events * budget / 1e6`` on it, times the features watched where the budget
 holds per feature.  The budget is raised from the default (1 per
@@ -219,6 +219,7 @@ STREAMS = (
     Stream("latency_cycle_288", LatencyAnomaly, _cycle_ms(288, 0.3, 0.3)),
     Stream("latency_cycle_1440_small_noise", LatencyAnomaly, _cycle_ms(1440, 1.0, 0.1)),
     Stream("latency_cycle_288_ar0.7", LatencyAnomaly, _cycle_ms(288, 0.3, 0.3, phi=0.7)),  # the residual wanders: over budget
+    Stream("latency_cycle_5000", LatencyAnomaly, _cycle_ms(5000, 0.3, 0.3)),  # longer than the context sees: over budget
     Stream("gpu_busy", GpuAnomaly, _gpu),
     Stream("gpu_util_drops_to_0_0.2pct", GpuAnomaly, _gpu_drops),
     Stream("gpu_clock_steps_0.2pct", GpuAnomaly, _gpu_clock_steps),
