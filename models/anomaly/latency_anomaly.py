@@ -213,9 +213,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         self._floor_yields = True  # a floor found before a period is dropped once one holds
         self._k = [getattr(self, attr) for *_, attr in CUSUMS]
         self._h_plain, self._h_season = thresholds(self._k, budget.arl, drops=drops, short_window=short_window)
-        seasonal = season_prominence is not None
-        context = SeasonalContext(_SEASON_HISTORY * window, _MIN_PERIOD, season_prominence)
-        self._context = context if seasonal else None
+        history = _SEASON_HISTORY * window
+        self._context = SeasonalContext(history, _MIN_PERIOD, season_prominence) if season_prominence is not None else None
         self._rng = np.random.default_rng(seed)
         self._uniforms: list[float] = []
         sizes = {"value": window, "pair0": window // 2, "pair1": window // 2, "season": window}  # half as many steps per phase
