@@ -85,9 +85,11 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
     highs; the value's *lower* tail (*drop*: far faster than usual); and, while no
     period holds, the value against a *short* reference of the last ``short_window``
     values (a spike relative to the recent past).  While a period holds the value's
-    tails and the short reference are not in use: they compare a value with every
-    phase of the cycle, and the daily high read as a level shift every day (a cycle
-    of 288 requests, log amplitude 0.3: 5x the budget).
+    *level_shift* and the short reference are not in use: they compare a run of
+    values with every phase of the cycle, and the daily high read as a level shift
+    every day (a cycle of 288 requests, log amplitude 0.3: 5x the budget).  The
+    value's single-event tails (*spike*, *drop*) stay: a value far beyond every
+    phase is still news, and the residual's tail ranks it less far out.
 
     The surprisal ``s = -ln p`` is then Exp(1).  The CUSUMs take it averaged over
     the tie-breaking draw

@@ -3,7 +3,7 @@
 A *view* is one number per event scored against its own sliding reference
 (see :class:`~models.anomaly.LatencyAnomaly`):
 
-* while no period holds, the value, upper tail: CUSUMs *spike* (``spike_k``) and
+* the value, upper tail: CUSUMs *spike* (``spike_k``) and, while no period holds,
   *level_shift* (``shift_k``);
 * the step ``y_t - y_t-1`` over disjoint pairs, in two phases (pairs ending at even
   events, pairs ending at odd ones), both tails: per phase *jump* (``spike_k``) and
@@ -11,9 +11,9 @@ A *view* is one number per event scored against its own sliding reference
 * while a period holds, the *seasonal residual* (the value minus the median of the
   same phase in the last three periods), both tails: *seasonal_spike* (``spike_k``)
   and *seasonal_shift* (``shift_k``);
-* while no period holds, the value's lower tail against the value's reference:
-  *drop* (``spike_k``), far faster than usual, e.g. requests failing fast (the step
-  view alone sees only the edge of a drop, and only as large as the steps before it);
+* the value's lower tail against the value's reference: *drop* (``spike_k``), far
+  faster than usual, e.g. requests failing fast (the step view alone sees only the
+  edge of a drop, and only as large as the steps before it);
 * while no period holds, the value's upper tail against a *short* reference of the
   last ``short_window`` values: *spike* (``spike_k``).  A spike is new relative to the
   last hours even when the long reference still holds similar ones from days ago, or
@@ -24,9 +24,9 @@ A *view* is one number per event scored against its own sliding reference
   other CUSUM.  While a period holds it is off: the regular daily rise would be new
   relative to the night before it.
 
-The value's tails are off while a period holds for the same reason: against a
-reference of every phase, the daily high reads as a level shift and the nightly
-low as a drop; the seasonal residual compares each with its own phase.
+The value's *level_shift* is off while a period holds for the same reason: against
+a reference of every phase, the daily high reads as a level shift; the seasonal
+residual compares each value with its own phase.  The single-event tails stay.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 
 from models.anomaly.cusum_calibration import cusum_threshold
 
-__all__ = ["BY_VIEW", "CUSUMS", "PLAIN_VIEWS", "REF_OF", "SEASONAL", "SIDES", "other_views_evidence", "thresholds"]
+__all__ = ["BY_VIEW", "CUSUMS", "SEASON_OFF", "REF_OF", "SEASONAL", "SIDES", "other_views_evidence", "thresholds"]
 
 #: The CUSUMs: (alarm kind, view, side of the p-value, which k parameter).
 CUSUMS = (
@@ -52,9 +52,11 @@ CUSUMS = (
     ("spike", "short", "upper", "spike_k"),
 )
 SEASONAL = (6, 7)  # CUSUMs used only while a period holds
-#: Views that compare a value with every phase of a cycle (the value's tails, the short reference):
-#: not in use while a period holds.
-PLAIN_VIEWS = ("value", "low", "short")
+#: CUSUMs (kind, view) not in use while a period holds: the runs of the value against a reference of
+#: every phase of the cycle, and the short reference.  The value's single-event tails (*spike*, *drop*)
+#: stay: a value far beyond every phase is still news, and the residual's tail fit ranks it less far out
+#: (a latency ten times the usual, in a cycle of log amplitude 0.3: missed 3 times in 10 without them).
+SEASON_OFF = (("level_shift", "value"), ("spike", "short"))
 #: Each view and the side of its p-value, in scoring order.
 SIDES = (
     ("value", "upper"),
@@ -72,7 +74,7 @@ def thresholds(ks: Sequence[float], arl: float, *, drops: bool, short_window: in
     """Thresholds ``h`` of every CUSUM (reference values ``ks``, in ``CUSUMS`` order) while no period
     holds, and while one does (``inf``: not in use), for an in-control run length of ``arl`` events in all.
 
-    While a period holds the :data:`PLAIN_VIEWS` are not in use (a snapshot from before keeps
+    While a period holds the :data:`SEASON_OFF` CUSUMs are not in use (a snapshot from before keeps
     its thresholds, and with them the value's tails in use throughout).  The budget is
     split evenly over the CUSUMs in use.  Pair CUSUMs step once per two events: their
     ARL in steps is half that in events.
@@ -83,7 +85,7 @@ def thresholds(ks: Sequence[float], arl: float, *, drops: bool, short_window: in
             (i not in SEASONAL or seasonal)
             and (c[1] != "low" or drops)
             and (c[1] != "short" or short_window > 0)
-            and not (seasonal and c[1] in PLAIN_VIEWS)
+            and not (seasonal and c[:2] in SEASON_OFF)
             for i, c in enumerate(CUSUMS)
         ]
         n = sum(use)
