@@ -9,7 +9,8 @@ that recur (1% of requests timing out at exactly 30 s, a GPU whose utilisation
 drops to 0 for one sample now and then), imbalanced (a classifier predicting
 the rare class 1% of the time), autocorrelated (latency that wanders
 with load, lag-1 coefficient 0.5, 0.9 and 0.97), and cyclic (a slow model's
-latency over days, a cycle of 288, 1,440 or 5,000 requests).  Every stream here has no change, so a
+latency over days, a cycle of 288, 1,440 or 5,000 requests; a GPU's load over a
+day of samples at one a minute).  Every stream here has no change, so a
 detector at ``--budget`` false alarms per million events should raise about
 ``events * budget / 1e6`` on it, times the features watched where the budget
 holds per feature.  The budget is raised from the default (1 per
@@ -139,6 +140,16 @@ def _gpu_clock_steps(n: int, rng: np.random.Generator) -> np.ndarray:
     return obs
 
 
+def _gpu_daily_load(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A GPU whose load follows a cycle of 1,440 samples (a day at one a minute): utilisation
+    15-85%, power and temperature with it (temperature also wandering, AR(1) 0.98)."""
+    load = 0.5 + 0.35 * np.sin(2 * np.pi * np.arange(n) / 1440)
+    obs = _gpu(n, rng, np.round(np.clip(100.0 * load + rng.normal(0.0, 3.0, n), 0, 100)))
+    obs[:, _COL["power"]] = np.round(80.0 + 250.0 * load + rng.normal(0.0, 5.0, n))
+    obs[:, _COL["temperature"]] += np.round(30.0 * load) - 25.0  # 45-75 C with the load
+    return obs
+
+
 def _gpu_mostly_idle(n: int, rng: np.random.Generator) -> np.ndarray:
     util = np.where(rng.random(n) < 0.9, 0.0, np.round(rng.uniform(1.0, 100.0, n)))
     return _gpu(n, rng, util)
@@ -224,6 +235,7 @@ STREAMS = (
     Stream("gpu_util_drops_to_0_0.2pct", GpuAnomaly, _gpu_drops),
     Stream("gpu_clock_steps_0.2pct", GpuAnomaly, _gpu_clock_steps),
     Stream("gpu_mostly_idle", GpuAnomaly, _gpu_mostly_idle),
+    Stream("gpu_daily_load", GpuAnomaly, _gpu_daily_load),
     Stream("numeric_normal", NumericDrift, _normal, units=4),
     Stream("numeric_lognormal", NumericDrift, _lognormal, units=4),
     Stream("numeric_95pct_one_value", NumericDrift, _mostly_one_value, units=4),
