@@ -280,13 +280,11 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         hs = self._h_season if seasonal else self._h_plain
         # A CUSUM not in use now restarts from 0: the seasonal ones while no period holds; while one
         # does, the short reference's (daily highs are compared with earlier ones, not with the last
-        # hours) and the value's tails (a daily high is no level shift).
+        # hours) and the value's level_shift (a daily high is no level shift).
         for i, h in enumerate(hs):
             if h == math.inf:
                 self._cusum[i] = 0.0
         scored = views if inno is None else {**views, **{v: inno[0] for v in ("value", "low") if v in views}}
-        if seasonal:
-            scored = {v: s for v, s in scored.items() if any(hs[i] < math.inf for i in BY_VIEW[v])}
         mean = self._tie_mean
         u = 0.0 if mean else self._uniform()
         cusum, k = self._cusum, self._k

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 
 from models.anomaly.cusum_calibration import cusum_threshold
 
-__all__ = ["BY_VIEW", "CUSUMS", "SEASON_OFF", "REF_OF", "SEASONAL", "SIDES", "other_views_evidence", "thresholds"]
+__all__ = ["BY_VIEW", "CUSUMS", "REF_OF", "SEASONAL", "SEASON_OFF", "SIDES", "other_views_evidence", "thresholds"]
 
 #: The CUSUMs: (alarm kind, view, side of the p-value, which k parameter).
 CUSUMS = (
@@ -75,7 +75,7 @@ def thresholds(ks: Sequence[float], arl: float, *, drops: bool, short_window: in
     holds, and while one does (``inf``: not in use), for an in-control run length of ``arl`` events in all.
 
     While a period holds the :data:`SEASON_OFF` CUSUMs are not in use (a snapshot from before keeps
-    its thresholds, and with them the value's tails in use throughout).  The budget is
+    its thresholds, and with them the value's level_shift in use throughout).  The budget is
     split evenly over the CUSUMs in use.  Pair CUSUMs step once per two events: their
     ARL in steps is half that in events.
     """

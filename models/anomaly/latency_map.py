@@ -65,25 +65,28 @@ class ValueMapping:
         if self._n >= self._floor_check:
             self._look_for_floor()
         elif self._map != PLAIN and self._floor_yields and self._context is not None and self._context.period is not None:
-            self._start_over(PLAIN)
+            self._start_over(PLAIN, self._raw_values())
+
+    def _raw_values(self) -> np.ndarray:
+        """The raw reference's values in arrival order, unmapped (no rounding below ``min_value``)."""
+        return np.maximum(self._map.inverse(np.asarray(self._raw_reference.in_order())), self.min_value)
 
     def _look_for_floor(self) -> None:
         """Look for the latency's floor in the raw reference (full, no period holding); if one is
         found, start over in the map net of it.  Otherwise look again ``window`` events later."""
         self._floor_check += self.window
-        raw = self._raw_reference
-        if len(raw) < self.window or (self._context is not None and self._context.period is not None):
+        if len(self._raw_reference) < self.window or (self._context is not None and self._context.period is not None):
             return  # a cycle's values are a mixture of levels, not one shifted lognormal
-        xs = np.maximum(self._map.inverse(np.asarray(raw.in_order())), self.min_value)  # no rounding below it
+        xs = self._raw_values()
         found = estimate_floor(xs, self.min_value)  # type: ignore[arg-type]  # only with min_value set
         if found is not None:
-            self._start_over(found)
+            self._start_over(found, xs)
 
-    def _start_over(self, new_map: ValueMap) -> None:
-        """Start over in ``new_map`` from the raw reference's values (no alarm while they are
-        replayed), never to look for a floor again; the seasonal context keeps its history, mapped anew."""
+    def _start_over(self, new_map: ValueMap, xs: np.ndarray) -> None:
+        """Start over in ``new_map`` from the raw reference's values ``xs`` (:meth:`_raw_values`; no
+        alarm while they are replayed), never to look for a floor again; the seasonal context keeps
+        its history, mapped anew."""
         old_map = self._map
-        xs = np.maximum(old_map.inverse(np.asarray(self._raw_reference.in_order())), self.min_value)
         fresh = self.clone()
         fresh._map, fresh._floor_check = new_map, math.inf
         for kept in _CARRIED:  # a snapshot from before goes on as it would have
