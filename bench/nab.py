@@ -12,6 +12,14 @@ Where ``DIR/labels/combined_windows.json`` exists the run is scored with
 :mod:`bench.nab_scoring` for every profile in ``DIR/profiles.json``; so is
 river's ``MinMaxScaler | HalfSpaceTrees`` at defaults (seed 42) as a sanity
 check of the scorer (published: 27.5 standard on these files).
+
+Each profile's entry gives, besides the score at NAB's chosen threshold, what
+that threshold amounts to: windows hit and the weight their detections earned,
+the windows missed (file and timestamps), and the detecting rows outside every
+window with their cost.  A detector with a threshold of its own (LatencyAnomaly
+alarms at 0.5, calibrated to its false-alarm budget) gets the same at that
+threshold under ``at_own_threshold``: the operating point a user runs, where
+NAB's chosen one may lie elsewhere.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.nab_scoring import FileRows, load_profiles, score_corpus, window_indices
+from bench.nab_scoring import FileRows, load_profiles, outcome_at, score_corpus, window_indices
 from models.anomaly import LatencyAnomaly
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,6 +83,9 @@ DETECTORS: dict[str, Callable[[], Callable[[float], float]]] = {
     "HalfSpaceTrees+MinMaxScaler": half_space_trees,
 }
 
+#: The threshold each detector alarms at by itself (a score at or above it is an alarm), where it has one.
+OWN_THRESHOLD: dict[str, float] = {"LatencyAnomaly": LatencyAnomaly(min_value=None).threshold}
+
 
 def read_file(path: Path) -> tuple[list[str], np.ndarray]:
     with path.open(newline="") as fh:
@@ -91,6 +102,11 @@ def nab_files(data: Path) -> Iterator[tuple[str, Path]]:
 def run_detector(factory: Callable[[], Callable[[float], float]], values: np.ndarray) -> np.ndarray:
     step = factory()
     return np.array([step(float(v)) for v in values])
+
+
+def _outcome_text(r: dict) -> str:
+    """One line of what a threshold amounts to (see :func:`bench.nab_scoring.outcome_at`)."""
+    return f"windows hit {r['windows_hit']}/{r['windows']}, {r['false_positive_rows']} detecting rows outside windows (cost {r['false_positive_cost']:.2f})"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -140,7 +156,12 @@ def main(argv: list[str] | None = None) -> dict:
         if labels is not None:
             entry["profiles"] = score_corpus(corpus[name], profiles)
             for p, r in entry["profiles"].items():
-                print(f"{name:30s} {p:20s} score {r['score']:6.1f}  threshold {r['threshold']:.6g}", file=sys.stderr)
+                print(f"{name:30s} {p:20s} score {r['score']:6.1f}  threshold {r['threshold']:.6g}  {_outcome_text(r)}", file=sys.stderr)
+            if name in OWN_THRESHOLD:
+                own = {p.name: outcome_at(corpus[name], p, OWN_THRESHOLD[name]) for p in profiles}
+                entry["at_own_threshold"] = own
+                for p, r in own.items():
+                    print(f"{name:30s} {p:20s} score {r['score']:6.1f}  own threshold {r['threshold']:.6g}  {_outcome_text(r)}", file=sys.stderr)
         result["detectors"][name] = entry
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

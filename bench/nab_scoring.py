@@ -30,6 +30,10 @@ __all__ = [
     "window_indices",
     "row_weights",
     "sweep",
+    "FileOutcome",
+    "file_outcome",
+    "file_score",
+    "outcome_at",
     "score_corpus",
 ]
 
@@ -163,33 +167,73 @@ def sweep(files: list[FileRows], profile: Profile) -> tuple[np.ndarray, np.ndarr
     return thresholds, totals, n_windows
 
 
-def file_score(f: FileRows, profile: Profile, threshold: float) -> float:
-    """Raw NAB score of one file at a given threshold."""
+@dataclass
+class FileOutcome:
+    """What one file's detecting rows at a threshold amount to, in NAB weights."""
+
+    hits: list[float]  # the weight of each scored window's best detecting row
+    missed: list[tuple[int, int]]  # scored windows (row indices) no row detects
+    fp_rows: int  # detecting rows outside every window (probation excluded)
+    fp_cost: float  # their summed (negative) weight
+
+    def raw(self, profile: Profile) -> float:
+        """The file's raw NAB score."""
+        return sum(self.hits) - profile.fn * len(self.missed) + self.fp_cost
+
+
+def file_outcome(f: FileRows, profile: Profile, threshold: float) -> FileOutcome:
+    """Windows hit and missed, and false positives, of one file at a threshold."""
     weight, label = row_weights(len(f.scores), f.windows, profile)
     det = np.asarray(f.scores, dtype=float) >= threshold
-    total = float(weight[det & (label == OUTSIDE)].sum())
-    for k in range(len(f.windows)):
+    outside = det & (label == OUTSIDE)
+    hits, missed = [], []
+    for k, window in enumerate(f.windows):
         rows = np.flatnonzero(label == k)
         if len(rows) == 0:
             continue
         hit = rows[det[rows]]
-        total += float(weight[hit].max()) if len(hit) else -profile.fn
-    return total
+        if len(hit):
+            hits.append(float(weight[hit].max()))
+        else:
+            missed.append(window)
+    return FileOutcome(hits, missed, int(outside.sum()), float(weight[outside].sum()))
+
+
+def file_score(f: FileRows, profile: Profile, threshold: float) -> float:
+    """Raw NAB score of one file at a given threshold."""
+    return file_outcome(f, profile, threshold).raw(profile)
+
+
+def outcome_at(files: list[FileRows], profile: Profile, threshold: float) -> dict:
+    """The corpus at one threshold: normalised and raw score, windows hit, the weight their
+    detections earned, the windows missed (file and timestamps) and the false positives."""
+    outcomes = [(f, file_outcome(f, profile, threshold)) for f in files]
+    raw = sum(o.raw(profile) for _, o in outcomes)
+    hit = sum(len(o.hits) for _, o in outcomes)
+    missed = [{"file": f.name, "start": str(f.timestamps[a]), "end": str(f.timestamps[b])} for f, o in outcomes for a, b in o.missed]
+    n_windows = hit + len(missed)
+    s_null, s_perfect = -profile.fn * n_windows, profile.tp * n_windows
+    return {
+        "score": 100.0 * (raw - s_null) / (s_perfect - s_null) if n_windows else 0.0,
+        "raw": raw,
+        "threshold": float(threshold),
+        "windows": n_windows,
+        "windows_hit": hit,
+        "true_positive_weight": sum(sum(o.hits) for _, o in outcomes),
+        "false_positive_rows": sum(o.fp_rows for _, o in outcomes),
+        "false_positive_cost": sum(o.fp_cost for _, o in outcomes),
+        "missed_windows": missed,
+    }
 
 
 def score_corpus(files: list[FileRows], profiles: list[Profile]) -> dict[str, dict]:
-    """Best threshold and normalised score for each profile."""
+    """Best threshold and normalised score for each profile, with what that threshold amounts to
+    (:func:`outcome_at`) and each file's raw score."""
     result = {}
     for p in profiles:
-        thresholds, totals, n_windows = sweep(files, p)
+        thresholds, totals, _ = sweep(files, p)
         best = int(np.argmax(totals))  # first (highest) threshold reaching the maximum
-        s_null, s_perfect = -p.fn * n_windows, p.tp * n_windows
-        raw = float(totals[best])
-        result[p.name] = {
-            "score": 100.0 * (raw - s_null) / (s_perfect - s_null) if n_windows else 0.0,
-            "raw": raw,
-            "threshold": float(thresholds[best]),
-            "windows": n_windows,
-            "per_file": {f.name: file_score(f, p, thresholds[best]) for f in files},
-        }
+        entry = outcome_at(files, p, float(thresholds[best]))
+        entry["per_file"] = {f.name: file_score(f, p, thresholds[best]) for f in files}
+        result[p.name] = entry
     return result

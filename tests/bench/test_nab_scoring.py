@@ -10,7 +10,9 @@ import pytest
 from bench.nab_scoring import (
     FileRows,
     Profile,
+    file_outcome,
     file_score,
+    outcome_at,
     probationary_length,
     row_weights,
     score_corpus,
@@ -78,6 +80,33 @@ def test_file_score_by_hand():
     assert file_score(a, STANDARD, 0.0) == pytest.approx(1.0 - 0.33 - 0.093311 - 0.108528 - 0.109878, abs=1e-6)
 
 
+def test_file_outcome_by_hand():
+    a = file_a()
+    missed = file_outcome(a, STANDARD, 0.9)  # only row 2 detects, before the window
+    assert (missed.hits, missed.missed, missed.fp_rows) == ([], [(4, 6)], 1)
+    assert missed.fp_cost == pytest.approx(-0.11)
+    hit = file_outcome(a, STANDARD, 0.7)  # rows 2, 5 and 8
+    assert hit.hits == [pytest.approx(0.943743, abs=1e-6)] and hit.missed == []
+    assert (hit.fp_rows, hit.fp_cost) == (2, pytest.approx(-0.11 - 0.108528, abs=1e-6))
+    assert hit.raw(STANDARD) == pytest.approx(file_score(a, STANDARD, 0.7))
+    assert file_outcome(file_b(), STANDARD, 0.0).hits == []  # a probationary window is neither hit nor missed
+    assert file_outcome(file_b(), STANDARD, 0.0).missed == []
+
+
+def test_outcome_at_a_threshold_by_hand():
+    files = [file_a(), file_b()]
+    at_08 = outcome_at(files, STANDARD, 0.8)
+    assert (at_08["windows"], at_08["windows_hit"], at_08["missed_windows"]) == (1, 1, [])
+    assert at_08["true_positive_weight"] == pytest.approx(0.943743, abs=1e-6)
+    assert (at_08["false_positive_rows"], at_08["false_positive_cost"]) == (2, pytest.approx(-0.22))  # a row 2, b row 10
+    assert at_08["score"] == pytest.approx(score_corpus(files, [STANDARD])["standard"]["score"])
+    at_09 = outcome_at(files, STANDARD, 0.9)
+    assert at_09["windows_hit"] == 0
+    assert at_09["missed_windows"] == [{"file": "cat/a.csv", "start": "2020-01-01T00:04:00.000000", "end": "2020-01-01T00:06:00.000000"}]
+    assert at_09["raw"] == pytest.approx(-1.0 - 0.22)
+    assert at_09["score"] == pytest.approx(100 * (-1.22 + 1) / 2)
+
+
 def test_corpus_threshold_and_normalised_score_by_hand():
     files = [file_a(), file_b()]
     res = score_corpus(files, [STANDARD, LOW_FN])
@@ -92,6 +121,8 @@ def test_corpus_threshold_and_normalised_score_by_hand():
     assert low_fn["threshold"] == 0.8
     assert low_fn["score"] == pytest.approx(100 * (0.723743 + 2) / 3, abs=1e-4)  # 90.791
     assert std["per_file"]["cat/b.csv"] == pytest.approx(-0.11)
+    assert (std["windows_hit"], std["false_positive_rows"], std["missed_windows"]) == (1, 2, [])
+    assert std["raw"] == pytest.approx(std["true_positive_weight"] + std["false_positive_cost"])
 
 
 def test_null_and_perfect_detectors():

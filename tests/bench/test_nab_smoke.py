@@ -37,8 +37,19 @@ def test_nab_run_writes_scores_and_json(tiny_nab: Path, tmp_path: Path):
     for name in ("LatencyAnomaly", "HalfSpaceTrees+MinMaxScaler"):
         profiles = result["detectors"][name]["profiles"]
         assert set(profiles) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
-        for p in profiles.values():
+        for profile, p in profiles.items():
             assert -100.0 <= p["score"] <= 100.0 and p["windows"] == 5
+            assert p["windows_hit"] + len(p["missed_windows"]) == 5
+            assert {w["file"] for w in p["missed_windows"]} <= set(FILES)
+            fn = 2.0 if profile == "reward_low_FN_rate" else 1.0
+            assert p["raw"] == pytest.approx(p["true_positive_weight"] - fn * len(p["missed_windows"]) + p["false_positive_cost"])
+    own = result["detectors"]["LatencyAnomaly"]["at_own_threshold"]
+    assert set(own) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
+    for p in own.values():
+        assert p["threshold"] == 0.5 and p["windows_hit"] + len(p["missed_windows"]) == 5
+    # NAB's chosen threshold is the best the sweep found: the detector's own one scores no higher.
+    assert own["standard"]["score"] <= result["detectors"]["LatencyAnomaly"]["profiles"]["standard"]["score"] + 1e-9
+    assert "at_own_threshold" not in result["detectors"]["HalfSpaceTrees+MinMaxScaler"]
     for key in FILES:
         with (out / key).open() as fh:
             rows = list(csv.reader(fh))
