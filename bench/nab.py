@@ -83,9 +83,6 @@ DETECTORS: dict[str, Callable[[], Callable[[float], float]]] = {
     "HalfSpaceTrees+MinMaxScaler": half_space_trees,
 }
 
-#: The threshold each detector alarms at by itself (a score at or above it is an alarm), where it has one.
-OWN_THRESHOLD: dict[str, float] = {"LatencyAnomaly": LatencyAnomaly(min_value=None).threshold}
-
 
 def read_file(path: Path) -> tuple[list[str], np.ndarray]:
     with path.open(newline="") as fh:
@@ -104,9 +101,13 @@ def run_detector(factory: Callable[[], Callable[[float], float]], values: np.nda
     return np.array([step(float(v)) for v in values])
 
 
-def _outcome_text(r: dict) -> str:
-    """One line of what a threshold amounts to (see :func:`bench.nab_scoring.outcome_at`)."""
-    return f"windows hit {r['windows_hit']}/{r['windows']}, {r['false_positive_rows']} detecting rows outside windows (cost {r['false_positive_cost']:.2f})"
+def _report(name: str, profile: str, r: dict, which: str = "threshold") -> None:
+    """Print one profile's score at a threshold and what it amounts to (see :func:`bench.nab_scoring.outcome_at`)."""
+    print(
+        f"{name:30s} {profile:20s} score {r['score']:6.1f}  {which} {r['threshold']:.6g}  windows hit {r['windows_hit']}/{r['windows']}, "
+        f"{r['false_positive_rows']} detecting rows outside windows (cost {r['false_positive_cost']:.2f})",
+        file=sys.stderr,
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0, help="LatencyAnomaly's seed (its alarms no longer depend on it: the CUSUMs average over the tie-breaking draw)")
     args = ap.parse_args(argv)
     factories = dict(DETECTORS, LatencyAnomaly=lambda: ours(args.seed))
+    ours_settings = LatencyAnomaly(min_value=None, seed=args.seed)  # reported: its parameters and its own threshold
 
     labels_path = args.data / "labels" / "combined_windows.json"
     labels = json.loads(labels_path.read_text()) if labels_path.exists() else None
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {
         "data": str(args.data),
         "files": len(files),
-        "settings": {"LatencyAnomaly": repr(LatencyAnomaly(min_value=None, seed=args.seed))},
+        "settings": {"LatencyAnomaly": repr(ours_settings)},
         "published_standard": PUBLISHED_STANDARD,
         "detectors": {},
     }
@@ -156,12 +158,11 @@ def main(argv: list[str] | None = None) -> dict:
         if labels is not None:
             entry["profiles"] = score_corpus(corpus[name], profiles)
             for p, r in entry["profiles"].items():
-                print(f"{name:30s} {p:20s} score {r['score']:6.1f}  threshold {r['threshold']:.6g}  {_outcome_text(r)}", file=sys.stderr)
-            if name in OWN_THRESHOLD:
-                own = {p.name: outcome_at(corpus[name], p, OWN_THRESHOLD[name]) for p in profiles}
-                entry["at_own_threshold"] = own
-                for p, r in own.items():
-                    print(f"{name:30s} {p:20s} score {r['score']:6.1f}  own threshold {r['threshold']:.6g}  {_outcome_text(r)}", file=sys.stderr)
+                _report(name, p, r)
+            if name == "LatencyAnomaly":  # the one detector here with a threshold of its own
+                entry["at_own_threshold"] = {p.name: outcome_at(corpus[name], p, ours_settings.threshold) for p in profiles}
+                for p, r in entry["at_own_threshold"].items():
+                    _report(name, p, r, "own threshold")
         result["detectors"][name] = entry
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -207,7 +207,11 @@ def file_score(f: FileRows, profile: Profile, threshold: float) -> float:
 def outcome_at(files: list[FileRows], profile: Profile, threshold: float) -> dict:
     """The corpus at one threshold: normalised and raw score, windows hit, the weight their
     detections earned, the windows missed (file and timestamps) and the false positives."""
-    outcomes = [(f, file_outcome(f, profile, threshold)) for f in files]
+    return _summary([(f, file_outcome(f, profile, threshold)) for f in files], profile, threshold)
+
+
+def _summary(outcomes: list[tuple[FileRows, FileOutcome]], profile: Profile, threshold: float) -> dict:
+    """:func:`outcome_at` from each file's outcome at ``threshold``."""
     raw = sum(o.raw(profile) for _, o in outcomes)
     hit = sum(len(o.hits) for _, o in outcomes)
     missed = [{"file": f.name, "start": str(f.timestamps[a]), "end": str(f.timestamps[b])} for f, o in outcomes for a, b in o.missed]
@@ -232,8 +236,9 @@ def score_corpus(files: list[FileRows], profiles: list[Profile]) -> dict[str, di
     result = {}
     for p in profiles:
         thresholds, totals, _ = sweep(files, p)
-        best = int(np.argmax(totals))  # first (highest) threshold reaching the maximum
-        entry = outcome_at(files, p, float(thresholds[best]))
-        entry["per_file"] = {f.name: file_score(f, p, thresholds[best]) for f in files}
+        best = float(thresholds[int(np.argmax(totals))])  # first (highest) threshold reaching the maximum
+        outcomes = [(f, file_outcome(f, p, best)) for f in files]
+        entry = _summary(outcomes, p, best)
+        entry["per_file"] = {f.name: o.raw(p) for f, o in outcomes}
         result[p.name] = entry
     return result
