@@ -61,8 +61,12 @@ class GpuAnomaly(Detector):
 
     After a raised alarm the detector re-learns (``relearn_after_alarm``): the alarm
     marks a change, and the steps after it go, besides the sliding references, into
-    fresh references per field and phase (with ``max(2, tail // 4)`` extremes per side,
-    so they are ready after ``relearn_span = 8 * max(2, tail // 4)`` samples).
+    fresh references per field and phase (with ``f = max(2, tail // 4)`` extremes per
+    side, so they are ready after ``relearn_span = 2 * f + 8 * f`` samples).  The steps
+    of the first ``2 * f`` samples after the alarm stay out of them: they are the
+    change's own ramp (on a real H100 a job start read utilisation 1, 0, then 99, and
+    with that 1 -> 0 step among a few dozen fresh steps the job's end, 99 -> 0, was
+    not new).
     Until then the incident is open: steps are scored against the sliding
     references alone and the refractory rule applies.  Then it closes (its CUSUMs
     and crossings are forgotten) and each step's p-value is the larger of its
@@ -188,7 +192,12 @@ class GpuAnomaly(Detector):
     @property
     def relearn_span(self) -> int:
         """Samples after a raised alarm until the fresh references are ready and the incident closes."""
-        return 8 * self._fresh_tail
+        return self._settle + 8 * self._fresh_tail
+
+    @property
+    def _settle(self) -> int:
+        """Samples after a raised alarm whose steps stay out of the fresh references (the change's own ramp)."""
+        return 2 * self._fresh_tail
 
     @property
     def _fresh_tail(self) -> int:
@@ -275,7 +284,7 @@ class GpuAnomaly(Detector):
             self._kind = "hard_signal"
         for j, d in steps.items():
             refs[j].add(d)
-            if self._fresh is not None:
+            if self._fresh is not None and self._n - self._alarm_n > self._settle:
                 self._fresh[phase][j].add(d)
         if crossed and self.relearn_after_alarm:  # a change: learn the regime after it (its own step excluded)
             tail = self._fresh_tail

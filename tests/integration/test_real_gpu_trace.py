@@ -1,4 +1,4 @@
-"""The NVML trace recorded on a real H200 (tests/data/nvml_trace) through Kafka, a worker and Alertmanager."""
+"""The NVML trace recorded on a real H200 (tests/data/nvml_trace/h200) through Kafka, a worker and Alertmanager."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.integration.service_helpers import metrics_text, read_alerts, run_set
 
 pytestmark = pytest.mark.integration
 
-TRACE = Path(__file__).parents[1] / "data" / "nvml_trace" / "trace.jsonl.gz"
+TRACE = Path(__file__).parents[1] / "data" / "nvml_trace" / "h200" / "trace.jsonl.gz"
 
 
 def _notified(webhook: WebhookRecorder) -> set[tuple[str, str]]:

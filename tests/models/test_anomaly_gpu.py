@@ -242,6 +242,21 @@ def test_a_real_fault_soon_after_a_job_start_is_a_second_incident(lag):
         assert old[old >= start].tolist() == [start]
 
 
+def test_the_ramp_of_a_job_start_does_not_hide_the_job_end():
+    # As on the real H100 (tests/data/nvml_trace/h100): clocks boost a sample before the job,
+    # utilisation reads 1, 0, then 99, and power climbs over a few samples.  Those steps came
+    # right after the start's alarm; in the fresh references they widened the tails so far that
+    # the job's end 200 samples later (utilisation 99 -> 0) was no longer new.  The steps of the
+    # first samples after an alarm stay out of the fresh references.
+    obs = jobs(6_400, 3_000, seed=3)[3_000:]  # 3,000 idle samples, then a job
+    start, end = 3_000, 3_200
+    obs[start : start + 3, COL["gpu_util"]] = (1.0, 0.0, 0.0)
+    obs[start : start + 6, COL["power"]] = (70.0, 95.0, 140.0, 190.0, 240.0, 280.0)
+    obs[end:, COL["gpu_util"]] = 0.0
+    obs[end:, COL["power"]] = np.round(np.random.default_rng(8).normal(60.0, 1.0, len(obs) - end))
+    assert GpuAnomaly(seed=0).update_many(obs).tolist() == [start, end]
+
+
 @pytest.mark.parametrize("cut", [3_010, 3_100, 4_000])  # incident open, re-learned, fresh references full
 def test_snapshot_while_relearning_round_trips(cut):
     obs = jobs(12_000, 3_000)

@@ -1,5 +1,5 @@
-"""GPU alerts from the detection core on the real H200 trace: the same alerts however the samples are batched,
-and a critical hard signal escalates an open warning instead of disappearing into it."""
+"""GPU alerts from the detection core on the real H200 and H100 traces: the same alerts however the samples
+are batched, and a critical hard signal escalates an open warning instead of disappearing into it."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 from streams.core import Engine
 from streams.records import Alert, GpuSample
 from streams.settings import Settings
-from tests.unit.test_nvml_trace import trace_samples
+from tests.unit.test_nvml_trace import GPUS, trace_samples
 
 SETTINGS = Settings(resolve_after_seconds=30.0)  # gpu_grace_seconds 15 (default)
 
 
-@pytest.fixture(scope="module")
-def samples() -> list[GpuSample]:
-    return trace_samples()
+@pytest.fixture(scope="module", params=GPUS)
+def samples(request: pytest.FixtureRequest) -> list[GpuSample]:
+    return trace_samples(request.param)
 
 
 def _alerts(samples: list[GpuSample], batch: int) -> list[Alert]:
@@ -37,14 +37,30 @@ def test_gpu_alerts_do_not_depend_on_how_samples_are_batched(samples: list[GpuSa
         assert _summary(_alerts(samples, batch), samples[0].ts) == expected, batch
 
 
-def test_a_critical_hard_signal_escalates_the_open_warning(samples: list[GpuSample]) -> None:
-    # detector fires (s after the first sample): job start 75.1, job end 115.5, framebuffer full 140.1 (hard), its release 155.2
-    alerts = _summary(_alerts(samples, 50), samples[0].ts)
-    assert alerts == [
+#: Alerts per trace as (status, severity, starts, ends, statistic), seconds after the first sample.
+#: Detector fires: job start (75.1 on the H200, 75.2 on the H100), job end (115.5, 115.3),
+#: framebuffer full 140.1 / 140.2 (hard), its release 155.2 / 155.3.
+EXPECTED = {
+    "h200": [
         ("firing", "warning", 75.1, None, "multivariate"),
         ("resolved", "warning", 75.1, 105.1, "multivariate"),  # quiet for resolve_after = 30 s
         ("firing", "warning", 115.5, None, "multivariate"),
         ("resolved", "warning", 115.5, 140.1, "multivariate"),  # replaced by the critical one...
         ("firing", "critical", 140.1, None, "fb_nearly_full"),  # ...published after the 15 s grace
         ("resolved", "critical", 140.1, 185.2, "multivariate"),  # the release at 155.2 kept it open; resolved as it fired
-    ]
+    ],
+    "h100": [  # the job end is seen although the job's own start (utilisation 0, 1, 0, 99) is in its references
+        ("firing", "warning", 75.2, None, "multivariate"),
+        ("resolved", "warning", 75.2, 105.2, "multivariate"),
+        ("firing", "warning", 115.3, None, "multivariate"),
+        ("resolved", "warning", 115.3, 140.2, "multivariate"),
+        ("firing", "critical", 140.2, None, "fb_nearly_full"),
+        ("resolved", "critical", 140.2, 185.3, "multivariate"),
+    ],
+}
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_a_critical_hard_signal_escalates_the_open_warning(gpu: str) -> None:
+    samples = trace_samples(gpu)
+    assert _summary(_alerts(samples, 50), samples[0].ts) == EXPECTED[gpu]

@@ -1,8 +1,9 @@
-"""A real NVML trace: ``inferwatch gpu-collect --output`` on an NVIDIA H200 (driver 580) under load.
+"""Real NVML traces: ``inferwatch gpu-collect --output`` on an NVIDIA H200 and an H100 (driver 580) under load.
 
-``tests/data/nvml_trace/record.py`` recorded it (825 samples, 0.2 s apart) while loading the
-GPU in phases: idle, compute (bf16 matrix products), cooldown, framebuffer fill to 97 %,
-after.  nvidia-smi's own readings of the same seconds (``smi.csv``) lie beside it.
+``tests/data/nvml_trace/record.py`` recorded each (825 samples, 0.2 s apart, one folder per
+GPU) while loading the GPU in phases: idle, compute (bf16 matrix products), cooldown,
+framebuffer fill to 97 %, after.  nvidia-smi's own readings of the same seconds
+(``smi.csv``) lie beside each.  Every test here runs on both.
 """
 
 from __future__ import annotations
@@ -24,27 +25,34 @@ from streams.records import GpuSample
 from streams.settings import Settings
 
 DATA = Path(__file__).parents[1] / "data" / "nvml_trace"
+#: The recorded GPUs, one folder each under DATA.
+GPUS = ("h200", "h100")
 
 
-def trace_samples() -> list[GpuSample]:
-    """The recorded trace, decoded as the worker decodes the GPU topic."""
+def trace_samples(gpu: str) -> list[GpuSample]:
+    """``gpu``'s recorded trace, decoded as the worker decodes the GPU topic."""
     decoder = GpuDecoder(Settings())
-    return [sample for line in gzip.open(DATA / "trace.jsonl.gz") for sample in decoder.decode(line.rstrip(b"\n"))]
+    return [sample for line in gzip.open(DATA / gpu / "trace.jsonl.gz") for sample in decoder.decode(line.rstrip(b"\n"))]
+
+
+@pytest.fixture(scope="module", params=GPUS)
+def gpu(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def samples() -> list[GpuSample]:
-    return trace_samples()
+def samples(gpu: str) -> list[GpuSample]:
+    return trace_samples(gpu)
 
 
 @pytest.fixture(scope="module")
-def phases() -> dict[str, tuple[float, float]]:
-    return {p["phase"]: (p["start"], p["end"]) for p in json.loads((DATA / "phases.json").read_text())["phases"]}
+def phases(gpu: str) -> dict[str, tuple[float, float]]:
+    return {p["phase"]: (p["start"], p["end"]) for p in json.loads((DATA / gpu / "phases.json").read_text())["phases"]}
 
 
-def _smi_rows() -> list[tuple[float, dict[str, str]]]:
-    """nvidia-smi's rows as (epoch seconds, {column: value}); its clock was UTC."""
-    with (DATA / "smi.csv").open() as f:
+def _smi_rows(gpu: str) -> list[tuple[float, dict[str, str]]]:
+    """nvidia-smi's rows for ``gpu`` as (epoch seconds, {column: value}); its clock was UTC."""
+    with (DATA / gpu / "smi.csv").open() as f:
         rows = [[cell.strip() for cell in row] for row in csv.reader(f)]
     header = [name.split(" [")[0] for name in rows[0]]
     out = []
@@ -63,10 +71,10 @@ def test_every_recorded_line_decodes_to_a_sample_with_every_field(samples: list[
     assert {"DCGM_FI_DEV_FB_RESERVED", "DCGM_FI_DEV_MEM_COPY_UTIL"} <= set(samples[0].fields)
 
 
-def test_the_collector_reads_what_nvidia_smi_reads(samples: list[GpuSample]) -> None:
+def test_the_collector_reads_what_nvidia_smi_reads(gpu: str, samples: list[GpuSample]) -> None:
     times = np.array([s.ts for s in samples])
     pairs: list[tuple[dict[str, str], dict[str, Any]]] = []
-    for when, smi in _smi_rows():
+    for when, smi in _smi_rows(gpu):
         nearest = int(np.abs(times - when).argmin())
         assert abs(times[nearest] - when) < 0.6
         pairs.append((smi, samples[nearest].fields))

@@ -5,6 +5,9 @@ click and torch (CUDA).  Run from the repository root::
 
     python tests/data/nvml_trace/record.py OUT_DIR [--interval 0.2]
 
+The fixtures are one such OUT_DIR per GPU (``h200/``, ``h100/``), with ``trace.jsonl``
+gzipped and ``collect.log`` left out.
+
 The collector runs as its own process (``python -m streams.cli gpu-collect``) while this
 one loads the GPU in phases: idle, compute (bf16 matrix products), cooldown (idle),
 fill (framebuffer allocated to ``--fill`` of its total), after (idle).  OUT_DIR gets
