@@ -297,7 +297,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
                 s = min(s, self._short_cap(w))
             self._surprisal[view] = s
             for i in BY_VIEW[view]:
-                cusum[i] = max(0.0, cusum[i] + s - k[i])
+                if hs[i] != math.inf:  # one not in use stays at 0 (no increment carried into later use)
+                    cusum[i] = max(0.0, cusum[i] + s - k[i])
         ratios = [c / h for c, h in zip(self._cusum, hs)]
         best = max(range(len(ratios)), key=ratios.__getitem__)
         self._ratio = ratios[best]

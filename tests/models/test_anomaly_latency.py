@@ -235,6 +235,23 @@ def test_cycle_is_no_level_shift():
         assert fired.size <= 3
 
 
+def test_cusums_not_in_use_while_a_period_holds_stay_at_zero():
+    # The value's level_shift and the short reference's spike are off while a period holds; they
+    # used to take each event's increment anyway (reset only before the next event), so the first
+    # event after the period stopped holding started them from the last seasonal event's.
+    from models.anomaly.latency_cusums import CUSUMS, SEASON_OFF
+
+    off = [i for i, c in enumerate(CUSUMS) if c[:2] in SEASON_OFF]
+    det = LatencyAnomaly(seed=0)
+    seasonal = 0
+    for x in _cycle(0, 6_000, 288, 0.3, 0.3):
+        det.update(x)
+        if det.evidence()["period"] is not None:
+            seasonal += 1
+            assert all(det._cusum[i] == 0.0 for i in off)
+    assert seasonal > 1_000
+
+
 def test_spike_in_a_cycle_is_caught_by_the_value_tail():
     # A latency ten times the usual in a cycle of log amplitude 0.3 (noise 0.3): the seasonal
     # residual's tail ranks it less far out than the value's does; with the value's single-event
