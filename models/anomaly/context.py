@@ -23,6 +23,10 @@ that wander, with ``r`` the lag-1 autocorrelation of the stream differenced at
 the candidate lag (what is left once the period is taken out: the noise around
 a real cycle, nearly the whole stream for a spurious one).
 
+Periods longer than a third of ``history`` are looked for in the medians of blocks
+of ``block`` values (see :class:`SeasonalContext`): a day of a slow model's requests
+is too long for the values themselves to show.
+
 The lag of the peak is then refined (:func:`_refine`): it is the lag at which the
 values differ least from themselves, over the period's first multiples that fit.
 The peak alone is placed short of a long period (at 1,440 in 6,000 values, 6 to
@@ -32,12 +36,13 @@ with the cycle.
 
 from __future__ import annotations
 
-import collections
 import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from models.anomaly.ring import Ring
 
 __all__ = ["SeasonalContext", "find_period"]
 
@@ -115,8 +120,21 @@ def _wander(z: np.ndarray, lag: int) -> float:
     return math.sqrt((1.0 + r * r) / ((1.0 - r * r) * len(z)))
 
 
+def _median(values: list[float]) -> float:
+    """The median of a few values (a sort is cheaper than numpy's call at 15)."""
+    ordered, mid = sorted(values), len(values) // 2
+    return ordered[mid] if len(values) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+
+
 class SeasonalContext:
     """Last ``history`` values, the detected period, and the seasonal residual.
+
+    With ``block`` above 1 it also keeps the medians of the last ``history // 2`` blocks of
+    ``block`` values, and where the values show no period up to ``history // 3`` it looks for
+    one from ``long_from`` values up in those medians (up to ``history // 6 * block`` values: a
+    day of a request every few seconds).  While such a long period holds, the residual is the
+    value minus the median of the medians of the blocks one, two and three periods before the
+    current block (the phase to within a block).
 
     Parameters
     ----------
@@ -126,6 +144,10 @@ class SeasonalContext:
         Shortest period considered (shorter lags are just autocorrelated noise).
     min_prominence
         Prominence needed at the period's lag (autocorrelation minus its minimum at shorter lags).
+    block
+        Values per block median for periods longer than ``history // 3`` (``0``: none looked for).
+    long_from
+        Shortest period looked for in the block medians (default ``history // 3``).
 
     Examples
     --------
@@ -135,61 +157,87 @@ class SeasonalContext:
     >>> res = [ctx.add(v) for v in 10.0 + np.sin(2 * np.pi * t / 50)]
     >>> ctx.period, res[0] is None, bool(abs(res[-1]) < 1e-9)
     (50, True, True)
+    >>> long = SeasonalContext(history=600, min_period=16, min_prominence=0.5, block=8)
+    >>> t = np.arange(4000)
+    >>> res = [long.add(v) for v in 10.0 + np.sin(2 * np.pi * t / 400)]
+    >>> long.period, bool(abs(res[-1]) < 0.1)
+    (400, True)
     """
 
-    def __init__(self, history: int = 2048, min_period: int = 16, min_prominence: float = 0.5) -> None:
-        self.history, self.min_period, self.min_prominence = history, min_period, min_prominence
-        self._y = np.zeros(history)  # ring: the last ``history`` values, the next one written at ``_end``
-        self._end = 0
-        self._len = 0
+    def __init__(
+        self, history: int = 2048, min_period: int = 16, min_prominence: float = 0.5, block: int = 0, long_from: int | None = None
+    ) -> None:
+        self.history, self.min_period, self.min_prominence, self.block = history, min_period, min_prominence, block
+        self.long_from = history // 3 if long_from is None else long_from
+        self._values = Ring(history)
+        self._blocks = Ring(history // 2) if block > 1 else None  # medians of whole blocks of ``block`` values
+        self._pending: list[float] = []  # the current block's values so far
         self._refine = True  # the period placed by the comb of its multiples (see _refine)
         self._n = 0
         # Fewer than 512 values give spurious peaks on independent data (at 64 values, a
         # quarter of the time; at 512, none in 2000 trials).
         self._next_check = max(4 * min_period, min(512, history))
         self.period: int | None = None
+        self._in_blocks = False  # the period was found in the block medians (a multiple of ``block``)
 
     def add(self, y: float) -> float | None:
         """Add ``y``; return its seasonal residual, or ``None`` while no period holds."""
         self._n += 1
         res = None
-        p, buf, end, size = self.period, self._y, self._end, self.history
-        if p is not None and self._len >= 3 * p:
-            a, b, c = float(buf[end - p]), float(buf[end - 2 * p]), float(buf[end - 3 * p])  # negative: from the end
-            med = max(min(a, b), min(max(a, b), c))
-            res = y - med
-        buf[end] = y
-        self._end = (end + 1) % size
-        self._len = min(self._len + 1, size)
+        p = self.period
+        if p is not None:
+            ring, lag = (self._blocks, p // self.block) if self._in_blocks else (self._values, p)
+            if ring is not None and len(ring) >= 3 * lag:
+                a, b, c = ring.ago(lag), ring.ago(2 * lag), ring.ago(3 * lag)
+                res = y - max(min(a, b), min(max(a, b), c))
+        self._values.append(y)
+        if self._blocks is not None:
+            self._pending.append(y)
+            if len(self._pending) == self.block:
+                self._blocks.append(_median(self._pending))
+                self._pending.clear()
         if self._n >= self._next_check:
             self._next_check = self._n + min(self.history // 2, self._n)
-            self.period = find_period(self.values(), self.min_period, self.min_prominence, refine=self._refine)
+            self._look_for_period()
         return res
+
+    def _look_for_period(self) -> None:
+        self._in_blocks = False
+        self.period = find_period(self._values.values(), self.min_period, self.min_prominence, refine=self._refine)
+        if self.period is None and self._blocks is not None:
+            shortest = max(self.min_period, self.long_from // self.block)
+            found = find_period(self._blocks.values(), shortest, self.min_prominence, refine=self._refine)
+            if found is not None:
+                self.period, self._in_blocks = found * self.block, True
+
+    @property
+    def long(self) -> bool:
+        """Whether the period was found in the block medians (longer than the values show)."""
+        return self._in_blocks
 
     def remap(self, f: Callable[[np.ndarray], np.ndarray]) -> None:
         """Replace every value kept by ``f`` of it (``f`` monotone, elementwise: the period holds)."""
-        self._y[: self._len] = f(self._y[: self._len])
+        self._values.remap(f)
+        if self._blocks is not None:
+            self._blocks.remap(f)  # the median of mapped values is the mapped median (blocks of odd size exactly)
+            self._pending = f(np.asarray(self._pending)).tolist()
 
     def values(self) -> np.ndarray:
         """The values kept, oldest first."""
-        if self._len < self.history:
-            return self._y[: self._len].copy()
-        return np.roll(self._y, -self._end)
-
-    def __getstate__(self) -> dict[str, Any]:
-        """The values kept, oldest first (not the ring's empty part)."""
-        state = self.__dict__.copy()
-        state.update(_y=self.values(), _end=self._len % self.history)
-        return state
+        return self._values.values()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
-        kept = state["_y"]
-        if isinstance(kept, collections.deque):  # a snapshot from before the ring: its deque of values
-            kept = np.fromiter(kept, float)
-            state.update(_end=len(kept) % state["history"], _len=len(kept))
-        ring = np.zeros(state["history"])
-        ring[: len(kept)] = kept
-        state["_y"] = ring
+        if "_y" in state:  # a snapshot from before the block medians: its deque (or ring) of values
+            kept = state.pop("_y")
+            n = state.pop("_len", len(kept))
+            end = state.pop("_end", 0)
+            values = np.roll(np.asarray(kept, dtype=float), -end)[:n] if isinstance(kept, np.ndarray) else np.fromiter(kept, float)
+            state["_values"] = Ring(state["history"], values)
+        state.setdefault("block", 0)
+        state.setdefault("long_from", state["history"] // 3)
+        state.setdefault("_blocks", None)
+        state.setdefault("_pending", [])
+        state.setdefault("_in_blocks", False)
         state.setdefault("_refine", False)  # before the comb: the autocorrelation's peak, as it was
         self.__dict__.update(state)

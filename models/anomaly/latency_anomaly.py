@@ -28,6 +28,14 @@ __all__ = ["LatencyAnomaly"]
 _MIN_PERIOD = 16
 #: Values the seasonal context keeps, in windows: periods up to a third of that (a window) are found.
 _SEASON_HISTORY = 3
+#: Values per block median of the seasonal context, where it looks for periods longer than a window
+#: (up to 7.5 windows; odd, so that the median of mapped values is the mapped median).
+_SEASON_BLOCK = 15
+#: Shortest period looked for in the block medians, in windows.  From one window, the Twitter
+#: files' weekly cycle (2,016 values) was found there, and with the value's level_shift off while
+#: it held two NAB windows (PFE, KO) were lost; a cycle shorter than 1.5 windows is mostly inside
+#: the value's reference anyway.
+_LONG_CYCLE_FROM = 1.5
 
 
 class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
@@ -80,9 +88,12 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
 
     Three more views (:mod:`~models.anomaly.latency_cusums` describes each): while a
     period holds (:class:`~models.anomaly.context.SeasonalContext`, which keeps three
-    windows of values, so periods up to a window are found; never on independent
-    values) the *seasonal residual*, so a daily high is compared with earlier daily
-    highs; the value's *lower* tail (*drop*: far faster than usual); and, while no
+    windows of values, so periods up to a window are found, and the medians of blocks
+    of 15 values over 22.5 windows, where periods of 1.5 to 7.5 windows are found;
+    never on independent values) the *seasonal residual*, so a daily high is compared
+    with earlier daily highs (against a long period's block medians, a day or more
+    back, the residual wanders with the noise's slow part, so it is whitened like the
+    value); the value's *lower* tail (*drop*: far faster than usual); and, while no
     period holds, the value against a *short* reference of the last ``short_window``
     values (a spike relative to the recent past).  While a period holds the value's
     *level_shift* and the short reference are not in use: they compare a run of
@@ -216,7 +227,9 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         self._k = [getattr(self, attr) for *_, attr in CUSUMS]
         self._h_plain, self._h_season = thresholds(self._k, budget.arl, drops=drops, short_window=short_window)
         history = _SEASON_HISTORY * window
-        self._context = SeasonalContext(history, _MIN_PERIOD, season_prominence) if season_prominence is not None else None
+        long_from = int(_LONG_CYCLE_FROM * window)
+        context = SeasonalContext(history, _MIN_PERIOD, season_prominence, _SEASON_BLOCK, long_from) if season_prominence is not None else None
+        self._context = context
         self._rng = np.random.default_rng(seed)
         self._uniforms: list[float] = []
         sizes = {"value": window, "pair0": window // 2, "pair1": window // 2, "season": window}  # half as many steps per phase
@@ -236,6 +249,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         # ``window`` events when one is added, and read only within that span.
         self._kept_out: dict[str, KeptOut] = {v: collections.deque() for v in self._refs if v != "short"}
         self._whitener = Whitener(window, tail) if whiten else None
+        # The long-cycle residual's whitening (see ``_long_whitener``), made when a long period is first found.
+        self._season_whitener: Whitener | None = None
         # The map the values are scored in (``asinh((x - floor) / scale)`` once a floor is found), and
         # the event count at which to look for a floor next (every ``window`` events until one is found).
         self._map = PLAIN
@@ -273,7 +288,12 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         self._fired = self._crossed = False
         res = self._context.add(y) if self._context is not None else None
         seasonal = res is not None
-        if seasonal:
+        long_whitener = self._long_whitener() if seasonal else None
+        if long_whitener is not None:
+            # A long period's residual (against block medians a day back) wanders with the
+            # noise's slow part, which the value's reference no longer absorbs: whitened.
+            views["season"], season_z = long_whitener.value(res)
+        elif seasonal:
             views["season"] = res  # value minus the median of the same phase in the last 3 periods
         elif self.short_window:
             views["short"] = w
@@ -324,14 +344,26 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
                 record(self._kept_out, views, n=self._n, window=self.window)
             if self._whitener is not None:
                 self._whitener.skip()
+            if long_whitener is not None:
+                long_whitener.skip()
             return
         if self._whitener is not None:
             self._whitener.learn(y, z)
+        if long_whitener is not None:
+            long_whitener.learn(res, season_z)
         if self.short_window:
             self._refs["short"].add(w)  # whether scored or not
         for view, value in views.items():
             if view not in REF_OF and view != "short":
                 self._refs[view].add(value)
+
+    def _long_whitener(self) -> Whitener | None:
+        """The whitening of the long-cycle residual while a long period holds, else None."""
+        if self._context is None or not self._context.long:
+            return None
+        if self._season_whitener is None:
+            self._season_whitener = Whitener(self.window, self.tail)
+        return self._season_whitener
 
     @property
     def score(self) -> float:

@@ -267,6 +267,71 @@ def test_spike_in_a_cycle_is_caught_by_the_value_tail():
         assert at not in without.update_many(x).tolist()
 
 
+def test_a_cycle_longer_than_the_window_is_found_in_block_medians():
+    # A cycle of 5,000 requests (a slow model's day) is longer than the values the context looks
+    # at show; read as a level shift every day it raised 243 and 271 alarms per 100k (10
+    # expected).  Found in the medians of blocks of 15 values, nearly all alarms come before
+    # three cycles are seen (seed 0: 28 of 32); after that about the budget's rate.
+    budget = FalseAlarmBudget(per_million=100)
+    for seed in range(2):
+        det = LatencyAnomaly(seed=0, budget=budget)
+        fired = det.update_many(_cycle(seed, 40_000, 5000, 0.3, 0.3))
+        assert det.evidence()["period"] in range(4950, 5050) and det._context.long
+        assert 0 < (fired >= 15_000).sum() <= 5  # 2.5 expected in 25,000 events
+
+
+def test_a_level_shift_in_a_long_cycle_alarms_at_once():
+    x = _cycle(0, 32_000, 5000, 0.3, 0.3)
+    x[30_000:] *= 2.0
+    det = LatencyAnomaly(seed=0, budget=FalseAlarmBudget(per_million=100))
+    det.update_many(x[:30_000])
+    kinds = []
+    for v in x[30_000:30_010]:
+        det.update(v)
+        kinds += [det.evidence()["kind"]] if det.fired else []
+    assert kinds[:1] == ["seasonal_shift"]
+
+
+def test_snapshot_while_a_long_cycle_holds_round_trips():
+    x = _cycle(1, 36_000, 5000, 0.3, 0.3)
+    x[33_000:] *= 1.5
+    det = LatencyAnomaly(seed=0, budget=FalseAlarmBudget(per_million=100))
+    det.update_many(x[:30_000])
+    assert det._context.long
+    restored = LatencyAnomaly.restore(det.snapshot())
+    assert restored.update_many(x[30_000:]).tolist() == det.update_many(x[30_000:]).tolist()
+    assert restored.score == det.score
+
+
+def test_snapshot_from_before_long_cycles_restores_without_them():
+    import pickle
+
+    from models.anomaly.context import SeasonalContext
+    from models.base import SNAPSHOT_VERSION
+
+    def predecessor() -> LatencyAnomaly:  # its context kept no block medians
+        det = LatencyAnomaly(seed=0, budget=FalseAlarmBudget(per_million=100))
+        ctx = det._context
+        det._context = SeasonalContext(ctx.history, ctx.min_period, ctx.min_prominence)
+        return det
+
+    x = _cycle(0, 30_000, 5000, 0.3, 0.3)
+    det, ref = predecessor(), predecessor()
+    det.update_many(x[:20_000])
+    ref.update_many(x[:20_000])
+    ctx, kept = det._context, det._context.values()
+    ctx.__dict__ = {  # the layout before the block medians: a ring of values
+        **{key: ctx.__dict__[key] for key in ("history", "min_period", "min_prominence", "_n", "_next_check", "period", "_refine")},
+        **{"_y": kept, "_end": len(kept) % ctx.history, "_len": len(kept)},
+    }
+    del det.__dict__["_season_whitener"]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert old._season_whitener is None and old._context.block == 0 and not old._context.long
+    fired = old.update_many(x[20_000:]).tolist()
+    assert fired == ref.update_many(x[20_000:]).tolist()
+    assert len(fired) > 5  # as before: the daily rise reads as a level shift
+
+
 def test_floor_found_before_the_cycle_yields_to_it():
     # Before the cycle of 1,440 shows (three periods), the values pass for a shifted lognormal; net
     # of that floor their spread would rise and fall with the cycle (seasonal_shift 120 times per

@@ -132,8 +132,9 @@ def test_conformal_reference_restores_its_order_and_p_values():
     assert back.values() == ref.values()
 
 
-def test_seasonal_context_from_before_the_ring_restores():
-    """A context pickled with its deque of values (and no comb) goes on as it would have."""
+def test_seasonal_context_from_before_the_ring_or_the_block_medians_restores():
+    """A context pickled with its deque of values (and no comb), or with its ring of values (before
+    the block medians), goes on as it would have: no long period is looked for."""
     import collections
     import pickle
 
@@ -145,13 +146,16 @@ def test_seasonal_context_from_before_the_ring_restores():
     ctx._refine = False  # the peak as it was
     for v in y[:1700]:
         ctx.add(float(v))
-    state = ctx.__dict__.copy()
-    state["_y"] = collections.deque(ctx.values().tolist(), maxlen=1200)
-    for key in ("_end", "_len", "_refine"):
-        del state[key]
-    old = SeasonalContext.__new__(SeasonalContext)
-    old.__setstate__(state)
-    assert old._refine is False and np.array_equal(old.values(), ctx.values())
+    kept = ctx.values()
+    common = {"history": 1200, "min_period": 16, "min_prominence": 0.4, "_n": ctx._n, "_next_check": ctx._next_check, "period": ctx.period}
+    before_ring = {**common, "_y": collections.deque(kept.tolist(), maxlen=1200)}
+    before_blocks = {**common, "_y": kept.copy(), "_end": len(kept) % 1200, "_len": len(kept), "_refine": False}
+    olds = []
+    for state in (before_ring, before_blocks):
+        old = SeasonalContext.__new__(SeasonalContext)
+        old.__setstate__(state)
+        assert old._refine is False and old.block == 0 and not old.long and np.array_equal(old.values(), ctx.values())
+        olds.append(old)
     copy = pickle.loads(pickle.dumps(ctx))
     assert np.array_equal(copy.values(), ctx.values())
     young = SeasonalContext(history=1200, min_period=16, min_prominence=0.4)
@@ -159,5 +163,7 @@ def test_seasonal_context_from_before_the_ring_restores():
         young.add(float(v))
     assert len(pickle.dumps(young)) < 300 * 8 + 1000  # the values kept, not the ring's empty part
     expected = [ctx.add(float(v)) for v in y[1700:]]
-    assert [old.add(float(v)) for v in y[1700:]] == expected == [copy.add(float(v)) for v in y[1700:]]
-    assert old.period == ctx.period is not None
+    for old in olds:
+        assert [old.add(float(v)) for v in y[1700:]] == expected
+        assert old.period == ctx.period is not None
+    assert [copy.add(float(v)) for v in y[1700:]] == expected
