@@ -230,7 +230,7 @@ STREAMS = (
     Stream("latency_cycle_288", LatencyAnomaly, _cycle_ms(288, 0.3, 0.3)),
     Stream("latency_cycle_1440_small_noise", LatencyAnomaly, _cycle_ms(1440, 1.0, 0.1)),
     Stream("latency_cycle_288_ar0.7", LatencyAnomaly, _cycle_ms(288, 0.3, 0.3, phi=0.7)),  # the residual wanders: over budget
-    Stream("latency_cycle_5000", LatencyAnomaly, _cycle_ms(5000, 0.3, 0.3)),  # found in block medians after ~3 cycles: over before
+    Stream("latency_cycle_5000", LatencyAnomaly, _cycle_ms(5000, 0.3, 0.3)),  # found in block medians after two cycles
     Stream("gpu_busy", GpuAnomaly, _gpu),
     Stream("gpu_util_drops_to_0_0.2pct", GpuAnomaly, _gpu_drops),
     Stream("gpu_clock_steps_0.2pct", GpuAnomaly, _gpu_clock_steps),

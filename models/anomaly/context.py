@@ -47,11 +47,13 @@ from models.anomaly.ring import Ring
 __all__ = ["SeasonalContext", "find_period"]
 
 
-def find_period(y: np.ndarray, min_period: int, min_prominence: float, significance: float = 4.5, refine: bool = True) -> int | None:
+def find_period(
+    y: np.ndarray, min_period: int, min_prominence: float, significance: float = 4.5, refine: bool = True, cycles: int = 3
+) -> int | None:
     """Lag of the most prominent local maximum of the autocorrelation of ``y`` that reaches
     ``min_prominence`` and ``significance`` standard errors (:func:`_wander`), if any.
 
-    Lags from ``min_period`` to ``len(y) // 3`` are searched (three cycles at least).
+    Lags from ``min_period`` to ``len(y) // cycles`` are searched (``cycles`` cycles at least).
 
     Examples
     --------
@@ -69,7 +71,7 @@ def find_period(y: np.ndarray, min_period: int, min_prominence: float, significa
     (662, None)
     """
     n = len(y)
-    max_lag = n // 3
+    max_lag = n // cycles
     if max_lag <= min_period + 1:
         return None
     z = np.asarray(y, dtype=float) - float(np.mean(y))
@@ -131,10 +133,13 @@ class SeasonalContext:
 
     With ``block`` above 1 it also keeps the medians of the last ``history // 2`` blocks of
     ``block`` values, and where the values show no period up to ``history // 3`` it looks for
-    one from ``long_from`` values up in those medians (up to ``history // 6 * block`` values: a
-    day of a request every few seconds).  While such a long period holds, the residual is the
-    value minus the median of the medians of the blocks one, two and three periods before the
-    current block (the phase to within a block).
+    one from ``long_from`` values up in those medians (up to ``history // 4 * block`` values: a
+    day of a request every few seconds).  Two cycles of block medians suffice (their noise is
+    about a third of the values'; three, as for the values, left a long cycle's third day
+    reading as a level shift).  While such a long period holds, the residual is the value
+    minus the median of the medians of the blocks one, two and three periods before the
+    current block (the phase to within a block), or the mean of the two while only two
+    periods are kept.
 
     Parameters
     ----------
@@ -190,6 +195,8 @@ class SeasonalContext:
             if ring is not None and len(ring) >= 3 * lag:
                 a, b, c = ring.ago(lag), ring.ago(2 * lag), ring.ago(3 * lag)
                 res = y - max(min(a, b), min(max(a, b), c))
+            elif self._in_blocks and ring is not None and len(ring) >= 2 * lag:  # two long periods seen so far
+                res = y - 0.5 * (ring.ago(lag) + ring.ago(2 * lag))
         self._values.append(y)
         if self._blocks is not None:
             self._pending.append(y)
@@ -206,7 +213,7 @@ class SeasonalContext:
         self.period = find_period(self._values.values(), self.min_period, self.min_prominence, refine=self._refine)
         if self.period is None and self._blocks is not None:
             shortest = max(self.min_period, self.long_from // self.block)
-            found = find_period(self._blocks.values(), shortest, self.min_prominence, refine=self._refine)
+            found = find_period(self._blocks.values(), shortest, self.min_prominence, refine=self._refine, cycles=2)
             if found is not None:
                 self.period, self._in_blocks = found * self.block, True
 

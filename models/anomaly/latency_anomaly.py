@@ -29,7 +29,7 @@ _MIN_PERIOD = 16
 #: Values the seasonal context keeps, in windows: periods up to a third of that (a window) are found.
 _SEASON_HISTORY = 3
 #: Values per block median of the seasonal context, where it looks for periods longer than a window
-#: (up to 7.5 windows; odd, so that the median of mapped values is the mapped median).
+#: (up to 11.25 windows; odd, so that the median of mapped values is the mapped median).
 _SEASON_BLOCK = 15
 #: Shortest period looked for in the block medians, in windows.  From one window, the Twitter
 #: files' weekly cycle (2,016 values) was found there, and with the value's level_shift off while
@@ -89,7 +89,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
     Three more views (:mod:`~models.anomaly.latency_cusums` describes each): while a
     period holds (:class:`~models.anomaly.context.SeasonalContext`, which keeps three
     windows of values, so periods up to a window are found, and the medians of blocks
-    of 15 values over 22.5 windows, where periods of 1.5 to 7.5 windows are found;
+    of 15 values over 22.5 windows, where periods of 1.5 to 11.25 windows are found;
     never on independent values) the *seasonal residual*, so a daily high is compared
     with earlier daily highs (against a long period's block medians, a day or more
     back, the residual wanders with the noise's slow part, so it is whitened like the

@@ -271,13 +271,14 @@ def test_a_cycle_longer_than_the_window_is_found_in_block_medians():
     # A cycle of 5,000 requests (a slow model's day) is longer than the values the context looks
     # at show; read as a level shift every day it raised 243 and 271 alarms per 100k (10
     # expected).  Found in the medians of blocks of 15 values, nearly all alarms come before
-    # three cycles are seen (seed 0: 28 of 32); after that about the budget's rate.
+    # two cycles are seen (seed 0: 14 of 17); after that about the budget's rate.  Looked for
+    # over three cycles, as in the values, the third day alarmed too (seed 0: 32).
     budget = FalseAlarmBudget(per_million=100)
     for seed in range(2):
         det = LatencyAnomaly(seed=0, budget=budget)
         fired = det.update_many(_cycle(seed, 40_000, 5000, 0.3, 0.3))
         assert det.evidence()["period"] in range(4950, 5050) and det._context.long
-        assert 0 < (fired >= 15_000).sum() <= 5  # 2.5 expected in 25,000 events
+        assert 0 < (fired >= 10_000).sum() <= 5  # 3 expected in 30,000 events
 
 
 def test_a_level_shift_in_a_long_cycle_alarms_at_once():
