@@ -98,14 +98,16 @@ def run_river(name: str, xs: np.ndarray, start: int, seeds: range) -> list[list[
 
 
 # -- metrics ---------------------------------------------------------------------
-def summarise(alarms: list[list[int]], pre_from: int, horizon: int) -> dict[str, Any]:
+def summarise(alarms: list[list[int]], pre_from: int, horizon: int, onset: int = ONSET) -> dict[str, Any]:
+    """Delays (events from ``onset`` up to and including the first alarm within ``horizon``), misses,
+    and false alarms from ``pre_from`` to ``onset``, over the seeds' alarm times."""
     delays, false = [], 0
     for times in alarms:
         t = np.asarray(times, dtype=np.int64)
-        false += int(np.sum((t >= pre_from) & (t < ONSET)))
-        after = t[(t >= ONSET) & (t < ONSET + horizon)]
+        false += int(np.sum((t >= pre_from) & (t < onset)))
+        after = t[(t >= onset) & (t < onset + horizon)]
         if after.size:
-            delays.append(int(after[0] - ONSET + 1))
+            delays.append(int(after[0] - onset + 1))
     d = np.asarray(delays, dtype=float)
     return {
         "seeds": len(alarms),
@@ -115,7 +117,7 @@ def summarise(alarms: list[list[int]], pre_from: int, horizon: int) -> dict[str,
         "p90_delay": float(np.quantile(d, 0.9)) if d.size else None,
         "mean_delay": float(d.mean()) if d.size else None,
         "false_alarms_before_onset": false,
-        "pre_onset_events_per_seed": ONSET - pre_from,
+        "pre_onset_events_per_seed": onset - pre_from,
         "horizon": horizon,
     }
 
