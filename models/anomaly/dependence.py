@@ -41,6 +41,8 @@ MAX_MEDIAN_WANDER = 0.5
 _MIN_SPREAD = 0.25
 #: Change of ``rho`` after which the innovations' reference is derived again.
 _RHO_TOLERANCE = 0.01
+#: Consecutive crossings after which the anchor follows the values (a run of them is a new level).
+PATCH_RUN = 3
 
 _INV = NormalDist().inv_cdf
 
@@ -139,7 +141,10 @@ class SerialDependence:
 class Whitener:
     """The value a LatencyAnomaly's value views score: ``y - rho * (a - m)``.
 
-    ``a`` is the last value that did not cross, ``m`` the median of a reference of
+    ``a`` is the last value that did not cross (or the last of :data:`PATCH_RUN` or more
+    consecutive crossings: a run of them is a new level; otherwise, after a dip that did
+    not cross, every later value was whitened against the dip, crossed, and left the
+    anchor there: a storm of alarms), ``m`` the median of a reference of
     raw values (crossings kept out), ``rho`` the :class:`SerialDependence` of the
     values' normal scores in that reference (0 on an exchangeable stream, where
     the result is ``y`` itself).  On a stationary AR(1) the innovations are
@@ -166,11 +171,16 @@ class Whitener:
         # Innovations ``y - rho_c * anchor`` of the values learned, while the median wanders (else None).
         self._innovations: ConformalReference | None = None
         self._rho_c = 0.0
+        self.patch_run = PATCH_RUN  # 0: the anchor never follows crossings
+        self._crossings_in_a_row = 0
 
     def __setstate__(self, state: dict[str, object]) -> None:
         # A whitener from before the innovations' reference: none yet.
         state.setdefault("_innovations", None)
         state.setdefault("_rho_c", 0.0)
+        # From before the anchor followed a run of crossings: it never does, as before.
+        state.setdefault("patch_run", 0)
+        state.setdefault("_crossings_in_a_row", 0)
         self.__dict__.update(state)
 
     @property
@@ -210,8 +220,13 @@ class Whitener:
         if self.anchor is not None and self._innovations is not None:
             self._innovations.add(y - self._rho_c * self.anchor)
         self._z_last, self.anchor = z, y
+        self._crossings_in_a_row = 0
         self.raw.add(y)
 
-    def skip(self) -> None:
-        """The event crossed: no pair touching it counts towards the dependence."""
+    def skip(self, y: float) -> None:
+        """The event ``y`` crossed: no pair touching it counts towards the dependence, and it
+        anchors the next value only as the ``patch_run``-th or later crossing in a row."""
         self._z_last = None
+        self._crossings_in_a_row += 1
+        if self.patch_run and self._crossings_in_a_row >= self.patch_run:
+            self.anchor = y

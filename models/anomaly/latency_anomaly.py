@@ -343,9 +343,9 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
             if self.precedent_after is not None:
                 record(self._kept_out, views, n=self._n, window=self.window)
             if self._whitener is not None:
-                self._whitener.skip()
+                self._whitener.skip(y)
             if long_whitener is not None:
-                long_whitener.skip()
+                long_whitener.skip(res)
             return
         if self._whitener is not None:
             self._whitener.learn(y, z)

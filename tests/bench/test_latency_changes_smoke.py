@@ -40,3 +40,18 @@ def test_quick_run_writes_json(tmp_path):
     # ours stays within its budget where river's detectors, at their defaults, do not
     false = {d: sum(r["false_alarms_before_onset"] for r in rows if r["detector"] == d) for d in ("inferwatch.LatencyAnomaly", "river.ADWIN")}
     assert false["inferwatch.LatencyAnomaly"] <= 2 < 50 < false["river.ADWIN"]
+
+
+def test_a_dip_then_recovery_on_wandering_latency_is_no_storm():
+    # Seed 16 of the wandering background: a floor (7.2 ms) is found early on, and at 16,283-16,285
+    # the latency dips near it (8.5, 8.0, 7.5 ms) without crossing.  The values back at the usual
+    # level were whitened against the dip (the anchor stayed at the last value that did not cross),
+    # each crossed and left the anchor there: 13 alarms in these 120 events, 34 in all.  The anchor now follows a
+    # run of crossings.
+    from models.anomaly import LatencyAnomaly
+
+    x = np.exp(log_latency(Scenario("wandering_ar0.9", "level_x2"), ONSET, 20)[:, 16])
+    det = LatencyAnomaly(seed=0)
+    fired = det.update_many(x)
+    assert det.evidence()["floor"] is not None
+    assert ((fired >= 16_280) & (fired < 16_400)).sum() <= 2

@@ -665,6 +665,27 @@ def test_whitened_spike_and_shift_on_autocorrelated_latency_alarm():
     assert 3000 <= fired[fired >= 3000][0] < 3050
 
 
+def test_whitener_anchor_follows_a_run_of_crossings_only():
+    from models.anomaly.dependence import PATCH_RUN, Whitener
+
+    w = Whitener(100, 4)
+    for v in range(10):
+        w.learn(float(v), None)
+    for i in range(PATCH_RUN - 1):
+        w.skip(50.0 + i)
+        assert w.anchor == 9.0  # a spike (or two) anchors nothing
+    w.skip(60.0)
+    assert w.anchor == 60.0  # a run of crossings is a new level
+    w.learn(61.0, None)
+    w.skip(90.0)
+    assert w.anchor == 61.0  # the run starts again after a value that did not cross
+    old = Whitener.__new__(Whitener)  # from before: the anchor never followed a crossing
+    old.__setstate__({k: v for k, v in w.__dict__.items() if k not in ("patch_run", "_crossings_in_a_row")})
+    for v in (70.0, 71.0, 72.0, 73.0):
+        old.skip(v)
+    assert old.anchor == 61.0
+
+
 def test_snapshot_round_trip_keeps_the_dependence():
     x = _ar1_latency(0.8, 6000, 5)
     det = LatencyAnomaly(seed=0)
