@@ -228,8 +228,9 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         self._h_plain, self._h_season = thresholds(self._k, budget.arl, drops=drops, short_window=short_window)
         history = _SEASON_HISTORY * window
         long_from = int(_LONG_CYCLE_FROM * window)
-        context = SeasonalContext(history, _MIN_PERIOD, season_prominence, _SEASON_BLOCK, long_from) if season_prominence is not None else None
-        self._context = context
+        self._context = (
+            SeasonalContext(history, _MIN_PERIOD, season_prominence, _SEASON_BLOCK, long_from) if season_prominence is not None else None
+        )
         self._rng = np.random.default_rng(seed)
         self._uniforms: list[float] = []
         sizes = {"value": window, "pair0": window // 2, "pair1": window // 2, "season": window}  # half as many steps per phase
