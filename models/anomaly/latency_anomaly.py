@@ -224,6 +224,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         self._tie_mean = True  # the CUSUMs add the surprisal averaged over the tie-breaking draw
         self._short_precedent = True  # the short view's tail is not fitted beyond what the long reference supports
         self._floor_yields = True  # a floor found before a period is dropped once one holds
+        self._floor_refuted_below = -math.inf  # a value below this gives the floor up (set when one is found)
         self._k = [getattr(self, attr) for *_, attr in CUSUMS]
         self._h_plain, self._h_season = thresholds(self._k, budget.arl, drops=drops, short_window=short_window)
         history = _SEASON_HISTORY * window
@@ -267,7 +268,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
 
     def _learn_one(self, x: Any) -> None:
         x = check_value(x, self.min_value)
-        self._check_map()
+        self._check_map(x)
         y = self._map(x)
         self._n += 1
         self._recent.append(x)

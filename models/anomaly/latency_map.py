@@ -6,7 +6,11 @@ reference is full and no period holds (:mod:`~models.anomaly.floor`); once found
 scores ``asinh((x - floor) / scale)``.  A cycle longer than a third of the values seen
 shows only later, and a floor found before it was fitted to a mixture of levels: net
 of it, the spread of the values would rise and fall with the cycle.  So once a period
-holds, the detector goes back to ``asinh(x)`` and looks for no floor again.  Each
+holds, the detector goes back to ``asinh(x)`` and looks for no floor again; likewise
+once a value lies further below the floor than the lowest value it was fitted to lay
+above it (the fit was wrong: on lognormal latency wandering with load one was found at
+7.24 ms, the lowest value then 7.43, and 6.97 ms came 700 events later; net of it,
+values near it read as extreme lows, and the whitening's anchor with them).  Each
 change starts the detector over from its raw reference's values in the new map (no
 alarm while they are replayed); its seasonal context keeps its history, mapped anew.
 """
@@ -45,6 +49,7 @@ class ValueMapping:
         _map: ValueMap
         _floor_check: float
         _floor_yields: bool
+        _floor_refuted_below: float
         _context: SeasonalContext | None
         _whitener: Whitener | None
         _refs: dict[str, ConformalReference]
@@ -60,11 +65,15 @@ class ValueMapping:
         """The values as they are (crossings kept out): the value reference itself unless whitened."""
         return self._whitener.raw if self._whitener is not None else self._refs["value"]
 
-    def _check_map(self) -> None:
-        """Before an event: look for a floor when one is due, or give one up once a period holds."""
+    def _check_map(self, x: float) -> None:
+        """Before event ``x``: look for a floor when one is due, or give one up once a period holds
+        or once ``x`` lies further below it than the lowest value it was fitted to lay above it."""
         if self._n >= self._floor_check:
             self._look_for_floor()
-        elif self._map != PLAIN and self._floor_yields and self._context is not None and self._context.period is not None:
+        elif self._map != PLAIN and (
+            x < self._floor_refuted_below
+            or (self._floor_yields and self._context is not None and self._context.period is not None)
+        ):
             self._start_over(PLAIN, self._raw_values())
 
     def _raw_values(self) -> np.ndarray:
@@ -81,6 +90,8 @@ class ValueMapping:
         found = estimate_floor(xs, self.min_value)  # type: ignore[arg-type]  # only with min_value set
         if found is not None:
             self._start_over(found, xs)
+            # A value as far below the floor as the lowest one fitted lay above it refutes it.
+            self._floor_refuted_below = 2.0 * found.floor - float(xs.min())
 
     def _start_over(self, new_map: ValueMap, xs: np.ndarray) -> None:
         """Start over in ``new_map`` from the raw reference's values ``xs`` (:meth:`_raw_values`; no

@@ -58,6 +58,8 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
     state.setdefault("_floor_check", math.inf)
     # Taken before a floor yielded to a period found later: kept, as it was.
     state.setdefault("_floor_yields", False)
+    # Taken before a value far below the floor gave it up: kept, as it was.
+    state.setdefault("_floor_refuted_below", -math.inf)
     # Taken before long cycles were looked for: none is (the context restores without block medians).
     state.setdefault("_season_whitener", None)
     for view in views:

@@ -42,16 +42,35 @@ def test_quick_run_writes_json(tmp_path):
     assert false["inferwatch.LatencyAnomaly"] <= 2 < 50 < false["river.ADWIN"]
 
 
+def _wandering_seed_16() -> np.ndarray:
+    return np.exp(log_latency(Scenario("wandering_ar0.9", "level_x2"), ONSET, 20)[:, 16])
+
+
 def test_a_dip_then_recovery_on_wandering_latency_is_no_storm():
-    # Seed 16 of the wandering background: a floor (7.2 ms) is found early on, and at 16,283-16,285
+    # Seed 16 of the wandering background: a floor (7.2 ms) is found at 2,000, and at 16,283-16,285
     # the latency dips near it (8.5, 8.0, 7.5 ms) without crossing.  The values back at the usual
     # level were whitened against the dip (the anchor stayed at the last value that did not cross),
-    # each crossed and left the anchor there: 13 alarms in these 120 events, 34 in all.  The anchor now follows a
-    # run of crossings.
+    # each crossed and left the anchor there: 13 alarms in these 120 events, 34 in all.  The anchor
+    # now follows a run of crossings.  (The floor is kept here, as a detector restored from before
+    # floors were refuted keeps it: the values at 2,698 refute it now.)
     from models.anomaly import LatencyAnomaly
 
-    x = np.exp(log_latency(Scenario("wandering_ar0.9", "level_x2"), ONSET, 20)[:, 16])
+    x = _wandering_seed_16()
     det = LatencyAnomaly(seed=0)
-    fired = det.update_many(x)
+    det.update_many(x[:2600])
+    det._floor_refuted_below = -np.inf
+    fired = det.update_many(x[2600:]) + 2600
     assert det.evidence()["floor"] is not None
     assert ((fired >= 16_280) & (fired < 16_400)).sum() <= 2
+
+
+def test_a_floor_that_values_fall_far_below_is_given_up():
+    # The same stream: the floor fitted at 2,000 (7.24 ms, the lowest value then 7.43) lies far
+    # above 6.97 ms at 2,698, so it was wrong: the detector goes back to asinh(x), and of the
+    # alarms after warm-up (6 with the floor kept) one is left.
+    from models.anomaly import LatencyAnomaly
+
+    det = LatencyAnomaly(seed=0)
+    fired = det.update_many(_wandering_seed_16())
+    assert det.evidence()["floor"] is None
+    assert (fired >= 12_000).sum() <= 1

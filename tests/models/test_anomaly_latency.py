@@ -732,6 +732,22 @@ def test_snapshot_with_the_whitening_in_the_detectors_own_fields_restores_it():
     assert old.update_many(x[3000:]).tolist() == ref.update_many(x[3000:]).tolist()
 
 
+def test_snapshot_from_before_floor_refutation_keeps_its_floor():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    x = _ar1_latency(0.9, 3000, 8)
+    det = LatencyAnomaly(seed=0)
+    det.update_many(x)
+    assert det.evidence()["floor"] is not None and det._floor_refuted_below > 0
+    del det.__dict__["_floor_refuted_below"]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert old._floor_refuted_below == -math.inf
+    old.update(0.001)  # far below the floor: kept, as before
+    assert old.evidence()["floor"] is not None
+
+
 def test_floor_of_wandering_latency_is_found_and_keeps_the_budget():
     # exp(0.3 AR(1)) + 5 ms, phi 0.9: with asinh(x) the steps' spread is ~10x larger at high
     # levels than at low ones, the surprisals come in runs (bench: ~150 per 100k at 100 per
