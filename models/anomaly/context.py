@@ -235,12 +235,10 @@ class SeasonalContext:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
-        if "_y" in state:  # a snapshot from before the block medians: its deque (or ring) of values
-            kept = state.pop("_y")
-            n = state.pop("_len", len(kept))
-            end = state.pop("_end", 0)
-            values = np.roll(np.asarray(kept, dtype=float), -end)[:n] if isinstance(kept, np.ndarray) else np.fromiter(kept, float)
-            state["_values"] = Ring(state["history"], values)
+        if "_y" in state:  # a snapshot from before the block medians: its values, oldest first (a deque, or an array)
+            for key in ("_len", "_end"):
+                state.pop(key, None)
+            state["_values"] = Ring(state["history"], state.pop("_y"))
         state.setdefault("block", 0)
         state.setdefault("long_from", state["history"] // 3)
         state.setdefault("_blocks", None)

@@ -48,10 +48,7 @@ class Ring:
 
     def remap(self, f: Callable[[np.ndarray], np.ndarray]) -> None:
         """Replace every value kept by ``f`` of it (elementwise)."""
-        if self._len < self.size:
-            self._buf[: self._len] = f(self._buf[: self._len])
-        else:
-            self._buf[:] = f(self._buf)
+        self._buf[: self._len] = f(self._buf[: self._len])
 
     def __getstate__(self) -> dict[str, Any]:
         return {"size": self.size, "values": self.values()}
