@@ -91,7 +91,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
     windows of values, so periods up to a window are found, and the medians of blocks
     of 15 values over 22.5 windows, where periods of 1.5 to 11.25 windows are found;
     never on independent values) the *seasonal residual*, so a daily high is compared
-    with earlier daily highs (against a long period's block medians, a day or more
+    with earlier daily highs (those of the last 3 cycles, or of the last 15 once the
+    values kept hold that many; against a long period's block medians, a day or more
     back, the residual wanders with the noise's slow part, so it is whitened like the
     value); the value's *lower* tail (*drop*: far faster than usual); and, while no
     period holds, the value against a *short* reference of the last ``short_window``
@@ -296,7 +297,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
             # noise's slow part, which the value's reference no longer absorbs: whitened.
             views["season"], season_z = long_whitener.value(res)
         elif seasonal:
-            views["season"] = res  # value minus the median of the same phase in the last 3 periods
+            views["season"] = res  # value minus the median of the same phase in the last 3 (or 15) periods
         elif self.short_window:
             views["short"] = w
         hs = self._h_season if seasonal else self._h_plain

@@ -155,6 +155,7 @@ def test_seasonal_context_from_before_the_ring_or_the_block_medians_restores():
         old = SeasonalContext.__new__(SeasonalContext)
         old.__setstate__(state)
         assert old._refine is False and old.block == 0 and not old.long and np.array_equal(old.values(), ctx.values())
+        assert old.many_periods == 3  # the residual against the last three cycles, as it was
         olds.append(old)
     copy = pickle.loads(pickle.dumps(ctx))
     assert np.array_equal(copy.values(), ctx.values())
