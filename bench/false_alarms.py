@@ -83,7 +83,7 @@ def _wandering_ms(phi: float) -> Callable[[int, np.random.Generator], np.ndarray
     return lambda n, rng: np.exp(0.3 * _ar1(n, rng, phi)) + 5.0
 
 
-def _cycle_ms(period: int, amplitude: float, sigma: float, phi: float = 0.0) -> Callable[[int, np.random.Generator], np.ndarray]:
+def cycle_ms(period: int, amplitude: float, sigma: float, phi: float = 0.0) -> Callable[[int, np.random.Generator], np.ndarray]:
     """A slow model's latency over days: lognormal (log-SD ``sigma``, noise AR(1) with coefficient
     ``phi``) around a cycle of log amplitude ``amplitude`` and ``period`` requests (one request a
     minute: 1,440; one every five minutes: 288)."""
@@ -227,10 +227,10 @@ STREAMS = (
     Stream("latency_wandering_ar0.5", LatencyAnomaly, _wandering_ms(0.5)),
     Stream("latency_wandering_ar0.9", LatencyAnomaly, _wandering_ms(0.9)),
     Stream("latency_wandering_ar0.97", LatencyAnomaly, _wandering_ms(0.97)),  # nearly a random walk: over budget
-    Stream("latency_cycle_288", LatencyAnomaly, _cycle_ms(288, 0.3, 0.3)),
-    Stream("latency_cycle_1440_small_noise", LatencyAnomaly, _cycle_ms(1440, 1.0, 0.1)),
-    Stream("latency_cycle_288_ar0.7", LatencyAnomaly, _cycle_ms(288, 0.3, 0.3, phi=0.7)),  # the residual wanders: over budget
-    Stream("latency_cycle_5000", LatencyAnomaly, _cycle_ms(5000, 0.3, 0.3)),  # found in block medians after two cycles
+    Stream("latency_cycle_288", LatencyAnomaly, cycle_ms(288, 0.3, 0.3)),
+    Stream("latency_cycle_1440_small_noise", LatencyAnomaly, cycle_ms(1440, 1.0, 0.1)),
+    Stream("latency_cycle_288_ar0.7", LatencyAnomaly, cycle_ms(288, 0.3, 0.3, phi=0.7)),  # the residual wanders: over budget
+    Stream("latency_cycle_5000", LatencyAnomaly, cycle_ms(5000, 0.3, 0.3)),  # found in block medians after two cycles
     Stream("gpu_busy", GpuAnomaly, _gpu),
     Stream("gpu_util_drops_to_0_0.2pct", GpuAnomaly, _gpu_drops),
     Stream("gpu_clock_steps_0.2pct", GpuAnomaly, _gpu_clock_steps),

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from bench.false_alarms import cycle_ms
 from models.anomaly import LatencyAnomaly
 from models.anomaly.context import MANY_PERIODS, find_period
 from models.calibration import FalseAlarmBudget
@@ -203,10 +204,8 @@ def test_golden_out_of_phase_value_needs_the_seasonal_view():
 
 
 def _cycle(seed: int, n: int, period: int, amplitude: float, sigma: float) -> np.ndarray:
-    """Lognormal latency (log-SD ``sigma``) around a cycle of log amplitude ``amplitude``: a slow model's
-    requests over days (one a minute: a period of 1,440)."""
-    rng = np.random.default_rng(seed)
-    return 20.0 * np.exp(amplitude * np.sin(2 * np.pi * np.arange(n) / period) + sigma * rng.normal(size=n))
+    """``n`` latencies of :func:`bench.false_alarms.cycle_ms` (independent noise), drawn with ``seed``."""
+    return cycle_ms(period, amplitude, sigma)(n, np.random.default_rng(seed))
 
 
 def test_period_is_placed_by_the_comb_of_its_multiples():
