@@ -205,8 +205,8 @@ class _Interp:
 
 
 def recent_summary(values: np.ndarray) -> dict[str, Any]:
-    """JSON-able summary of recent raw values (NaN ignored)."""
-    v = values[~np.isnan(values)]
+    """JSON-able summary of recent raw values (NaN ignored), computed in double precision."""
+    v = values[~np.isnan(values)].astype(float)
     if v.size == 0:
         return {"n": 0}
     qs = np.quantile(v, EVIDENCE_Q)

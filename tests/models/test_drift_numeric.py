@@ -118,6 +118,26 @@ def test_evidence_reference_vs_recent():
     assert set(d["reference"]) >= {"median", "robust_scale", "quantiles", "mean", "std"}
 
 
+def test_recent_values_are_kept_in_single_precision_for_evidence_only():
+    # 64 features x 256 recent values were 131 KB of a 247 KB snapshot in double precision.
+    import pickle
+    import warnings
+
+    xs = stream(2600, f=64)
+    xs[2000:, 7] = 1234.5678 + 1e-3 * np.arange(600)  # a drift, with digits single precision rounds
+    xs[2500, 9] = 1e300  # beyond single precision: inf in the evidence, no warning, no error
+    det = NumericDrift(warmup=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        det.update_many(xs)
+    assert len(pickle.dumps(det)) < 200_000
+    detail = {d["feature"]: d for d in det.evidence()["last_alarm"]["detail"]}
+    recent = detail["7"]["recent"] if "7" in detail else detail[7]["recent"]
+    assert recent["n"] == 256
+    assert abs(recent["mean"] - float(np.mean(xs[-256:, 7]))) < 1e-4 * 1234.5678
+    assert np.isinf(det._recent[:, 9]).any()
+
+
 def test_wrong_width_raises():
     det = NumericDrift(warmup=100, features=("a", "b"))
     with pytest.raises(ValueError, match="expected 2 features"):
