@@ -200,14 +200,9 @@ class SeasonalContext:
         p = self.period
         if p is not None:
             ring, lag = (self._blocks, p // self.block) if self._in_blocks else (self._values, p)
-            many = self.many_periods
-            if not self._in_blocks and many > 3 and len(self._values) >= many * lag:
-                res = y - _median([self._values.ago(j * lag) for j in range(1, many + 1)])
-            elif ring is not None and len(ring) >= 3 * lag:
-                a, b, c = ring.ago(lag), ring.ago(2 * lag), ring.ago(3 * lag)
-                res = y - max(min(a, b), min(max(a, b), c))
-            elif self._in_blocks and ring is not None and len(ring) >= 2 * lag:  # two long periods seen so far
-                res = y - 0.5 * (ring.ago(lag) + ring.ago(2 * lag))
+            back = self._cycles_back(len(ring) // lag) if ring is not None else 0
+            if back:
+                res = y - _median([ring.ago(j * lag) for j in range(1, back + 1)])
         self._values.append(y)
         if self._blocks is not None:
             self._pending.append(y)
@@ -218,6 +213,16 @@ class SeasonalContext:
             self._next_check = self._n + min(self.history // 2, self._n)
             self._look_for_period()
         return res
+
+    def _cycles_back(self, kept: int) -> int:
+        """Cycles the residual's baseline spans, with ``kept`` whole cycles in the values (or block
+        medians): ``many_periods`` for a short period once that many are kept, else three, or two for a
+        long period seen twice so far; 0 while too few are kept for a residual."""
+        if not self._in_blocks and kept >= self.many_periods:
+            return self.many_periods
+        if kept >= 3:
+            return 3
+        return 2 if self._in_blocks and kept >= 2 else 0
 
     def _look_for_period(self) -> None:
         self._in_blocks = False
