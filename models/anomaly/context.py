@@ -11,12 +11,13 @@ the same phase of the previous cycles.  Once the values kept hold
 :data:`MANY_PERIODS` cycles (a short one), the median is taken over that many: a
 baseline with a fifth of the noise, which a level shift moves only after half of
 them (with three, the shift shows in the residual for about two cycles, and a small
-one was missed: at 0.87 standard deviations in a cycle of 288, 19 times in 20).  The period is the local maximum of the
-autocorrelation with the largest *prominence* (its height above the lowest
-autocorrelation at shorter lags, so the slow decay of a merely autocorrelated
-series does not count), accepted when that is at least ``min_prominence``.  On
-independent values (a latency stream) the autocorrelation is about
-``1 / sqrt(n)`` and the prominence stays near 0.1, so no period is found there.
+one was missed: at 0.87 standard deviations in a cycle of 288, 19 times in 20).
+The period is the local maximum of the autocorrelation with the largest
+*prominence* (its height above the lowest autocorrelation at shorter lags, so the
+slow decay of a merely autocorrelated series does not count), accepted when that
+is at least ``min_prominence``.  On independent values (a latency stream) the
+autocorrelation is about ``1 / sqrt(n)`` and the prominence stays near 0.1, so no
+period is found there.
 
 A stream that is merely autocorrelated (latency wandering with load) has a
 sample autocorrelation that wanders far more at long lags (Bartlett: variance

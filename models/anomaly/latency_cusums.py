@@ -9,8 +9,8 @@ A *view* is one number per event scored against its own sliding reference
   events, pairs ending at odd ones), both tails: per phase *jump* (``spike_k``) and
   *volatility* (``volatility_k``);
 * while a period holds, the *seasonal residual* (the value minus the median of the
-  same phase in the last three periods, or fifteen once that many are kept), both tails: *seasonal_spike* (``spike_k``)
-  and *seasonal_shift* (``shift_k``);
+  same phase in the last three periods, or fifteen once that many are kept), both
+  tails: *seasonal_spike* (``spike_k``) and *seasonal_shift* (``shift_k``);
 * the value's lower tail against the value's reference: *drop* (``spike_k``), far
   faster than usual, e.g. requests failing fast (the step view alone sees only the
   edge of a drop, and only as large as the steps before it);
