@@ -123,6 +123,10 @@ class ConformalReference:
         """The middle reference value (upper middle for an even count; ``nan`` while empty)."""
         return self._sorted[len(self._sorted) // 2] if self._sorted else math.nan
 
+    def kth(self, i: int) -> float:
+        """The ``i``-th smallest reference value (from 0; negative ``i``: from the largest)."""
+        return self._sorted[i]
+
     def ranks(self, y: float) -> tuple[int, int]:
         """Reference values below ``y`` and equal to it."""
         lo = bisect.bisect_left(self._sorted, y)

@@ -11,6 +11,7 @@ import numpy as np
 from models.anomaly.conformal import ConformalReference, surprisal
 from models.anomaly.cusum_calibration import check_reference_value, cusum_threshold
 from models.anomaly.dcgm import DEFAULT_THROTTLE_MASK, FIELDS, OBSERVATION_FIELDS, THROTTLE_BITS
+from models.anomaly.gpu_levels import BlockSteps
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
 from models.base import Detector, check_int
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, check_budget
@@ -53,11 +54,11 @@ class GpuAnomaly(Detector):
     a CUSUM with ``spike_k`` (*jump*: a sudden change such as a utilisation
     collapse or a clock drop) and one with ``shift_k`` (*volatility*: a run of
     unusual steps); each of the four has an average run length of four times the
-    budget's.  One incident, one alarm: a crossing within ``refractory`` samples
-    of an earlier one (a job starting: its utilisation jump, then the new noise
-    of its power and the climb of its temperature) is raised only if it is more
-    severe (higher CUSUM / threshold); otherwise its score stays just below the
-    threshold.
+    budget's (five, and five times, with the level view below).  One incident, one
+    alarm: a crossing within ``refractory`` samples of an earlier one (a job
+    starting: its utilisation jump, then the new noise of its power and the climb
+    of its temperature) is raised only if it is more severe (higher CUSUM /
+    threshold); otherwise its score stays just below the threshold.
 
     After a raised alarm the detector re-learns (``relearn_after_alarm``): the alarm
     marks a change, and the steps after it go, besides the sliding references, into
@@ -83,7 +84,25 @@ class GpuAnomaly(Detector):
     fresh references are dropped
     ``2 * window`` samples after the alarm (the sliding ones then hold the same
     steps).  Slow drifts are left to the hard signals (thermal throttling,
-    framebuffer nearly full).  On AR(1) telemetry with lag-1 correlation 0.99 no
+    framebuffer nearly full).
+
+    With ``block`` the *level view* (:mod:`~models.anomaly.gpu_levels`) also scores, every
+    ``block // 2`` samples, each field's step from the median of one block of ``block``
+    samples to that of the next (the last ``2 * block``), against the block steps of the
+    regime since the last raised alarm (forgotten at each; the steps whose blocks hold the
+    alarm's first samples stay out), ready after ``4 * tail`` of them, and against every
+    block step of the last ``2 * window`` samples (the larger p-value: a change that recurs
+    is not new however often the regime restarts).  A change of operating point that
+    comes over a few samples, each step within the noise, shows there: a real
+    H200 serving requests of random size (utilisation 8-46 % from one sample to the next)
+    that saturates (99 %, power 370 -> 690 W, SM clock 1,965 -> 1,455 MHz) raised no
+    single-step alarm.  Fields are combined with Bonferroni as above, and each step is
+    tested alone (*level_shift*: its surprisal against ``ln`` of its share of the budget's
+    run length, in steps): the steps overlap by half a block, and a test of one step at a
+    time stays within its share however they depend on each other.  A step beyond the
+    steps seen gets the fitted tail only if that side's ``tail`` extremes lie beyond the
+    median (a GPU mostly idle has block steps nearly all 0, whose few extremes say nothing of
+    the scale), else its plain rank.  On AR(1) telemetry with lag-1 correlation 0.99 no
     alarm was raised in 100k samples at the default budget.
 
     Hard signals fire regardless of the score (score 1.0), on the sample where
@@ -117,6 +136,9 @@ class GpuAnomaly(Detector):
         Re-learn after each raised statistical alarm (see above); False: the sliding
         references only, as before this option (snapshots taken before it restore
         with False).
+    block
+        Samples per block of the level view (``0``: none; snapshots taken before it restore
+        with 0 and their thresholds); an int >= 2 otherwise.
     seed
         Seed of the tie-breaking random numbers.
 
@@ -150,6 +172,7 @@ class GpuAnomaly(Detector):
         throttle_mask: int = DEFAULT_THROTTLE_MASK,
         refractory: int = 100,
         relearn_after_alarm: bool = True,
+        block: int = 8,
         seed: int | None = 0,
     ) -> None:
         check_int("tail", tail, 2)
@@ -168,13 +191,24 @@ class GpuAnomaly(Detector):
         check_int("refractory", refractory, 0)
         if not isinstance(relearn_after_alarm, bool):
             raise ValueError(f"relearn_after_alarm must be a bool, got {relearn_after_alarm!r}")
+        check_int("block", block, 0)
+        if block == 1:
+            raise ValueError("block must be 0 (no level view) or an int >= 2, got 1")
         self.window, self.tail, self.spike_k, self.shift_k = window, tail, spike_k, shift_k
         self.budget, self.fb_full, self.throttle_mask, self.seed = budget, fb_full, throttle_mask, seed
-        self.refractory, self.relearn_after_alarm = refractory, relearn_after_alarm
+        self.refractory, self.relearn_after_alarm, self.block = refractory, relearn_after_alarm, block
         self._crossings: Crossings = collections.deque()  # (sample, ratio) within refractory
         self._crossed = False  # the last sample crossed (raised, a repeat, or a hard signal)
-        # Four CUSUMs (two per phase), each stepping every other sample.
-        self._h = (cusum_threshold(spike_k, 2.0 * budget.arl), cusum_threshold(shift_k, 2.0 * budget.arl))
+        # Four CUSUMs (two per phase), each stepping every other sample, and with ``block`` the level
+        # view: each of the five takes an even share of the budget.
+        tests = 5 if block else 4
+        self._h = (cusum_threshold(spike_k, tests * budget.arl / 2), cusum_threshold(shift_k, tests * budget.arl / 2))
+        self._blocks = BlockSteps(len(FIELDS), block, 2 * window // max(1, block // 2), tail, _MIN_SCALE) if block else None
+        # The level view tests each block step alone (a Shewhart test, valid however the overlapping
+        # steps depend on each other): a surprisal of ``_h_block`` is its share of the budget per step.
+        self._h_block = math.log(tests * budget.arl / self._blocks.stride) if self._blocks else math.inf
+        self._block_ratio = 0.0
+        self._block_surprisal: dict[str, float] = {}
         self._rng = np.random.default_rng(seed)
         self._refs = [[ConformalReference(window, tail, _MIN_SCALE) for _ in FIELDS] for _ in range(2)]
         self._prev = [math.nan] * len(FIELDS)
@@ -222,6 +256,12 @@ class GpuAnomaly(Detector):
         state.setdefault("relearn_after_alarm", False)  # a snapshot from before re-learning: sliding references only
         state.setdefault("_fresh", None)
         state.setdefault("_alarm_n", 0)
+        # A snapshot from before the level view: none, and the four CUSUMs' thresholds as they were.
+        state.setdefault("block", 0)
+        state.setdefault("_blocks", None)
+        state.setdefault("_h_block", math.inf)
+        state.setdefault("_block_ratio", 0.0)
+        state.setdefault("_block_surprisal", {})
         self.__dict__.update(state)
 
     def _hard_signals(self, obs: np.ndarray) -> list[str]:
@@ -269,7 +309,8 @@ class GpuAnomaly(Detector):
             p = min(1.0, len(ps) * min(ps.values()))
             s = surprisal(p)
             cusum[:] = [max(0.0, c + s - k) for c, k in zip(cusum, (self.spike_k, self.shift_k))]
-        ratios = [c / h for c, h in zip(cusum, self._h)]
+        block_steps = self._score_blocks(z, u)
+        ratios = [c / h for c, h in zip(cusum, self._h)] + [self._block_ratio]
         self._ratio = max(ratios)
         crossed = self._ratio >= 1.0
         self._crossed = crossed or bool(self._hard)
@@ -278,7 +319,9 @@ class GpuAnomaly(Detector):
             if repeats(self._crossings, self._n, self._ratio, self.refractory):
                 crossed, self._ratio = False, BELOW_ONE
             else:
-                self._kind = "jump" if ratios[0] >= ratios[1] else "volatility"
+                self._kind = ("jump", "volatility", "level_shift")[ratios.index(self._ratio)]
+                if self._kind == "level_shift":
+                    self._surprisal = dict(self._block_surprisal)
         self._fired = bool(self._hard) or crossed
         if self._hard:
             self._kind = "hard_signal"
@@ -290,6 +333,29 @@ class GpuAnomaly(Detector):
             tail = self._fresh_tail
             self._fresh = [[ConformalReference(self.window, tail, _MIN_SCALE) for _ in FIELDS] for _ in range(2)]
             self._alarm_n = self._n
+        if self._blocks is not None:
+            if crossed:
+                self._blocks.restart()  # the block steps of the regime since this alarm
+                self._alarm_n = self._n
+            if block_steps:
+                # The regime's reference leaves out the change's own ramp (steps whose blocks hold its
+                # first samples) and crossings; the sliding one takes every step, as the single steps'.
+                regime = not self._crossed and self._n - self._alarm_n > self._settle + 2 * self.block
+                self._blocks.learn(block_steps, regime)
+
+    def _score_blocks(self, z: list[float], u: float) -> dict[int, float] | None:
+        """Add the sample to the level view; at a step, set its ratio (surprisal over ``_h_block``) and
+        return the step per field (None between steps, or with no level view)."""
+        if self._blocks is None:
+            return None
+        steps = self._blocks.add(z)
+        self._block_ratio = 0.0
+        if steps:
+            ps = {FIELDS[j]: self._blocks.p_value(j, d, u) for j, d in steps.items() if self._blocks.ready(j)}
+            if ps:
+                self._block_ratio = surprisal(min(1.0, len(ps) * min(ps.values()))) / self._h_block
+                self._block_surprisal = {f: surprisal(p) for f, p in ps.items()}
+        return steps
 
     def _relearned(self) -> _Refs | None:
         """The fresh references once the incident has closed, else None.

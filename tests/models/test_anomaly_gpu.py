@@ -28,6 +28,61 @@ def busy(n: int, seed: int = 0) -> np.ndarray:
     return obs
 
 
+#: SM clocks of a real H200 serving requests (MHz) and how often each was read.
+_SERVING_CLOCKS = ((1965.0, 0.55), (1980.0, 0.23), (1950.0, 0.08), (1935.0, 0.05), (1920.0, 0.03), (1905.0, 0.02),
+                   (1875.0, 0.02), (1845.0, 0.01), (1650.0, 0.01))  # fmt: skip
+
+
+def serving(n: int, seed: int = 0) -> np.ndarray:
+    """A GPU serving requests of random size, as on a real H200: utilisation 8-46 % from one
+    sample to the next, power with it, the SM clock mostly 1,950-1,980 MHz with dips, 40-52 C."""
+    rng = np.random.default_rng(seed)
+    obs = busy(n, seed)
+    util = rng.uniform(8.0, 46.0, n).round()
+    obs[:, COL["gpu_util"]] = util
+    obs[:, COL["power"]] = np.round(300.0 + 2.5 * util + rng.normal(0.0, 10.0, n))
+    clocks, weights = zip(*_SERVING_CLOCKS)
+    obs[:, COL["sm_clock"]] = rng.choice(clocks, n, p=np.array(weights) / sum(weights))
+    obs[:, COL["mem_used_fraction"]] = 0.12
+    obs[:, COL["temperature"]] = np.round(45.0 + rng.normal(0.0, 2.5, n))
+    return obs
+
+
+def idle(n: int, seed: int = 0) -> np.ndarray:
+    """An idle GPU, as the real H200 before its load: 0 %, 79 W, SM clock 345 MHz, 34 C."""
+    obs = busy(n, seed)
+    obs[:, COL["gpu_util"]], obs[:, COL["sm_clock"]], obs[:, COL["mem_used_fraction"]] = 0.0, 345.0, 0.0
+    obs[:, COL["power"]] = np.round(79.0 + np.random.default_rng(seed + 50).normal(0.0, 0.3, n), 1)
+    obs[:, COL["temperature"]] = 34.0
+    return obs
+
+
+def saturate(obs: np.ndarray, at: int, seed: int = 0) -> np.ndarray:
+    """From sample ``at``, over five samples, the GPU saturates: utilisation 99-100 %, power 690 W,
+    the SM clock 1,440-1,485 MHz under the power cap, 57 C (the real H200's numbers)."""
+    rng = np.random.default_rng(seed + 100)
+    n = len(obs) - at
+    sat = obs[at:].copy()
+    sat[:, COL["gpu_util"]] = rng.choice([99.0, 100.0], n)
+    sat[:, COL["power"]] = np.round(690.0 + rng.normal(0.0, 2.0, n))
+    sat[:, COL["sm_clock"]] = rng.choice([1440.0, 1455.0, 1470.0, 1485.0], n)
+    sat[:, COL["temperature"]] = np.round(57.0 + rng.normal(0.0, 0.5, n))
+    w = np.minimum(1.0, np.arange(1, n + 1) / 5.0)[:, None]
+    out = obs.copy()
+    out[at:] = (1.0 - w) * obs[at:] + w * sat
+    return out
+
+
+def alarms(det: GpuAnomaly, obs: np.ndarray) -> list[tuple[int, str]]:
+    """(sample, kind) of every alarm ``det`` raises on ``obs``."""
+    out = []
+    for i, o in enumerate(obs):
+        det.update(o)
+        if det.fired:
+            out.append((i, det.evidence()["kind"]))
+    return out
+
+
 def warmed(n: int = 300, **kwargs) -> GpuAnomaly:
     det = GpuAnomaly(seed=0, **kwargs)
     det.update_many(busy(n))
@@ -293,6 +348,73 @@ def test_snapshot_from_before_relearning_keeps_its_alarms():
     assert old.update_many(obs).tolist() == plain.update_many(obs).tolist()
 
 
+# -- level view (steps between block medians) --------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_serving_gpu_that_saturates_is_a_level_shift(seed):
+    obs = saturate(serving(3_000, seed), 2_500, seed)
+    assert alarms(GpuAnomaly(seed=0), obs) == [(2_507, "level_shift")]  # none in 2,500 samples of serving noise
+    det = GpuAnomaly(seed=0)
+    det.update_many(obs[:2_508])
+    assert det.fired and {f["field"] for f in det.evidence()["fields"]} & {"sm_clock", "power", "gpu_util"}
+    # Each single step of the five-sample ramp is within the serving noise: unseen without the level view.
+    assert alarms(GpuAnomaly(block=0, seed=0), obs) == []
+
+
+def test_rare_busy_blocks_of_a_gpu_mostly_idle_are_not_level_shifts():
+    """Utilisation 0 nine samples in ten: a block's median leaves 0 about once in 200 blocks, so the
+    level view's steps are nearly all 0 and their few extremes say nothing of the tail's scale (an
+    exponential tail fitted to them raised 50 and 30 alarms per 100k samples at a budget of 100)."""
+    rng = np.random.default_rng(5)
+    obs = busy(50_000, seed=5)
+    obs[:, COL["gpu_util"]] = np.where(rng.random(50_000) < 0.9, 0.0, np.round(rng.uniform(1.0, 100.0, 50_000)))
+    found = alarms(GpuAnomaly(budget=FalseAlarmBudget(100.0), seed=0), obs)
+    assert [kind for _, kind in found].count("level_shift") == 0 and len(found) <= 15, found
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_idle_serving_saturated_idle_is_three_incidents(seed):
+    """After each alarm the level view forgets the regime's block steps and learns the new
+    regime's: the blocks that still straddle the change would otherwise read as more level
+    shifts (without the restart, more alarms right after the saturation and the job's end)."""
+    after = idle(1_000, seed + 7)
+    after[:, COL["sm_clock"]], after[:, COL["power"]] = 1980.0, 122.0
+    obs = np.vstack([idle(3_000, seed), saturate(serving(3_000, seed), 1_500, seed), after])
+    found = alarms(GpuAnomaly(seed=0), obs)
+    assert [kind for _, kind in found] == ["jump", "level_shift", "jump"], found
+    assert found[0][0] == 3_000 and 4_500 < found[1][0] <= 4_510 and found[2][0] == 6_000
+
+
+@pytest.mark.parametrize("dwell", [150, 500])
+def test_a_change_that_recurs_is_not_a_level_shift_each_time(dwell):
+    """Jobs starting and stopping every few hundred samples: the level view's steps are also ranked
+    against all block steps of the last 2,000 samples, so the transitions, seen there, are not
+    new each time the regime restarts (against the regime's steps alone: 37 alarms at 500)."""
+    assert alarms(GpuAnomaly(seed=0), jobs(20_000, dwell)) == alarms(GpuAnomaly(block=0, seed=0), jobs(20_000, dwell))
+
+
+def test_snapshot_from_before_the_level_view_keeps_its_alarms():
+    det, plain = GpuAnomaly(block=0, seed=0), GpuAnomaly(block=0, seed=0)
+    for d in (det, plain):
+        d.update_many(busy(200))
+    for attr in ("block", "_blocks", "_h_block", "_block_ratio", "_block_surprisal"):
+        del det.__dict__[attr]
+    old = GpuAnomaly.restore(det.snapshot())
+    assert old.block == 0 and old._blocks is None
+    obs = np.vstack([jobs(20_000, 3_000), saturate(serving(3_000), 2_500)])
+    assert old.update_many(obs).tolist() == plain.update_many(obs).tolist()
+
+
+@pytest.mark.parametrize("cut", [2_490, 2_503, 2_600])  # before the change, inside its blocks, after the alarm
+def test_snapshot_in_the_level_view_round_trips(cut):
+    obs = saturate(serving(3_000), 2_500)
+    det = GpuAnomaly(seed=0)
+    det.update_many(obs[:cut])
+    restored = GpuAnomaly.restore(det.snapshot())
+    assert restored.update_many(obs[cut:]).tolist() == det.update_many(obs[cut:]).tolist()
+
+
 # -- malformed input and parameters --------------------------------------------
 
 
@@ -312,7 +434,8 @@ def test_malformed_observations_raise(bad):
     "kwargs, name",
     [({"fb_full": 0.0}, "fb_full"), ({"fb_full": 1.5}, "fb_full"), ({"throttle_mask": 0x200}, "throttle_mask"),
      ({"shift_k": 0.9}, "shift_k"), ({"window": 10}, "window"), ({"budget": None}, "budget"),
-     ({"relearn_after_alarm": 1}, "relearn_after_alarm")],
+     ({"relearn_after_alarm": 1}, "relearn_after_alarm"), ({"block": 1}, "block"), ({"block": -2}, "block"),
+     ({"block": 4.0}, "block")],
 )
 def test_bad_parameters(kwargs, name):
     with pytest.raises(ValueError, match=name):
