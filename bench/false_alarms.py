@@ -150,6 +150,26 @@ def _gpu_daily_load(n: int, rng: np.random.Generator) -> np.ndarray:
     return obs
 
 
+#: SM clocks of a real H200 serving requests (MHz), and how often each was read (tests/data/nvml_trace/h200_serving).
+_SERVING_CLOCKS = np.array([1965.0, 1980.0, 1950.0, 1935.0, 1920.0, 1905.0, 1875.0, 1845.0, 1650.0])
+_SERVING_CLOCK_SHARES = np.array([0.55, 0.23, 0.08, 0.05, 0.03, 0.02, 0.02, 0.01, 0.01])
+
+
+def _gpu_serving(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A GPU serving requests of random size, its traffic following a cycle of 1,440 samples:
+    utilisation uniform over 0.6-1.4 times 8-46 % from one sample to the next (as a real H200's),
+    power with it, the SM clock jittering as the H200's did, temperature with the load."""
+    load = 1.0 + 0.4 * np.sin(2 * np.pi * np.arange(n) / 1440)
+    util = np.round(np.clip(load * rng.uniform(8.0, 46.0, n), 0, 100))
+    obs = _gpu(n, rng, util)
+    obs[:, _COL["power"]] = np.round(300.0 + 2.5 * util + rng.normal(0.0, 10.0, n))
+    obs[:, _COL["sm_clock"]] = rng.choice(_SERVING_CLOCKS, n, p=_SERVING_CLOCK_SHARES / _SERVING_CLOCK_SHARES.sum())
+    obs[:, _COL["mem_clock"]] = 3201.0
+    obs[:, _COL["mem_used_fraction"]] = 0.12
+    obs[:, _COL["temperature"]] = np.round(35.0 + 10.0 * load + rng.normal(0.0, 2.5, n))
+    return obs
+
+
 def _gpu_mostly_idle(n: int, rng: np.random.Generator) -> np.ndarray:
     util = np.where(rng.random(n) < 0.9, 0.0, np.round(rng.uniform(1.0, 100.0, n)))
     return _gpu(n, rng, util)
@@ -236,6 +256,7 @@ STREAMS = (
     Stream("gpu_clock_steps_0.2pct", GpuAnomaly, _gpu_clock_steps),
     Stream("gpu_mostly_idle", GpuAnomaly, _gpu_mostly_idle),
     Stream("gpu_daily_load", GpuAnomaly, _gpu_daily_load),
+    Stream("gpu_serving", GpuAnomaly, _gpu_serving),  # bursty utilisation: the level view's block steps
     Stream("numeric_normal", NumericDrift, _normal, units=4),
     Stream("numeric_lognormal", NumericDrift, _lognormal, units=4),
     Stream("numeric_95pct_one_value", NumericDrift, _mostly_one_value, units=4),
