@@ -61,16 +61,6 @@ def phases(gpu: str) -> dict[str, tuple[float, float]]:
     return _phases(gpu)
 
 
-@pytest.fixture(scope="module", params=TRACES)
-def trace(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def trace_lines(trace: str) -> list[GpuSample]:
-    return trace_samples(trace)
-
-
 def _alarms(samples: list[GpuSample], phases: dict[str, tuple[float, float]]) -> list[tuple[str, float, str, list[str]]]:
     """GpuAnomaly's alarms over ``samples``: (phase, seconds into it, kind, hard signals)."""
     detector = GpuAnomaly()
@@ -96,8 +86,9 @@ def _smi_rows(gpu: str) -> list[tuple[float, dict[str, str]]]:
     return out
 
 
-def test_every_recorded_line_decodes_to_a_sample_with_every_field(trace: str, trace_lines: list[GpuSample]) -> None:
-    samples = trace_lines
+@pytest.mark.parametrize("trace", TRACES)
+def test_every_recorded_line_decodes_to_a_sample_with_every_field(trace: str) -> None:
+    samples = trace_samples(trace)
     assert len(samples) == SAMPLES[trace]  # the rounds record.py asked for
     assert {(s.host, s.gpu) for s in samples} == {("device", 0)}
     assert len({s.uuid for s in samples}) == 1 and samples[0].uuid.startswith("GPU-")
