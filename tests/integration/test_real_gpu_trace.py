@@ -1,4 +1,4 @@
-"""The NVML trace recorded on a real H200 (tests/data/nvml_trace/h200) through Kafka, a worker and Alertmanager."""
+"""The NVML traces recorded on a real H200 (tests/data/nvml_trace/h200, h200_serving) through Kafka, a worker and Alertmanager."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.integration.service_helpers import metrics_text, read_alerts, run_set
 pytestmark = pytest.mark.integration
 
 TRACE = Path(__file__).parents[1] / "data" / "nvml_trace" / "h200" / "trace.jsonl.gz"
+SERVING = Path(__file__).parents[1] / "data" / "nvml_trace" / "h200_serving" / "trace.jsonl.gz"
 
 
 def _notified(webhook: WebhookRecorder) -> set[tuple[str, str]]:
@@ -62,3 +63,24 @@ def test_real_gpu_trace_pages_a_warning_then_escalates_to_critical(kafka_bootstr
         stop_worker(worker)
         alertmanager.stop()
         webhook.stop()
+
+
+def test_real_serving_trace_alerts_at_the_start_the_saturation_and_the_end(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """The H200 serving trace (tests/data/nvml_trace/h200_serving) through Kafka and a worker: one
+    alert when serving starts, one when it saturates (the level view: each single step of that
+    change is within the serving noise), one when it ends, each resolved after 30 s of quiet."""
+    settings = run_settings(kafka_bootstrap)
+    lines = gzip.open(SERVING).read().splitlines()
+    log_path = tmp_path / "worker.log"
+    worker = spawn_worker(settings, log_path)
+    try:
+        wait_healthy(settings.web_port, worker, log_path)
+        assert asyncio.run(replay(lines, settings, speed=0)) == {"inference": 0, "gpu": 1650}
+        done = lambda alerts: sum(a.status == "firing" for a in alerts) >= 3 and sum(a.status == "resolved" for a in alerts) >= 2  # noqa: E731
+        alerts = read_alerts(settings, done, timeout=120.0, settle=2.0)
+        t0 = min(a.starts_at for a in alerts) - 60.1  # serving began 60.1 s into the trace
+        firing = [(round(a.starts_at - t0, 1), a.severity, a.statistic) for a in alerts if a.status == "firing"]
+        assert firing == [(60.1, "warning", "multivariate"), (181.4, "warning", "multivariate"), (300.4, "warning", "multivariate")], worker_log(log_path)
+        assert [round(a.starts_at - t0, 1) for a in alerts if a.status == "resolved"][:2] == [60.1, 181.4]
+    finally:
+        stop_worker(worker)
