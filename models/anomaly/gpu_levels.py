@@ -36,9 +36,9 @@ class BlockSteps:
 
     A step is taken every ``block // 2`` samples, so the blocks overlap by half: a change
     that takes a few samples falls inside one block of some step instead of being split
-    between two.  Consecutive steps share samples and are dependent; a CUSUM calibrated as
-    if each were independent errs on the side of fewer alarms (an exceedance and its
-    neighbours are one incident), and the detector's refractory span merges them.
+    between two.  Consecutive steps share samples and are dependent, so the detector tests
+    each step alone (a union bound holds however they depend on each other; a CUSUM over
+    them would not) and its refractory span merges an exceedance with its neighbours.
 
     Parameters
     ----------
