@@ -79,8 +79,9 @@ class GpuAnomaly(Detector):
     incident new to the job's own steps (a utilisation collapse) alarms from
     ``relearn_span`` samples after the first.  No step's p-value is smaller than
     the sliding references alone give (so a 30 % SM clock drop soon after a job
-    start still goes unseen: the boost clock settling right after the start widens
-    the tails, and a few dozen fresh steps cannot rank a step that far out).  The
+    start goes unseen by the single steps: the boost clock settling right after the
+    start widens the tails, and a few dozen fresh steps cannot rank a step that far
+    out; the level view below sees it from 280 samples after the start).  The
     fresh references are dropped
     ``2 * window`` samples after the alarm (the sliding ones then hold the same
     steps).  Slow drifts are left to the hard signals (thermal throttling,
@@ -102,7 +103,8 @@ class GpuAnomaly(Detector):
     time stays within its share however they depend on each other.  A step beyond the
     steps seen gets the fitted tail only if that side's ``tail`` extremes lie beyond the
     median (a GPU mostly idle has block steps nearly all 0, whose few extremes say nothing of
-    the scale), else its plain rank.  On AR(1) telemetry with lag-1 correlation 0.99 no
+    the scale), else its plain rank; but a field whose samples have not moved at all in the
+    regime (a clock held in a job) gets the tail on the scale floor: any step of it is new.  On AR(1) telemetry with lag-1 correlation 0.99 no
     alarm was raised in 100k samples at the default budget.
 
     Hard signals fire regardless of the score (score 1.0), on the sample where

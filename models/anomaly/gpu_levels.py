@@ -18,7 +18,9 @@ blocks hold the alarm's first samples, the change's own ramp), so a job's block
 noise is judged against its own and not against idle's zeros; and every step of
 the last ``window`` steps, so a change that recurs (jobs starting every few hundred
 samples) is not new each time the regime restarts.  The regime's reference is ready
-after ``4 * tail`` steps.
+after ``4 * tail`` steps.  A step beyond a side with no steps on it (steps nearly all 0)
+gets its plain rank, unless the field's samples have not moved at all in the regime (a
+clock held in a job): then any step is new, its tail on the scale floor.
 """
 
 from __future__ import annotations
@@ -69,11 +71,24 @@ class BlockSteps:
         self._seen = 0
         self._refs = [ConformalReference(window, tail, min_scale) for _ in range(fields)]
         self._sliding = [ConformalReference(window, tail, min_scale) for _ in range(fields)]
+        # Whether each field's samples have moved in this regime (the oldest of the recent samples,
+        # as it leaves, differed from the one that left before it), once the samples held at the
+        # restart and the change's ramp after them have left.
+        self._moved = [False] * fields
+        self._left: list[float | None] = [None] * fields
+        self._unwatched = 0
 
     def add(self, z: list[float]) -> dict[int, float] | None:
         """Add one sample; every ``stride`` samples (once ``2 * block`` are seen), each field's
         step from the median of the earlier block to that of the later one (else None)."""
-        for recent, v in zip(self._recent, z):
+        watch = self._unwatched == 0
+        self._unwatched = max(0, self._unwatched - 1)
+        for j, (recent, v) in enumerate(zip(self._recent, z)):
+            if len(recent) == recent.maxlen:
+                out, last = recent[0], self._left[j]
+                if watch and last is not None and out != last and out == out and last == last:  # not NaN
+                    self._moved[j] = True
+                self._left[j] = out
             recent.append(v)
         self._seen += 1
         if self._seen < 2 * self.block or self._seen % self.stride:
@@ -95,9 +110,10 @@ class BlockSteps:
         its p-values against the regime's steps and, once ready, against all the steps of the
         last ``window`` (a change that recurs, a job starting every few hundred samples, is not
         new however often the regime restarts)."""
-        p = _p_value(self._refs[j], step, u)
+        still = not self._moved[j]
+        p = _p_value(self._refs[j], step, u, still)
         if self._sliding[j].ready:
-            p = max(p, _p_value(self._sliding[j], step, u))
+            p = max(p, _p_value(self._sliding[j], step, u, still))
         return p
 
     def learn(self, steps: dict[int, float], regime: bool = True) -> None:
@@ -110,9 +126,12 @@ class BlockSteps:
     def restart(self) -> None:
         """Forget the regime's steps (a new regime starts); the sliding steps and the samples stay."""
         self._refs = [ConformalReference(r.window, r.tail, r.min_scale) for r in self._refs]
+        self._moved = [False] * len(self._moved)
+        self._left = [None] * len(self._left)
+        self._unwatched = 3 * self.block  # the samples held now, and the change's ramp after them
 
 
-def _p_value(ref: ConformalReference, step: float, u: float) -> float:
+def _p_value(ref: ConformalReference, step: float, u: float, still: bool) -> float:
     """Two-sided p-value of ``step`` against ``ref``.
 
     Beyond the range the exponential tail is extrapolated only if that side's ``tail``
@@ -123,11 +142,15 @@ def _p_value(ref: ConformalReference, step: float, u: float) -> float:
     """
     t = ref.tail
     if step > ref.highest:
-        fitted = ref.kth(-t - 1) > ref.median
+        fitted, excess = ref.kth(-t - 1) > ref.median, step - ref.highest
     elif step < ref.lowest:
-        fitted = ref.kth(t) < ref.median
+        fitted, excess = ref.kth(t) < ref.median, ref.lowest - step
     else:
-        fitted = True  # within the range: the rank, whatever the flag
+        return ref.p_value(step, "two-sided", u)  # within the range: its rank
+    if not fitted and still:
+        # A field that has not moved in this regime, and no step on this side: any step is new,
+        # on the scale floor (not the gap to the steps on the other side, as for a quantised metric).
+        return min(1.0, 2.0 * (1.0 + excess / (t * ref.min_scale)) ** -t / (len(ref) + 1))
     return ref.p_value(step, "two-sided", u, extrapolate=fitted)
 
 

@@ -27,8 +27,12 @@ def test_a_field_missing_in_half_a_block_has_no_step():
     assert more[-1] == {0: 0.5, 1: 0.0}  # blocks [1, 1, 2, 2] -> [2, 2, 2, 2]; second field: 2 of 4 present
 
 
-def _learned(values: np.ndarray) -> BlockSteps:
-    steps = BlockSteps(fields=1, block=8, window=500, tail=16)
+def _learned(values: np.ndarray, moving: bool = True) -> BlockSteps:
+    """BlockSteps whose references hold ``values``, after samples that moved (or, with
+    ``moving`` false, samples all the same: a field still in this regime)."""
+    steps = BlockSteps(fields=1, block=8, window=500, tail=16, min_scale=0.01)
+    for t in range(40):
+        steps.add([float(t % 2) if moving else 1.0])
     for v in values:
         steps.learn({0: float(v)})
     return steps
@@ -62,3 +66,12 @@ def test_restart_forgets_the_steps_not_the_samples():
     steps.restart()
     assert not steps.ready(0)
     assert steps.add([1.0]) is None and steps.add([1.0]) is not None  # the blocks go on
+
+
+def test_a_step_of_a_field_that_has_not_moved_is_new_on_the_scale_floor():
+    """A field constant through the regime (an SM clock held at 1,410 MHz in a job): its block
+    steps are all 0, and a drop beyond them is new, its tail on the scale floor (a 30 % drop,
+    -0.36 in asinh units, is 36 floors out)."""
+    still = _learned(np.zeros(500), moving=False)
+    assert still.p_value(0, -0.36, 0.5) < 1e-10
+    assert _learned(np.zeros(500)).p_value(0, -0.36, 0.5) == 2.0 * 0.5 / 501  # once it has moved: its rank
