@@ -81,7 +81,7 @@ class GpuAnomaly(Detector):
     the sliding references alone give (so a 30 % SM clock drop soon after a job
     start goes unseen by the single steps: the boost clock settling right after the
     start widens the tails, and a few dozen fresh steps cannot rank a step that far
-    out; the level view below sees it from 280 samples after the start).  The
+    out; the level view below sees it from 400 samples after the start).  The
     fresh references are dropped
     ``2 * window`` samples after the alarm (the sliding ones then hold the same
     steps).  Slow drifts are left to the hard signals (thermal throttling,

@@ -394,17 +394,19 @@ def test_a_change_that_recurs_is_not_a_level_shift_each_time(dwell):
     assert alarms(GpuAnomaly(seed=0), jobs(20_000, dwell)) == alarms(GpuAnomaly(block=0, seed=0), jobs(20_000, dwell))
 
 
-@pytest.mark.parametrize("lag", [150, 400, 800])
+@pytest.mark.parametrize("lag", [150, 380, 400, 800])
 def test_a_clock_drop_after_a_job_start_is_a_level_shift_once_the_job_is_learned(lag):
     """A job starts at 6,000; ``lag`` samples later its SM clock, held at 1,410 MHz, drops 30 %.
     The single steps miss it at any lag (the job start's clock step, in their window, is larger);
-    the level view sees it once its reference of the job's block steps is ready (24 + 256
-    samples after the start): the clock has not moved in the job, so any step of it is new."""
+    the level view sees it from 400 samples after the start (seeds 1-3 alike): the clock has not
+    moved in the job, so any step of it is new on the scale floor, and by then the reference of
+    the job's block steps (ready from 24 + 256 samples) holds enough of them for the half-way
+    step to cross (at 300 its ratio is 0.98, and once learned it hides the full step)."""
     start, fault = 6_000, 6_000 + lag
     obs = jobs(fault + 600, 3_000, seed=1)
     obs[fault:, COL["sm_clock"]] = np.round(0.7 * 1410.0)
     found = [a for a in alarms(GpuAnomaly(seed=0), obs) if a[0] >= start]
-    assert found == ([(start, "jump"), (fault + 3, "level_shift")] if lag >= 280 else [(start, "jump")])
+    assert found == ([(start, "jump"), (fault + 3, "level_shift")] if lag >= 400 else [(start, "jump")])
     assert [a for a in alarms(GpuAnomaly(block=0, seed=0), obs) if a[0] >= start] == [(start, "jump")]
 
 
