@@ -144,8 +144,9 @@ class ConformalReference:
         """The reference values, oldest first (a copy)."""
         return list(self._fifo)
 
-    def _tail_p(self, excess: float, beta: float) -> float:
-        """Predictive exceedance probability of an exponential tail whose scale is estimated."""
+    def tail_p(self, excess: float, beta: float) -> float:
+        """Predictive exceedance probability, ``excess`` beyond the range, of an exponential tail
+        whose scale ``beta`` is estimated from ``tail`` excesses (times ``1 / (n + 1)``: the p-value)."""
         if beta <= 0:
             return 0.0
         return (1.0 + excess / (self.tail * beta)) ** -self.tail
@@ -158,7 +159,7 @@ class ConformalReference:
                 j = bisect.bisect_left(ref, ref[-1])
                 if j > 0:
                     beta = max(beta, ref[-1] - ref[j - 1])
-            return self._tail_p(y - ref[-1], beta) / (n + 1)
+            return self.tail_p(y - ref[-1], beta) / (n + 1)
         return (above + ties) / (n + 1)
 
     def _lower(self, y: float, n: int, below: int, ties: float, extrapolate: bool = True) -> float:
@@ -169,7 +170,7 @@ class ConformalReference:
                 j = bisect.bisect_right(ref, ref[0])
                 if j < n:
                     beta = max(beta, ref[j] - ref[0])
-            return self._tail_p(ref[0] - y, beta) / (n + 1)
+            return self.tail_p(ref[0] - y, beta) / (n + 1)
         return (below + ties) / (n + 1)
 
     def p_value(self, y: float, side: str, u: float, extrapolate: bool = True) -> float:

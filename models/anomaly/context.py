@@ -49,7 +49,7 @@ import numpy as np
 
 from models.anomaly.ring import Ring
 
-__all__ = ["MANY_PERIODS", "SeasonalContext", "find_period"]
+__all__ = ["MANY_PERIODS", "SeasonalContext", "find_period", "median_of_few"]
 
 #: Cycles a short period's residual is taken against once the values kept hold that many.
 MANY_PERIODS = 15
@@ -130,7 +130,7 @@ def _wander(z: np.ndarray, lag: int) -> float:
     return math.sqrt((1.0 + r * r) / ((1.0 - r * r) * len(z)))
 
 
-def _median(values: list[float]) -> float:
+def median_of_few(values: list[float]) -> float:
     """The median of a few values (a sort is cheaper than numpy's call at 15)."""
     ordered, mid = sorted(values), len(values) // 2
     return ordered[mid] if len(values) % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
@@ -203,12 +203,12 @@ class SeasonalContext:
             ring, lag = (self._blocks, p // self.block) if self._in_blocks else (self._values, p)
             back = self._cycles_back(len(ring) // lag) if ring is not None else 0
             if back:
-                res = y - _median([ring.ago(j * lag) for j in range(1, back + 1)])
+                res = y - median_of_few([ring.ago(j * lag) for j in range(1, back + 1)])
         self._values.append(y)
         if self._blocks is not None:
             self._pending.append(y)
             if len(self._pending) == self.block:
-                self._blocks.append(_median(self._pending))
+                self._blocks.append(median_of_few(self._pending))
                 self._pending.clear()
         if self._n >= self._next_check:
             self._next_check = self._n + min(self.history // 2, self._n)

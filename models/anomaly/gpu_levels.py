@@ -29,6 +29,7 @@ import collections
 import math
 
 from models.anomaly.conformal import ConformalReference
+from models.anomaly.context import median_of_few
 
 __all__ = ["BlockSteps"]
 
@@ -150,14 +151,11 @@ def _p_value(ref: ConformalReference, step: float, u: float, still: bool) -> flo
     if not fitted and still:
         # A field that has not moved in this regime, and no step on this side: any step is new,
         # on the scale floor (not the gap to the steps on the other side, as for a quantised metric).
-        return min(1.0, 2.0 * (1.0 + excess / (t * ref.min_scale)) ** -t / (len(ref) + 1))
+        return min(1.0, 2.0 * ref.tail_p(excess, ref.min_scale) / (len(ref) + 1))
     return ref.p_value(step, "two-sided", u, extrapolate=fitted)
 
 
 def _median(values: list[float]) -> float:
     """Median of the values present (not NaN), or NaN if fewer than half are."""
-    present = sorted(v for v in values if v == v)  # NaN != NaN
-    n = len(present)
-    if 2 * n < len(values) or not n:
-        return math.nan
-    return present[n // 2] if n % 2 else 0.5 * (present[n // 2 - 1] + present[n // 2])
+    present = [v for v in values if v == v]  # NaN != NaN
+    return median_of_few(present) if present and 2 * len(present) >= len(values) else math.nan

@@ -6,7 +6,7 @@ click and torch (CUDA).  Run from the repository root::
     python tests/data/nvml_trace/record.py OUT_DIR [--interval 0.2] [--scenario phases|serving]
 
 The fixtures are one such OUT_DIR per GPU and scenario (``h200/``, ``h100/``,
-``h100_serving/``), with ``trace.jsonl`` gzipped and ``collect.log`` left out.
+``h200_serving/``), with ``trace.jsonl`` gzipped and ``collect.log`` left out.
 
 The collector runs as its own process (``python -m streams.cli gpu-collect``) while this
 one loads the GPU in phases.  Scenario ``phases``: idle, compute (bf16 matrix products),
