@@ -10,7 +10,8 @@ import numpy as np
 
 from models.anomaly.conformal import ConformalReference, surprisal
 from models.anomaly.cusum_calibration import check_reference_value, cusum_threshold
-from models.anomaly.dcgm import DEFAULT_THROTTLE_MASK, FIELDS, OBSERVATION_FIELDS, THROTTLE_BITS
+from models.anomaly.dcgm import DEFAULT_THROTTLE_MASK, FIELDS, OBSERVATION_FIELDS
+from models.anomaly.gpu_hard_signals import check_hard_signal_settings, hard_signals, no_signals_yet
 from models.anomaly.gpu_levels import BlockSteps
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
 from models.base import Detector, check_int
@@ -24,10 +25,14 @@ __all__ = ["GpuAnomaly"]
 _RESOLUTION = np.array([1.0, 0.005, 1.0, 2.0, 15.0, 15.0])
 #: Floor on the tail scale in those units (about a 1% relative change).
 _MIN_SCALE = 0.01
-_CLK, _XID, _ECC = (OBSERVATION_FIELDS.index(f) for f in ("clocks_event_reasons", "xid", "ecc_uncorrectable"))
-_MEM = FIELDS.index("mem_used_fraction")
 #: References per phase (outer) and field (inner).
 _Refs = list[list[ConformalReference]]
+
+
+def _combined_surprisal(ps: dict[str, float]) -> float:
+    """Surprisal of the fields' p-values combined with Bonferroni (``m * min p``, valid however
+    the fields are correlated)."""
+    return surprisal(min(1.0, len(ps) * min(ps.values())))
 
 
 class GpuAnomaly(Detector):
@@ -104,16 +109,14 @@ class GpuAnomaly(Detector):
     steps seen gets the fitted tail only if that side's ``tail`` extremes lie beyond the
     median (a GPU mostly idle has block steps nearly all 0, whose few extremes say nothing of
     the scale), else its plain rank; but a field whose samples have not moved at all in the
-    regime (a clock held in a job) gets the tail on the scale floor: any step of it is new.  On AR(1) telemetry with lag-1 correlation 0.99 no
-    alarm was raised in 100k samples at the default budget.
+    regime (a clock held in a job) gets the tail on the scale floor: any step of it is new.
+    On AR(1) telemetry with lag-1 correlation 0.99 no alarm was raised in 100k samples at
+    the default budget.
 
-    Hard signals fire regardless of the score (score 1.0), on the sample where
-    they appear: a new non-zero XID (a value different from the previous one;
-    DCGM reports the last XID seen), a clocks-event-reasons bit of
-    ``throttle_mask`` turning on (default HW slowdown 0x8, SW thermal 0x20,
-    HW thermal 0x40, HW power brake 0x80; SW power cap 0x4 is normal under load),
-    an increase of the uncorrectable (double-bit) ECC counter, and the framebuffer
-    used fraction reaching ``fb_full``.
+    Hard signals (:mod:`~models.anomaly.gpu_hard_signals`: a new XID, a throttle bit of
+    ``throttle_mask`` turning on, an uncorrectable ECC error, the framebuffer used
+    fraction reaching ``fb_full``) fire regardless of the score (score 1.0), on the
+    sample where they appear.
 
     Parameters
     ----------
@@ -184,12 +187,7 @@ class GpuAnomaly(Detector):
         if not shift_k < spike_k:
             raise ValueError(f"shift_k must be < spike_k = {spike_k!r}, got {shift_k!r}")
         check_budget(budget)
-        if not (isinstance(fb_full, (int, float)) and 0.0 < fb_full <= 1.0):
-            raise ValueError(f"fb_full must be in (0, 1], got {fb_full!r}")
-        valid_bits = sum(THROTTLE_BITS)
-        if not isinstance(throttle_mask, int) or throttle_mask < 0 or throttle_mask & ~valid_bits:
-            bits = ", ".join(hex(b) for b in THROTTLE_BITS)
-            raise ValueError(f"throttle_mask must be an int made of the bits {bits}; got {throttle_mask!r}")
+        check_hard_signal_settings(fb_full, throttle_mask)
         check_int("refractory", refractory, 0)
         if not isinstance(relearn_after_alarm, bool):
             raise ValueError(f"relearn_after_alarm must be a bool, got {relearn_after_alarm!r}")
@@ -219,7 +217,7 @@ class GpuAnomaly(Detector):
         self._ratio = 0.0
         self._hard: list[str] = []
         self._surprisal = dict.fromkeys(FIELDS, 0.0)
-        self._last = {"clk": 0, "xid": 0.0, "ecc": math.nan, "fb_full": False}
+        self._last = no_signals_yet()  # what the hard signals compare each sample with
         self._kind = "none"
         # Re-learning after a raised alarm: fresh references per phase and field, and the alarm's sample.
         self._fresh: _Refs | None = None
@@ -266,31 +264,9 @@ class GpuAnomaly(Detector):
         state.setdefault("_block_surprisal", {})
         self.__dict__.update(state)
 
-    def _hard_signals(self, obs: np.ndarray) -> list[str]:
-        out, last = [], self._last
-        if not math.isnan(obs[_XID]):
-            xid = obs[_XID]
-            if xid != 0 and xid != last["xid"]:
-                out.append(f"xid_{int(xid)}")
-            last["xid"] = xid
-        if not math.isnan(obs[_CLK]):
-            bits = int(obs[_CLK]) & self.throttle_mask
-            out += [f"throttle_{THROTTLE_BITS[b]}" for b in sorted(THROTTLE_BITS) if bits & b and not last["clk"] & b]
-            last["clk"] = bits
-        if not math.isnan(obs[_ECC]):
-            if obs[_ECC] > last["ecc"]:  # False while the previous count is unknown (NaN)
-                out.append("ecc_uncorrectable")
-            last["ecc"] = obs[_ECC]
-        if not math.isnan(obs[_MEM]):
-            full = bool(obs[_MEM] >= self.fb_full)
-            if full and not last["fb_full"]:
-                out.append("fb_nearly_full")
-            last["fb_full"] = full
-        return out
-
     def _learn_one(self, x: Any) -> None:
         obs = self._check(x)
-        self._hard = self._hard_signals(obs)
+        self._hard = hard_signals(obs, self._last, self.fb_full, self.throttle_mask)
         self._n += 1
         phase = self._n % 2
         z = np.arcsinh(obs[: len(FIELDS)] / _RESOLUTION).tolist()
@@ -308,8 +284,7 @@ class GpuAnomaly(Detector):
         self._surprisal = {f: surprisal(p) for f, p in ps.items()}
         cusum = self._cusum[phase]
         if ps:
-            p = min(1.0, len(ps) * min(ps.values()))
-            s = surprisal(p)
+            s = _combined_surprisal(ps)
             cusum[:] = [max(0.0, c + s - k) for c, k in zip(cusum, (self.spike_k, self.shift_k))]
         block_steps = self._score_blocks(z, u)
         ratios = [c / h for c, h in zip(cusum, self._h)] + [self._block_ratio]
@@ -331,19 +306,18 @@ class GpuAnomaly(Detector):
             refs[j].add(d)
             if self._fresh is not None and self._n - self._alarm_n > self._settle:
                 self._fresh[phase][j].add(d)
-        if crossed and self.relearn_after_alarm:  # a change: learn the regime after it (its own step excluded)
-            tail = self._fresh_tail
-            self._fresh = [[ConformalReference(self.window, tail, _MIN_SCALE) for _ in FIELDS] for _ in range(2)]
+        if crossed:  # a change: learn the regime after it (its own step excluded)
             self._alarm_n = self._n
-        if self._blocks is not None:
-            if crossed:
+            if self.relearn_after_alarm:
+                tail = self._fresh_tail
+                self._fresh = [[ConformalReference(self.window, tail, _MIN_SCALE) for _ in FIELDS] for _ in range(2)]
+            if self._blocks is not None:
                 self._blocks.restart()  # the block steps of the regime since this alarm
-                self._alarm_n = self._n
-            if block_steps:
-                # The regime's reference leaves out the change's own ramp (steps whose blocks hold its
-                # first samples) and crossings; the sliding one takes every step, as the single steps'.
-                regime = not self._crossed and self._n - self._alarm_n > self._settle + 2 * self.block
-                self._blocks.learn(block_steps, regime)
+        if self._blocks is not None and block_steps:
+            # The regime's reference leaves out the change's own ramp (steps whose blocks hold its
+            # first samples) and crossings; the sliding one takes every step, as the single steps'.
+            regime = not self._crossed and self._n - self._alarm_n > self._settle + 2 * self.block
+            self._blocks.learn(block_steps, regime)
 
     def _score_blocks(self, z: list[float], u: float) -> dict[int, float] | None:
         """Add the sample to the level view; at a step, set its ratio (surprisal over ``_h_block``) and
@@ -355,7 +329,7 @@ class GpuAnomaly(Detector):
         if steps:
             ps = {FIELDS[j]: self._blocks.p_value(j, d, u) for j, d in steps.items() if self._blocks.ready(j)}
             if ps:
-                self._block_ratio = surprisal(min(1.0, len(ps) * min(ps.values()))) / self._h_block
+                self._block_ratio = _combined_surprisal(ps) / self._h_block
                 self._block_surprisal = {f: surprisal(p) for f, p in ps.items()}
         return steps
 
