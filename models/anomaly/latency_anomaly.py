@@ -10,15 +10,17 @@ import numpy as np
 
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 from models.anomaly.context import SeasonalContext
+from models.anomaly.cusum_calibration import cusum_threshold
 from models.anomaly.dependence import Whitener
 from models.anomaly.floor import PLAIN
-from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SIDES, other_views_evidence, thresholds
+from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL_SHIFT, SIDES, other_views_evidence, thresholds
 from models.anomaly.latency_map import ValueMapping
 from models.anomaly.latency_parameters import check_parameters, check_value
 from models.anomaly.latency_snapshots import upgrade
 from models.anomaly.latency_scoring import ViewScoring
 from models.anomaly.precedents import KeptOut, record
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
+from models.anomaly.season_blocks import SeasonBlocks
 from models.base import Detector
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
@@ -96,12 +98,18 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
     back, the residual wanders with the noise's slow part, so it is whitened like the
     value); the value's *lower* tail (*drop*: far faster than usual); and, while no
     period holds, the value against a *short* reference of the last ``short_window``
-    values (a spike relative to the recent past).  While a period holds the value's
+    values (a spike relative to the recent past).  While a period holds (and once the
+    residual's reference is ready to rank it: until then they stay) the value's
     *level_shift* and the short reference are not in use: they compare a run of
     values with every phase of the cycle, and the daily high read as a level shift
     every day (a cycle of 288 requests, log amplitude 0.3: 5x the budget).  The
     value's single-event tails (*spike*, *drop*) stay: a value far beyond every
-    phase is still news, and the residual's tail ranks it less far out.
+    phase is still news, and the residual's tail ranks it less far out.  A short
+    period's residual feeds *seasonal_shift* once per block of ``season_block``
+    events, with the median of the block ranked against earlier blocks'
+    (:mod:`~models.anomaly.season_blocks`): noise that wanders around the cycle
+    gives runs of per-event surprisals, not of block ones, and the median has about
+    half the noise, so a small shift shows more.
 
     The surprisal ``s = -ln p`` is then Exp(1).  The CUSUMs take it averaged over
     the tie-breaking draw
@@ -175,6 +183,9 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
     floor
         Look for a fixed part of the values (with ``min_value`` set; every ``window`` events until one
         is found) and map the rest (``False``: ``asinh(x)`` always).
+    season_block
+        Residuals per block whose median *seasonal_shift* scores while a short period holds
+        (``0``: every residual, as before); 0 or in [2, ``window // 16``].
 
     Examples
     --------
@@ -212,6 +223,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         precedent_after: int | None = 100,
         whiten: bool = True,
         floor: bool = True,
+        season_block: int = 6,
     ) -> None:
         self.window, self.tail = window, tail
         self.spike_k, self.shift_k, self.volatility_k = spike_k, shift_k, volatility_k
@@ -219,15 +231,22 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         self.season_prominence, self.severity_weight = season_prominence, severity_weight
         self.refractory, self.short_window, self.drops = refractory, short_window, drops
         self.corroboration_weight, self.precedent_after = corroboration_weight, precedent_after
-        self.whiten, self.floor = whiten, floor
+        self.whiten, self.floor, self.season_block = whiten, floor, season_block
         check_parameters(self)
         self._severity_ties = True  # severity counts ties against the event (u = 1)
         self._tie_mean = True  # the CUSUMs add the surprisal averaged over the tie-breaking draw
         self._short_precedent = True  # the short view's tail is not fitted beyond what the long reference supports
         self._floor_yields = True  # a floor found before a period is dropped once one holds
         self._floor_refuted_below = -math.inf  # a value below this gives the floor up (set when one is found)
+        self._plain_until_season_ready = True  # the plain views stay in use until the residual's reference is ready
         self._k = [getattr(self, attr) for *_, attr in CUSUMS]
         self._h_plain, self._h_season = thresholds(self._k, budget.arl, drops=drops, short_window=short_window)
+        # With a short period's residual scored in blocks: seasonal_shift steps once per block, its ARL in
+        # blocks that in events over ``season_block`` (the other CUSUMs as while a period holds).
+        self._h_season_blocks = list(self._h_season)
+        if season_block:
+            in_use = sum(h != math.inf for h in self._h_season)
+            self._h_season_blocks[SEASONAL_SHIFT] = cusum_threshold(shift_k, in_use * budget.arl / season_block)
         history = _SEASON_HISTORY * window
         long_from = int(_LONG_CYCLE_FROM * window)
         self._context = (
@@ -254,6 +273,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         self._whitener = Whitener(window, tail) if whiten else None
         # The long-cycle residual's whitening (see ``_long_whitener``), made when a long period is first found.
         self._season_whitener: Whitener | None = None
+        # A short period's residual in blocks (see ``season_blocks``), made when a period first holds.
+        self._season_blocks: SeasonBlocks | None = None
         # The map the values are scored in (``asinh((x - floor) / scale)`` once a floor is found), and
         # the event count at which to look for a floor next (every ``window`` events until one is found).
         self._map = PLAIN
@@ -298,9 +319,14 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
             views["season"], season_z = long_whitener.value(res)
         elif seasonal:
             views["season"] = res  # value minus the median of the same phase in the last 3 (or 15) periods
-        elif self.short_window:
+        # Until the residual's reference is ready to rank it, the value's level_shift and the short
+        # reference stay in use (a period just found is no reason to see less).
+        in_season = seasonal and (self._refs["season"].ready or not self._plain_until_season_ready)
+        if not in_season and self.short_window:
             views["short"] = w
-        hs = self._h_season if seasonal else self._h_plain
+        blocks = self._short_season_blocks(in_season and long_whitener is None)
+        by_blocks = in_season and blocks is not None and blocks.ready
+        hs = (self._h_season_blocks if by_blocks else self._h_season) if in_season else self._h_plain
         # A CUSUM not in use now restarts from 0: the seasonal ones while no period holds; while one
         # does, the short reference's (daily highs are compared with earlier ones, not with the last
         # hours) and the value's level_shift (a daily high is no level shift).
@@ -320,8 +346,14 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
                 s = min(s, self._short_cap(w))
             self._surprisal[view] = s
             for i in BY_VIEW[view]:
+                if i == SEASONAL_SHIFT and by_blocks:
+                    continue  # scored per block, below
                 if hs[i] != math.inf:  # one not in use stays at 0 (no increment carried into later use)
                     cusum[i] = max(0.0, cusum[i] + s - k[i])
+        block_median = blocks.add(views["season"]) if blocks is not None else None
+        if block_median is not None and by_blocks:
+            s = blocks.reference.mean_surprisal(block_median, "two-sided", MAX_SURPRISAL)
+            cusum[SEASONAL_SHIFT] = max(0.0, cusum[SEASONAL_SHIFT] + s - k[SEASONAL_SHIFT])
         ratios = [c / h for c, h in zip(self._cusum, hs)]
         best = max(range(len(ratios)), key=ratios.__getitem__)
         self._ratio = ratios[best]
@@ -339,6 +371,11 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
             else:
                 self._fired = True
                 self._kind = CUSUMS[best][0]
+        if blocks is not None:
+            if self._crossed:
+                blocks.drop_open()
+            elif block_median is not None:
+                blocks.learn(block_median)
         if self._crossed:
             # An event that crossed is kept out of every reference: one spike must
             # not make the next one look normal (in control, crossings are rare).
@@ -359,6 +396,20 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         for view, value in views.items():
             if view not in REF_OF and view != "short":
                 self._refs[view].add(value)
+
+    def _short_season_blocks(self, short_period: bool) -> SeasonBlocks | None:
+        """The residual's blocks while a short period holds (``None`` otherwise, or with ``season_block`` 0);
+        a block left open when the period was lost is discarded."""
+        if not self.season_block:
+            return None
+        if self._season_blocks is None:
+            if not short_period:
+                return None
+            self._season_blocks = SeasonBlocks(self.season_block, self.window)
+        if not short_period:
+            self._season_blocks.drop_open()
+            return None
+        return self._season_blocks
 
     def _long_whitener(self) -> Whitener | None:
         """The whitening of the long-cycle residual while a long period holds, else None."""

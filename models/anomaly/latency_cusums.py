@@ -10,7 +10,9 @@ A *view* is one number per event scored against its own sliding reference
   *volatility* (``volatility_k``);
 * while a period holds, the *seasonal residual* (the value minus the median of the
   same phase in the last three periods, or fifteen once that many are kept), both
-  tails: *seasonal_spike* (``spike_k``) and *seasonal_shift* (``shift_k``);
+  tails: *seasonal_spike* (``spike_k``) and *seasonal_shift* (``shift_k``; for a
+  short period once per block of residuals, their median against earlier blocks':
+  :mod:`~models.anomaly.season_blocks`, its threshold for an ARL in blocks);
 * the value's lower tail against the value's reference: *drop* (``spike_k``), far
   faster than usual, e.g. requests failing fast (the step view alone sees only the
   edge of a drop, and only as large as the steps before it);
@@ -36,7 +38,7 @@ from collections.abc import Sequence
 
 from models.anomaly.cusum_calibration import cusum_threshold
 
-__all__ = ["BY_VIEW", "CUSUMS", "REF_OF", "SEASONAL", "SEASON_OFF", "SIDES", "other_views_evidence", "thresholds"]
+__all__ = ["BY_VIEW", "CUSUMS", "REF_OF", "SEASONAL", "SEASONAL_SHIFT", "SEASON_OFF", "SIDES", "other_views_evidence", "thresholds"]
 
 #: The CUSUMs: (alarm kind, view, side of the p-value, which k parameter).
 CUSUMS = (
@@ -52,6 +54,8 @@ CUSUMS = (
     ("spike", "short", "upper", "spike_k"),
 )
 SEASONAL = (6, 7)  # CUSUMs used only while a period holds
+#: The seasonal_shift CUSUM, which a short period's residual feeds once per block (``season_blocks``).
+SEASONAL_SHIFT = 7
 #: CUSUMs (kind, view) not in use while a period holds: the runs of the value against a reference of
 #: every phase of the cycle, and the short reference.  The value's single-event tails (*spike*, *drop*)
 #: stay: a value far beyond every phase is still news, and the residual's tail fit ranks it less far out

@@ -62,6 +62,11 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
     state.setdefault("_floor_refuted_below", -math.inf)
     # Taken before long cycles were looked for: none is (the context restores without block medians).
     state.setdefault("_season_whitener", None)
+    # Taken before a short period's residual was scored in blocks: per event, as it was; and before the
+    # plain views stayed in use until the residual's reference was ready: off as soon as a period held.
+    if "season_block" not in state:
+        state.update(season_block=0, _season_blocks=None, _h_season_blocks=list(state["_h_season"]))
+    state.setdefault("_plain_until_season_ready", False)
     for view in views:
         state["_surprisal"].setdefault(view, 0.0)
     return state
