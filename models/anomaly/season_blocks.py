@@ -11,8 +11,9 @@ left: NAB 14 points lower), and so does widening the thresholds.
 
 :class:`SeasonBlocks` takes the median of each ``block`` consecutive residuals instead
 and ranks it against the medians of earlier blocks.  The dependence within a block
-is in every block alike, so the rank is still conformal; between disjoint blocks it
-is mostly gone (AR(1) 0.7 over 6 events: 0.12).  A shift moves every block median by
+is in every block alike, so the rank is still conformal; between disjoint blocks
+little of it is left (AR(1) 0.7: lag-1 autocorrelation 0.27 between consecutive
+block medians, against 0.7 between residuals).  A shift moves every block median by
 its full size, so a CUSUM over block surprisals keeps the run's evidence, at most
 ``block - 1`` events late.  A block's median also ignores a lone spike in it, which the
 per-event tails (*seasonal_spike*, *spike*) see.

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["conformal", "context", "cusum_calibration", "dcgm", "floor", "gpu_anomaly", "latency_anomaly", "ring"]
+MODULES = ["conformal", "context", "cusum_calibration", "dcgm", "floor", "gpu_anomaly", "latency_anomaly", "ring", "season_blocks"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -1,0 +1,55 @@
+"""SeasonBlocks: block medians of the seasonal residual and their reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.anomaly.season_blocks import MAX_BLOCK_TAIL, SeasonBlocks, block_tail
+
+
+def test_a_full_block_gives_its_median_and_starts_a_new_one():
+    blocks = SeasonBlocks(block=4, window=400)
+    out = [blocks.add(r) for r in (1.0, 9.0, 2.0, 3.0, 5.0)]
+    assert out == [None, None, None, 2.5, None]  # even block: the mean of the middle two
+
+
+def test_dropping_the_open_block_discards_its_residuals():
+    blocks = SeasonBlocks(block=3, window=300)
+    blocks.add(100.0)
+    blocks.add(100.0)
+    blocks.drop_open()  # a crossing: its residual and the block's earlier ones are not learned
+    assert [blocks.add(r) for r in (0.0, 1.0, 2.0)] == [None, None, 1.0]
+
+
+def test_reference_is_ready_after_four_tails_of_medians_and_slides():
+    blocks = SeasonBlocks(block=6, window=2000)
+    assert blocks.reference.window == 333 and blocks.reference.tail == MAX_BLOCK_TAIL
+    rng = np.random.default_rng(0)
+    learned = 0
+    while not blocks.ready:
+        m = blocks.add(float(rng.normal()))
+        if m is not None:
+            blocks.learn(m)
+            learned += 1
+    assert learned == 4 * MAX_BLOCK_TAIL
+    for _ in range(6 * 400):
+        m = blocks.add(float(rng.normal()))
+        if m is not None:
+            blocks.learn(m)
+    assert len(blocks.reference) == 333
+
+
+def test_tail_shrinks_with_few_blocks_per_window():
+    assert block_tail(2000, 6) == 12 and block_tail(256, 6) == 5 and block_tail(64, 4) == 2
+
+
+def test_block_medians_of_autocorrelated_noise_are_nearly_independent():
+    # AR(1) 0.7 residuals: lag-1 autocorrelation 0.7 per residual, about 0.27 between consecutive block medians.
+    rng = np.random.default_rng(3)
+    e, r = rng.normal(size=60_000), np.zeros(60_000)
+    for t in range(1, r.size):
+        r[t] = 0.7 * r[t - 1] + e[t]
+    blocks = SeasonBlocks(block=6, window=2000)
+    medians = np.array([m for m in (blocks.add(float(v)) for v in r) if m is not None])
+    rho = lambda a: float(np.corrcoef(a[:-1], a[1:])[0, 1])  # noqa: E731
+    assert rho(r) > 0.65 and rho(medians) < 0.35
