@@ -908,6 +908,25 @@ def test_residual_blocks_are_used_only_for_a_short_period():
     assert LatencyAnomaly(season_block=0).update_many(_cycle(0, 6_000, 288, 0.3, 0.3)).size == 0
 
 
+def test_snapshot_mid_block_round_trips():
+    # Restored with a block of residuals open and the block reference in use, it goes on alarming
+    # exactly as the detector it was taken from (a level shift judged on block medians).
+    x = _cycle(4, 12_000, 288, 0.3, 0.3)
+    x[9_000:] *= 1.3
+    det = LatencyAnomaly(seed=0, budget=FalseAlarmBudget(per_million=100))
+    det.update_many(x[:8_003])
+    assert det._season_blocks.ready and len(det._season_blocks._open) % det.season_block
+    restored = LatencyAnomaly.restore(det.snapshot())
+    kinds = []
+    for v in x[8_003:]:
+        det.update(v)
+        restored.update(v)
+        assert (restored.fired, restored.score) == (det.fired, det.score)
+        if det.fired:
+            kinds.append(det.evidence()["kind"])
+    assert kinds and set(kinds) == {"seasonal_shift"}
+
+
 def test_snapshot_from_before_residual_blocks_restores_scoring_per_event():
     import pickle
 
