@@ -10,7 +10,6 @@ import numpy as np
 
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
 from models.anomaly.context import SeasonalContext
-from models.anomaly.cusum_calibration import cusum_threshold
 from models.anomaly.dependence import Whitener
 from models.anomaly.floor import PLAIN
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL_SHIFT, SIDES, other_views_evidence, thresholds
@@ -18,6 +17,7 @@ from models.anomaly.latency_map import ValueMapping
 from models.anomaly.latency_parameters import check_parameters, check_value
 from models.anomaly.latency_snapshots import upgrade
 from models.anomaly.latency_scoring import ViewScoring
+from models.anomaly.latency_season import SeasonalViews
 from models.anomaly.precedents import KeptOut, record
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
 from models.anomaly.season_blocks import SeasonBlocks
@@ -40,7 +40,7 @@ _SEASON_BLOCK = 15
 _LONG_CYCLE_FROM = 1.5
 
 
-class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
+class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
     """Spikes, level shifts and abrupt changes in a heavy-tailed stream (latency per model+host).
 
     Each value is mapped to ``y = asinh(x)`` (``log(2x)`` for latencies in
@@ -240,13 +240,9 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
         self._floor_refuted_below = -math.inf  # a value below this gives the floor up (set when one is found)
         self._plain_until_season_ready = True  # the plain views stay in use until the residual's reference is ready
         self._k = [getattr(self, attr) for *_, attr in CUSUMS]
-        self._h_plain, self._h_season = thresholds(self._k, budget.arl, drops=drops, short_window=short_window)
-        # With a short period's residual scored in blocks: seasonal_shift steps once per block, its ARL in
-        # blocks that in events over ``season_block`` (the other CUSUMs as while a period holds).
-        self._h_season_blocks = list(self._h_season)
-        if season_block:
-            in_use = sum(h != math.inf for h in self._h_season)
-            self._h_season_blocks[SEASONAL_SHIFT] = cusum_threshold(shift_k, in_use * budget.arl / season_block)
+        self._h_plain, self._h_season, self._h_season_blocks = thresholds(
+            self._k, budget.arl, drops=drops, short_window=short_window, season_block=season_block
+        )
         history = _SEASON_HISTORY * window
         long_from = int(_LONG_CYCLE_FROM * window)
         self._context = (
@@ -310,23 +306,10 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
             views[f"pair{self._n % 2}"] = y - self._prev
         self._prev = y
         self._fired = self._crossed = False
-        res = self._context.add(y) if self._context is not None else None
-        seasonal = res is not None
-        long_whitener = self._long_whitener() if seasonal else None
-        if long_whitener is not None:
-            # A long period's residual (against block medians a day back) wanders with the
-            # noise's slow part, which the value's reference no longer absorbs: whitened.
-            views["season"], season_z = long_whitener.value(res)
-        elif seasonal:
-            views["season"] = res  # value minus the median of the same phase in the last 3 (or 15) periods
-        # Until the residual's reference is ready to rank it, the value's level_shift and the short
-        # reference stay in use (a period just found is no reason to see less).
-        in_season = seasonal and (self._refs["season"].ready or not self._plain_until_season_ready)
-        if not in_season and self.short_window:
+        season = self._season_step(y, views)
+        if not season.in_season and self.short_window:
             views["short"] = w
-        blocks = self._short_season_blocks(in_season and long_whitener is None)
-        by_blocks = in_season and blocks is not None and blocks.ready
-        hs = (self._h_season_blocks if by_blocks else self._h_season) if in_season else self._h_plain
+        hs = (self._h_season_blocks if season.by_blocks else self._h_season) if season.in_season else self._h_plain
         # A CUSUM not in use now restarts from 0: the seasonal ones while no period holds; while one
         # does, the short reference's (daily highs are compared with earlier ones, not with the last
         # hours) and the value's level_shift (a daily high is no level shift).
@@ -346,14 +329,11 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
                 s = min(s, self._short_cap(w))
             self._surprisal[view] = s
             for i in BY_VIEW[view]:
-                if i == SEASONAL_SHIFT and by_blocks:
+                if i == SEASONAL_SHIFT and season.by_blocks:
                     continue  # scored per block, below
                 if hs[i] != math.inf:  # one not in use stays at 0 (no increment carried into later use)
                     cusum[i] = max(0.0, cusum[i] + s - k[i])
-        block_median = blocks.add(views["season"]) if blocks is not None else None
-        if block_median is not None and by_blocks:
-            s = blocks.reference.mean_surprisal(block_median, "two-sided", MAX_SURPRISAL)
-            cusum[SEASONAL_SHIFT] = max(0.0, cusum[SEASONAL_SHIFT] + s - k[SEASONAL_SHIFT])
+        self._season_block_step(season, views, cusum, k)
         ratios = [c / h for c, h in zip(self._cusum, hs)]
         best = max(range(len(ratios)), key=ratios.__getitem__)
         self._ratio = ratios[best]
@@ -371,11 +351,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
             else:
                 self._fired = True
                 self._kind = CUSUMS[best][0]
-        if blocks is not None:
-            if self._crossed:
-                blocks.drop_open()
-            elif block_median is not None:
-                blocks.learn(block_median)
+        self._season_settle(season, self._crossed)
         if self._crossed:
             # An event that crossed is kept out of every reference: one spike must
             # not make the next one look normal (in control, crossings are rare).
@@ -384,40 +360,14 @@ class LatencyAnomaly(ValueMapping, ViewScoring, Detector):
                 record(self._kept_out, views, n=self._n, window=self.window)
             if self._whitener is not None:
                 self._whitener.skip(y)
-            if long_whitener is not None:
-                long_whitener.skip(res)
             return
         if self._whitener is not None:
             self._whitener.learn(y, z)
-        if long_whitener is not None:
-            long_whitener.learn(res, season_z)
         if self.short_window:
             self._refs["short"].add(w)  # whether scored or not
         for view, value in views.items():
             if view not in REF_OF and view != "short":
                 self._refs[view].add(value)
-
-    def _short_season_blocks(self, short_period: bool) -> SeasonBlocks | None:
-        """The residual's blocks while a short period holds (``None`` otherwise, or with ``season_block`` 0);
-        a block left open when the period was lost is discarded."""
-        if not self.season_block:
-            return None
-        if self._season_blocks is None:
-            if not short_period:
-                return None
-            self._season_blocks = SeasonBlocks(self.season_block, self.window)
-        if not short_period:
-            self._season_blocks.drop_open()
-            return None
-        return self._season_blocks
-
-    def _long_whitener(self) -> Whitener | None:
-        """The whitening of the long-cycle residual while a long period holds, else None."""
-        if self._context is None or not self._context.long:
-            return None
-        if self._season_whitener is None:
-            self._season_whitener = Whitener(self.window, self.tail)
-        return self._season_whitener
 
     @property
     def score(self) -> float:

@@ -55,7 +55,7 @@ CUSUMS = (
 )
 SEASONAL = (6, 7)  # CUSUMs used only while a period holds
 #: The seasonal_shift CUSUM, which a short period's residual feeds once per block (``season_blocks``).
-SEASONAL_SHIFT = 7
+SEASONAL_SHIFT = next(i for i, c in enumerate(CUSUMS) if c[:2] == ("seasonal_shift", "season"))
 #: CUSUMs (kind, view) not in use while a period holds: the runs of the value against a reference of
 #: every phase of the cycle, and the short reference.  The value's single-event tails (*spike*, *drop*)
 #: stay: a value far beyond every phase is still news, and the residual's tail fit ranks it less far out
@@ -74,17 +74,21 @@ BY_VIEW = {v: [i for i, c in enumerate(CUSUMS) if c[1] == v] for v, _ in SIDES}
 REF_OF = {"low": "value"}  # the low tail of the value is scored against the value's reference
 
 
-def thresholds(ks: Sequence[float], arl: float, *, drops: bool, short_window: int) -> tuple[list[float], list[float]]:
+def thresholds(
+    ks: Sequence[float], arl: float, *, drops: bool, short_window: int, season_block: int = 0
+) -> tuple[list[float], list[float], list[float]]:
     """Thresholds ``h`` of every CUSUM (reference values ``ks``, in ``CUSUMS`` order) while no period
-    holds, and while one does (``inf``: not in use), for an in-control run length of ``arl`` events in all.
+    holds, while one does, and while a short period's residual is scored in blocks of ``season_block``
+    (``inf``: not in use), for an in-control run length of ``arl`` events in all.
 
     While a period holds the :data:`SEASON_OFF` CUSUMs are not in use (a snapshot from before keeps
     its thresholds, and with them the value's level_shift in use throughout).  The budget is
-    split evenly over the CUSUMs in use.  Pair CUSUMs step once per two events: their
-    ARL in steps is half that in events.
+    split evenly over the CUSUMs in use.  A CUSUM's ARL in steps is that in events over the events
+    per step: two for the pair CUSUMs, ``season_block`` for seasonal_shift in blocks (with
+    ``season_block`` 0 the third list is the second's).
     """
     out = []
-    for seasonal in (False, True):
+    for seasonal, block in ((False, 0), (True, 0), (True, season_block)):
         use = [
             (i not in SEASONAL or seasonal)
             and (c[1] != "low" or drops)
@@ -93,13 +97,9 @@ def thresholds(ks: Sequence[float], arl: float, *, drops: bool, short_window: in
             for i, c in enumerate(CUSUMS)
         ]
         n = sum(use)
-        out.append(
-            [
-                cusum_threshold(k, n * arl / (2.0 if c[1].startswith("pair") else 1.0)) if u else math.inf
-                for c, k, u in zip(CUSUMS, ks, use)
-            ]
-        )
-    return out[0], out[1]
+        steps = [2.0 if c[1].startswith("pair") else float(block) if i == SEASONAL_SHIFT and block else 1.0 for i, c in enumerate(CUSUMS)]
+        out.append([cusum_threshold(k, n * arl / per) if u else math.inf for k, u, per in zip(ks, use, steps)])
+    return out[0], out[1], out[2]
 
 
 def other_views_evidence(ratios: Sequence[float], crossing: int) -> float:

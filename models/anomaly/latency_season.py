@@ -1,0 +1,112 @@
+"""The seasonal residual's part of a LatencyAnomaly event: its view, whitening and blocks.
+
+While a period holds (:class:`~models.anomaly.context.SeasonalContext`) each value
+gives a *seasonal residual*.  A long period's residual is whitened (against block
+medians a day back it wanders with the noise's slow part); a short period's feeds
+*seasonal_shift* once per block (:mod:`~models.anomaly.season_blocks`) once the
+blocks' reference is ready.  Until the residual's own reference is ready to rank it
+the detector stays out of season: its plain views stay in use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference
+from models.anomaly.dependence import Whitener
+from models.anomaly.latency_cusums import SEASONAL_SHIFT
+from models.anomaly.season_blocks import SeasonBlocks
+
+if TYPE_CHECKING:
+    from models.anomaly.context import SeasonalContext
+
+__all__ = ["SeasonStep", "SeasonalViews"]
+
+
+@dataclass(slots=True)
+class SeasonStep:
+    """One event's seasonal residual (``None``: no period holds) and what scores and learns it."""
+
+    residual: float | None
+    whitener: Whitener | None  # a long period's whitening
+    z: float | None  # the residual's normal score in that whitening
+    in_season: bool  # a period holds and its residual's reference is ready (the seasonal thresholds apply)
+    blocks: SeasonBlocks | None  # a short period's blocks
+    by_blocks: bool  # seasonal_shift steps per block now
+    median: float | None = None  # the median of the block this event closed
+
+
+class SeasonalViews:
+    """The seasonal residual of :class:`~models.anomaly.LatencyAnomaly` (a mixin over its state)."""
+
+    if TYPE_CHECKING:
+        window: int
+        tail: int
+        season_block: int
+        _context: SeasonalContext | None
+        _refs: dict[str, ConformalReference]
+        _plain_until_season_ready: bool
+        _season_whitener: Whitener | None
+        _season_blocks: SeasonBlocks | None
+
+    def _season_step(self, y: float, views: dict[str, float]) -> SeasonStep:
+        """Add ``y`` to the seasonal context and, while a period holds, its residual (whitened for a
+        long period) to ``views`` as ``"season"``."""
+        res = self._context.add(y) if self._context is not None else None
+        whitener, z = self._long_whitener() if res is not None else None, None
+        if whitener is not None:
+            # A long period's residual (against block medians a day back) wanders with the
+            # noise's slow part, which the value's reference no longer absorbs: whitened.
+            views["season"], z = whitener.value(res)
+        elif res is not None:
+            views["season"] = res  # value minus the median of the same phase in the last 3 (or 15) periods
+        # Until the residual's reference is ready to rank it, the value's level_shift and the short
+        # reference stay in use (a period just found is no reason to see less).
+        in_season = res is not None and (self._refs["season"].ready or not self._plain_until_season_ready)
+        blocks = self._short_season_blocks(in_season and whitener is None)
+        return SeasonStep(res, whitener, z, in_season, blocks, in_season and blocks is not None and blocks.ready)
+
+    def _season_block_step(self, step: SeasonStep, views: dict[str, float], cusum: list[float], k: list[float]) -> None:
+        """Add the event's residual to the open block; at a block's end step seasonal_shift by its median."""
+        if step.blocks is None:
+            return
+        step.median = step.blocks.add(views["season"])
+        if step.median is not None and step.by_blocks:
+            s = step.blocks.reference.mean_surprisal(step.median, "two-sided", MAX_SURPRISAL)
+            cusum[SEASONAL_SHIFT] = max(0.0, cusum[SEASONAL_SHIFT] + s - k[SEASONAL_SHIFT])
+
+    def _season_settle(self, step: SeasonStep, crossed: bool) -> None:
+        """After the event: the long whitening and the blocks learn it, or (it ``crossed``) leave it out."""
+        if step.blocks is not None:
+            if crossed:
+                step.blocks.drop_open()
+            elif step.median is not None:
+                step.blocks.learn(step.median)
+        if step.whitener is not None:
+            if crossed:
+                step.whitener.skip(step.residual)
+            else:
+                step.whitener.learn(step.residual, step.z)
+
+    def _short_season_blocks(self, short_period: bool) -> SeasonBlocks | None:
+        """The residual's blocks while a short period holds (``None`` otherwise, or with ``season_block`` 0);
+        a block left open when the period was lost is discarded."""
+        if not self.season_block:
+            return None
+        if self._season_blocks is None:
+            if not short_period:
+                return None
+            self._season_blocks = SeasonBlocks(self.season_block, self.window)
+        if not short_period:
+            self._season_blocks.drop_open()
+            return None
+        return self._season_blocks
+
+    def _long_whitener(self) -> Whitener | None:
+        """The whitening of the long-cycle residual while a long period holds, else None."""
+        if self._context is None or not self._context.long:
+            return None
+        if self._season_whitener is None:
+            self._season_whitener = Whitener(self.window, self.tail)
+        return self._season_whitener
