@@ -36,7 +36,16 @@ __all__ = ["ValueMapping"]
 
 #: What a detector starting over keeps of its own: the thresholds and the behaviour a snapshot
 #: from before restores with (a fresh clone would take today's).
-_CARRIED = ("_h_plain", "_h_season", "_severity_ties", "_tie_mean", "_short_precedent", "_floor_yields")
+_CARRIED = (
+    "_h_plain",
+    "_h_season",
+    "_h_season_blocks",
+    "_severity_ties",
+    "_tie_mean",
+    "_short_precedent",
+    "_floor_yields",
+    "_plain_until_season_ready",
+)
 
 
 class ValueMapping:

@@ -945,6 +945,25 @@ def test_snapshot_from_before_residual_blocks_restores_scoring_per_event():
     assert fired == ref.update_many(x[8_000:]).tolist() and fired
 
 
+def test_snapshot_from_before_residual_blocks_keeps_its_behaviour_when_a_floor_is_found():
+    # A floor found starts the detector over from a clone; what an old snapshot restored with
+    # (the plain views off as soon as a period holds) must survive that, as its thresholds do.
+    import pickle
+
+    from models.anomaly.floor import PLAIN
+    from models.base import SNAPSHOT_VERSION
+
+    x = 5.0 + np.random.default_rng(0).lognormal(1.0, 0.5, 4_000)
+    det = LatencyAnomaly(seed=0)
+    det.update_many(x[:1_000])
+    for attr in ("season_block", "_season_blocks", "_h_season_blocks", "_plain_until_season_ready"):
+        del det.__dict__[attr]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    old.update_many(x[1_000:])
+    assert old._map != PLAIN  # the floor was found and the detector started over
+    assert old.season_block == 0 and not old._plain_until_season_ready and old._h_season_blocks == old._h_season
+
+
 def test_plain_views_stay_in_use_until_the_residuals_reference_is_ready():
     # A period found, its residual's reference not yet ready (128 residuals): a level shift there
     # used to go unseen, the value's level_shift already off and the residual not yet ranked.
