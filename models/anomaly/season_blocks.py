@@ -26,7 +26,7 @@ from models.anomaly.context import median_of_few
 
 __all__ = ["MAX_BLOCK_TAIL", "SeasonBlocks", "block_tail"]
 
-#: Extreme block medians a tail is fitted to, at most (fewer where the reference holds fewer than 16 per tail value).
+#: Extreme block medians a tail is fitted to, at most (fewer where the reference holds fewer than 8 per tail value).
 MAX_BLOCK_TAIL = 12
 
 
