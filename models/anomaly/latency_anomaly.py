@@ -12,7 +12,8 @@ from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisa
 from models.anomaly.context import SeasonalContext
 from models.anomaly.dependence import Whitener
 from models.anomaly.floor import PLAIN
-from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, REF_OF, SEASONAL_SHIFT, SIDES, other_views_evidence, thresholds
+from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, LEVEL_SHIFT, REF_OF, SEASONAL_SHIFT, SIDES, other_views_evidence, thresholds
+from models.anomaly.latency_levels import LEVEL_BLOCK_LAG, LevelBlocks
 from models.anomaly.latency_map import ValueMapping
 from models.anomaly.latency_parameters import check_parameters, check_value
 from models.anomaly.latency_snapshots import upgrade
@@ -40,20 +41,19 @@ _SEASON_BLOCK = 15
 _LONG_CYCLE_FROM = 1.5
 
 
-class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
+class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Detector):
     """Spikes, level shifts and abrupt changes in a heavy-tailed stream (latency per model+host).
 
     Each value is mapped to ``y = asinh(x)`` (``log(2x)`` for latencies in
     milliseconds, so a Pareto tail becomes exponential; a general metric may be
     negative).  Two *views* are scored against sliding reference windows
-    (:class:`~models.anomaly.conformal.ConformalReference`): the value ``y``,
-    upper tail (slower than usual), and the *step* ``y_t - y_t-1``, both
-    tails (an abrupt change or a noisier pattern, either way, robust to slow
-    daily cycles).  Steps are taken over disjoint pairs of events, in two phases
-    (pairs ending at even events, pairs ending at odd ones), each with its own
-    reference: within a phase the steps are independent on a stream with no
-    change, while overlapping steps share a value, so one outlier would count
-    twice.  A step from a value that just alarmed is skipped (one spike, one
+    (:class:`~models.anomaly.conformal.ConformalReference`): the value ``y``, upper
+    tail (slower than usual), and the *step* ``y_t - y_t-1``, both tails (an abrupt
+    change or a noisier pattern, robust to slow daily cycles).  Steps are taken
+    over disjoint pairs of events, in two phases (pairs ending at even events,
+    pairs ending at odd ones), each with its own reference: within a phase the
+    steps are independent on a stream with no change, while overlapping steps
+    share a value, so one outlier would count twice.  A step from a value that just alarmed is skipped (one spike, one
     alarm).  An event that crosses a threshold adds none of its views to the
     references (with no change crossings are rare, so the p-values stay
     conformal to within the budget; after a spike the next one of the same size
@@ -62,20 +62,20 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
     distribution, with an exponential tail fitted to the ``tail`` most extreme
     values beyond the window's range.  Means are never used.
 
-    Once ``precedent_after`` events old, and for ``window`` events, a crossing kept
-    out of a reference is *precedent* (:mod:`~models.anomaly.precedents`): a later
-    value beyond that reference's range that it reaches gets its plain conformal
-    rank, not the fitted tail, so a value that recurs with no change (timeouts)
-    alarms once, not at every recurrence.
+    Once ``precedent_after`` events old, and for ``window`` events, a crossing kept out
+    of a reference is *precedent* (:mod:`~models.anomaly.precedents`): a later value
+    beyond that reference's range that it reaches gets its plain conformal rank, not
+    the fitted tail, so a value recurring with no change (timeouts) alarms once.
 
-    Conformal ranks are uniform only on an exchangeable stream; on latency that
-    wanders with load the value's surprisals come in runs that a CUSUM takes for a
-    shift (AR(1) with coefficient 0.9: hundreds of false alarms per 100k events).
-    With ``whiten`` the value views (value, drop, short) score the value net of
-    its lag-1 autocorrelation (:class:`~models.anomaly.dependence.Whitener`; 0,
-    so the values as they are, unless clearly positive): a spike stands out
-    more, a level shift less (after its first event only ``1 - rho`` of it
-    remains).  The steps are scored as they are.
+    On latency that wanders with load the value's surprisals come in runs that a
+    CUSUM takes for a shift (AR(1) 0.9: hundreds of false alarms per 100k events).
+    With ``whiten`` the value views (value, drop, short) score the value net of its
+    lag-1 autocorrelation ``rho`` (:class:`~models.anomaly.dependence.Whitener`; 0
+    unless clearly positive): a spike stands out more, a level shift less (after its
+    first event only ``1 - rho`` of it remains).  The steps are scored as they are.
+    While ``rho`` is at least 0.8 the value's *level_shift* steps once per block of
+    ``level_block`` values, their median ranked against earlier blocks'
+    (:mod:`~models.anomaly.latency_levels`).
 
     A latency is a fixed part plus one that wanders with load, and ``asinh``
     evens out the spread of a lognormal latency, not of a shifted one: its
@@ -89,27 +89,19 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
     a cycle showed is given up once a period holds (:mod:`~models.anomaly.latency_map`).
 
     Three more views (:mod:`~models.anomaly.latency_cusums` describes each): while a
-    period holds (:class:`~models.anomaly.context.SeasonalContext`, which keeps three
-    windows of values, so periods up to a window are found, and the medians of blocks
-    of 15 values over 22.5 windows, where periods of 1.5 to 11.25 windows are found;
-    never on independent values) the *seasonal residual*, so a daily high is compared
-    with earlier daily highs (those of the last 3 cycles, or of the last 15 once the
-    values kept hold that many; against a long period's block medians, a day or more
-    back, the residual wanders with the noise's slow part, so it is whitened like the
-    value); the value's *lower* tail (*drop*: far faster than usual); and, while no
-    period holds, the value against a *short* reference of the last ``short_window``
-    values (a spike relative to the recent past).  While a period holds (and once the
-    residual's reference is ready to rank it: until then they stay) the value's
-    *level_shift* and the short reference are not in use: they compare a run of
-    values with every phase of the cycle, and the daily high read as a level shift
-    every day (a cycle of 288 requests, log amplitude 0.3: 5x the budget).  The
-    value's single-event tails (*spike*, *drop*) stay: a value far beyond every
-    phase is still news, and the residual's tail ranks it less far out.  A short
-    period's residual feeds *seasonal_shift* once per block of ``season_block``
-    events, with the median of the block ranked against earlier blocks'
-    (:mod:`~models.anomaly.season_blocks`): noise that wanders around the cycle
-    gives runs of per-event surprisals, not of block ones, and the median has about
-    half the noise, so a small shift shows more.
+    period holds (:class:`~models.anomaly.context.SeasonalContext`: periods up to a
+    window in the last three windows of values, of 1.5 to 11.25 windows in medians of
+    blocks of 15; never on independent values) the *seasonal residual*, each value
+    against the same phase in earlier cycles (:mod:`~models.anomaly.latency_season`);
+    the value's *lower* tail (*drop*: far faster than usual); and, while no period
+    holds, the value against a *short* reference of the last ``short_window`` values.
+    While a period holds (once the residual's reference is ready) the value's
+    *level_shift* and the short reference are not in use: against every phase of the
+    cycle the daily high read as a level shift every day (a cycle of 288 requests, log
+    amplitude 0.3: 5x the budget).  The value's single-event tails (*spike*, *drop*)
+    stay: a value far beyond every phase is still news.  A short period's residual
+    feeds *seasonal_shift* once per block of ``season_block`` events, the block's
+    median ranked against earlier blocks' (:mod:`~models.anomaly.season_blocks`).
 
     The surprisal ``s = -ln p`` is then Exp(1).  The CUSUMs take it averaged over
     the tie-breaking draw
@@ -186,6 +178,9 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
     season_block
         Residuals per block whose median *seasonal_shift* scores while a short period holds
         (``0``: every residual, as before); 0 or in [2, ``window // 16``].
+    level_block
+        Values per block whose median *level_shift* scores while the values wander (lag-1
+        autocorrelation at least 0.8; ``0``: every value, as before); 0 or in [2, ``window // 16``].
 
     Examples
     --------
@@ -224,6 +219,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
         whiten: bool = True,
         floor: bool = True,
         season_block: int = 6,
+        level_block: int = 24,
     ) -> None:
         self.window, self.tail = window, tail
         self.spike_k, self.shift_k, self.volatility_k = spike_k, shift_k, volatility_k
@@ -231,7 +227,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
         self.season_prominence, self.severity_weight = season_prominence, severity_weight
         self.refractory, self.short_window, self.drops = refractory, short_window, drops
         self.corroboration_weight, self.precedent_after = corroboration_weight, precedent_after
-        self.whiten, self.floor, self.season_block = whiten, floor, season_block
+        self.whiten, self.floor, self.season_block, self.level_block = whiten, floor, season_block, level_block
         check_parameters(self)
         self._severity_ties = True  # severity counts ties against the event (u = 1)
         self._tie_mean = True  # the CUSUMs add the surprisal averaged over the tie-breaking draw
@@ -240,8 +236,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
         self._floor_refuted_below = -math.inf  # a value below this gives the floor up (set when one is found)
         self._plain_until_season_ready = True  # the plain views stay in use until the residual's reference is ready
         self._k = [getattr(self, attr) for *_, attr in CUSUMS]
-        self._h_plain, self._h_season, self._h_season_blocks = thresholds(
-            self._k, budget.arl, drops=drops, short_window=short_window, season_block=season_block
+        self._h_plain, self._h_season, self._h_season_blocks, self._h_level_blocks = thresholds(
+            self._k, budget.arl, drops=drops, short_window=short_window, season_block=season_block, level_block=level_block
         )
         history = _SEASON_HISTORY * window
         long_from = int(_LONG_CYCLE_FROM * window)
@@ -271,6 +267,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
         self._season_whitener: Whitener | None = None
         # A short period's residual in blocks (see ``season_blocks``), made when a period first holds.
         self._season_blocks: SeasonBlocks | None = None
+        # The values in blocks, whose medians level_shift scores while they wander (``latency_levels``).
+        self._level_blocks, self._level_by_blocks = SeasonBlocks(level_block, window, LEVEL_BLOCK_LAG) if level_block else None, False
         # The map the values are scored in (``asinh((x - floor) / scale)`` once a floor is found), and
         # the event count at which to look for a floor next (every ``window`` events until one is found).
         self._map = PLAIN
@@ -309,7 +307,9 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
         season = self._season_step(y, views)
         if not season.in_season and self.short_window:
             views["short"] = w
-        hs = (self._h_season_blocks if season.by_blocks else self._h_season) if season.in_season else self._h_plain
+        by_level = self._level_mode(season.in_season, inno is not None)
+        plain = self._h_level_blocks if by_level else self._h_plain
+        hs = (self._h_season_blocks if season.by_blocks else self._h_season) if season.in_season else plain
         # A CUSUM not in use now restarts from 0: the seasonal ones while no period holds; while one
         # does, the short reference's (daily highs are compared with earlier ones, not with the last
         # hours) and the value's level_shift (a daily high is no level shift).
@@ -329,11 +329,12 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
                 s = min(s, self._short_cap(w))
             self._surprisal[view] = s
             for i in BY_VIEW[view]:
-                if i == SEASONAL_SHIFT and season.by_blocks:
+                if (i == SEASONAL_SHIFT and season.by_blocks) or (i == LEVEL_SHIFT and by_level):
                     continue  # scored per block, below
                 if hs[i] != math.inf:  # one not in use stays at 0 (no increment carried into later use)
                     cusum[i] = max(0.0, cusum[i] + s - k[i])
         self._season_block_step(season, views, cusum, k)
+        level_median = self._level_block_step(y, season.in_season, k[LEVEL_SHIFT])
         ratios = [c / h for c, h in zip(self._cusum, hs)]
         best = max(range(len(ratios)), key=ratios.__getitem__)
         self._ratio = ratios[best]
@@ -352,6 +353,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, Detector):
                 self._fired = True
                 self._kind = CUSUMS[best][0]
         self._season_settle(season, self._crossed)
+        self._level_settle(level_median, self._crossed)
         if self._crossed:
             # An event that crossed is kept out of every reference: one spike must
             # not make the next one look normal (in control, crossings are rare).

@@ -4,7 +4,8 @@ A *view* is one number per event scored against its own sliding reference
 (see :class:`~models.anomaly.LatencyAnomaly`):
 
 * the value, upper tail: CUSUMs *spike* (``spike_k``) and, while no period holds,
-  *level_shift* (``shift_k``);
+  *level_shift* (``shift_k``; while the values wander, once per block of values, their
+  median against earlier blocks': :mod:`~models.anomaly.latency_levels`);
 * the step ``y_t - y_t-1`` over disjoint pairs, in two phases (pairs ending at even
   events, pairs ending at odd ones), both tails: per phase *jump* (``spike_k``) and
   *volatility* (``volatility_k``);
@@ -38,7 +39,18 @@ from collections.abc import Sequence
 
 from models.anomaly.cusum_calibration import cusum_threshold
 
-__all__ = ["BY_VIEW", "CUSUMS", "REF_OF", "SEASONAL", "SEASONAL_SHIFT", "SEASON_OFF", "SIDES", "other_views_evidence", "thresholds"]
+__all__ = [
+    "BY_VIEW",
+    "CUSUMS",
+    "LEVEL_SHIFT",
+    "REF_OF",
+    "SEASONAL",
+    "SEASONAL_SHIFT",
+    "SEASON_OFF",
+    "SIDES",
+    "other_views_evidence",
+    "thresholds",
+]
 
 #: The CUSUMs: (alarm kind, view, side of the p-value, which k parameter).
 CUSUMS = (
@@ -56,6 +68,8 @@ CUSUMS = (
 SEASONAL = (6, 7)  # CUSUMs used only while a period holds
 #: The seasonal_shift CUSUM, which a short period's residual feeds once per block (``season_blocks``).
 SEASONAL_SHIFT = next(i for i, c in enumerate(CUSUMS) if c[:2] == ("seasonal_shift", "season"))
+#: The value's level_shift CUSUM, which the values feed once per block while they wander (``latency_levels``).
+LEVEL_SHIFT = next(i for i, c in enumerate(CUSUMS) if c[:2] == ("level_shift", "value"))
 #: CUSUMs (kind, view) not in use while a period holds: the runs of the value against a reference of
 #: every phase of the cycle, and the short reference.  The value's single-event tails (*spike*, *drop*)
 #: stay: a value far beyond every phase is still news, and the residual's tail fit ranks it less far out
@@ -75,20 +89,22 @@ REF_OF = {"low": "value"}  # the low tail of the value is scored against the val
 
 
 def thresholds(
-    ks: Sequence[float], arl: float, *, drops: bool, short_window: int, season_block: int = 0
-) -> tuple[list[float], list[float], list[float]]:
+    ks: Sequence[float], arl: float, *, drops: bool, short_window: int, season_block: int = 0, level_block: int = 0
+) -> tuple[list[float], list[float], list[float], list[float]]:
     """Thresholds ``h`` of every CUSUM (reference values ``ks``, in ``CUSUMS`` order) while no period
-    holds, while one does, and while a short period's residual is scored in blocks of ``season_block``
+    holds, while one does, while a short period's residual is scored in blocks of ``season_block``,
+    and while no period holds and the values' level_shift is scored in blocks of ``level_block``
     (``inf``: not in use), for an in-control run length of ``arl`` events in all.
 
     While a period holds the :data:`SEASON_OFF` CUSUMs are not in use (a snapshot from before keeps
     its thresholds, and with them the value's level_shift in use throughout).  The budget is
     split evenly over the CUSUMs in use.  A CUSUM's ARL in steps is that in events over the events
-    per step: two for the pair CUSUMs, ``season_block`` for seasonal_shift in blocks (with
-    ``season_block`` 0 the third list is the second's).
+    per step: two for the pair CUSUMs, ``season_block`` for seasonal_shift in blocks and
+    ``level_block`` for level_shift in blocks (with ``season_block`` 0 the third list is the
+    second's, with ``level_block`` 0 the fourth is the first's).
     """
     out = []
-    for seasonal, block in ((False, 0), (True, 0), (True, season_block)):
+    for seasonal, block in ((False, 0), (True, 0), (True, season_block), (False, level_block)):
         use = [
             (i not in SEASONAL or seasonal)
             and (c[1] != "low" or drops)
@@ -97,9 +113,10 @@ def thresholds(
             for i, c in enumerate(CUSUMS)
         ]
         n = sum(use)
-        steps = [2.0 if c[1].startswith("pair") else float(block) if i == SEASONAL_SHIFT and block else 1.0 for i, c in enumerate(CUSUMS)]
+        blocked = SEASONAL_SHIFT if seasonal else LEVEL_SHIFT
+        steps = [2.0 if c[1].startswith("pair") else float(block) if i == blocked and block else 1.0 for i, c in enumerate(CUSUMS)]
         out.append([cusum_threshold(k, n * arl / per) if u else math.inf for k, u, per in zip(ks, use, steps)])
-    return out[0], out[1], out[2]
+    return out[0], out[1], out[2], out[3]
 
 
 def other_views_evidence(ratios: Sequence[float], crossing: int) -> float:

@@ -40,6 +40,7 @@ _CARRIED = (
     "_h_plain",
     "_h_season",
     "_h_season_blocks",
+    "_h_level_blocks",
     "_severity_ties",
     "_tie_mean",
     "_short_precedent",

@@ -57,6 +57,7 @@ def check_parameters(det: LatencyAnomaly) -> None:
         raise ValueError(f"whiten must be a bool, got {det.whiten!r}")
     if not isinstance(det.floor, bool):
         raise ValueError(f"floor must be a bool, got {det.floor!r}")
-    block = det.season_block
-    if not isinstance(block, int) or isinstance(block, bool) or not (block == 0 or 2 <= block <= window // 16):
-        raise ValueError(f"season_block must be 0 or an int in [2, window // 16 = {window // 16}], got {block!r}")
+    for name in ("season_block", "level_block"):
+        block = getattr(det, name)
+        if not isinstance(block, int) or isinstance(block, bool) or not (block == 0 or 2 <= block <= window // 16):
+            raise ValueError(f"{name} must be 0 or an int in [2, window // 16 = {window // 16}], got {block!r}")

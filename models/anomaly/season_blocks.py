@@ -1,4 +1,4 @@
-"""A short period's seasonal residual in disjoint blocks: what LatencyAnomaly's *seasonal_shift* scores.
+"""Values in disjoint blocks, ranked by their medians: LatencyAnomaly's *seasonal_shift* (and *level_shift* on wandering latency).
 
 While a period holds, the seasonal residual (the value minus the median of the same
 phase in earlier cycles) is 0 give or take the noise, and a run of it away from 0 is a
@@ -17,9 +17,20 @@ block medians, against 0.7 between residuals).  A shift moves every block median
 its full size, so a CUSUM over block surprisals keeps the run's evidence, at most
 ``block - 1`` events late.  A block's median also ignores a lone spike in it, which the
 per-event tails (*seasonal_spike*, *spike*) see.
+
+The same holds for the values themselves on latency that wanders with load (AR(1) 0.9):
+their *level_shift* is scored in blocks (:mod:`~models.anomaly.latency_levels`).  There
+the reference holds few block medians (83 of 24 values in a window of 2,000), so a block
+median joins it only ``lag`` blocks later: with no change that changes no rank's law,
+and a shift's first ``lag`` blocks are all ranked against the level before it, instead
+of each against the shifted ones learned just before (a doubling: surprisals 7.6, 6.3,
+4.0, 3.2 in a row without the lag).
 """
 
 from __future__ import annotations
+
+import collections
+from typing import Any
 
 from models.anomaly.conformal import ConformalReference
 from models.anomaly.context import median_of_few
@@ -37,12 +48,13 @@ def block_tail(window: int, block: int) -> int:
 
 
 class SeasonBlocks:
-    """Medians of disjoint blocks of ``block`` residuals, and a sliding reference of earlier ones.
+    """Medians of disjoint blocks of ``block`` values, and a sliding reference of earlier ones.
 
-    :meth:`add` takes a residual and returns the block's median when the block is full
+    :meth:`add` takes a value and returns the block's median when the block is full
     (else ``None``); the caller scores it against :attr:`reference` and then
     :meth:`learn` s it, unless the event crossed (:meth:`drop_open` then also discards a
-    block still open, as a crossing's value is kept out of every reference).
+    block still open, as a crossing's value is kept out of every reference).  A median
+    learned joins the reference ``lag`` blocks later.
 
     Examples
     --------
@@ -51,21 +63,32 @@ class SeasonBlocks:
     [None, None, 0.1]
     >>> blocks.reference.window, blocks.reference.tail
     (20, 2)
+    >>> lagged = SeasonBlocks(block=1, window=60, lag=2)
+    >>> for m in (1.0, 2.0, 3.0):
+    ...     lagged.learn(m)
+    >>> len(lagged.reference)  # 2.0 and 3.0 are still waiting
+    1
     """
 
-    def __init__(self, block: int, window: int) -> None:
-        self.block = block
+    def __init__(self, block: int, window: int, lag: int = 0) -> None:
+        self.block, self.lag = block, lag
         self.reference = ConformalReference(window // block, block_tail(window, block), min_scale=1e-3)
         self._open: list[float] = []
+        self._waiting: collections.deque[float] = collections.deque()  # learned, joining the reference later
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("lag", 0)  # from before the lag: every median joined at once, as it did
+        state.setdefault("_waiting", collections.deque())
+        self.__dict__.update(state)
 
     @property
     def ready(self) -> bool:
         """Enough block medians to rank one (``4 * tail``)."""
         return self.reference.ready
 
-    def add(self, residual: float) -> float | None:
-        """Add ``residual`` to the open block; its median once it holds ``block`` residuals (it is then closed)."""
-        self._open.append(residual)
+    def add(self, value: float) -> float | None:
+        """Add ``value`` to the open block; its median once it holds ``block`` values (it is then closed)."""
+        self._open.append(value)
         if len(self._open) < self.block:
             return None
         median = median_of_few(self._open)
@@ -73,8 +96,10 @@ class SeasonBlocks:
         return median
 
     def learn(self, median: float) -> None:
-        """A block's median, not crossing, joins the reference."""
-        self.reference.add(median)
+        """A block's median, not crossing, joins the reference (once ``lag`` later ones are learned)."""
+        self._waiting.append(median)
+        if len(self._waiting) > self.lag:
+            self.reference.add(self._waiting.popleft())
 
     def drop_open(self) -> None:
         """Discard the residuals of the block still open (a crossing, or the period lost)."""

@@ -518,6 +518,8 @@ def test_snapshot_from_before_tie_severity_restores_as_it_was():
         ({"precedent_after": 2.5}, "precedent_after"),
         ({"whiten": 1}, "whiten"),
         ({"floor": 1}, "floor"),
+        ({"level_block": 1}, "level_block"),
+        ({"level_block": 200}, "level_block"),
     ],
 )
 def test_bad_parameters(kwargs, name):
@@ -690,6 +692,36 @@ def test_whitened_spike_and_shift_on_autocorrelated_latency_alarm():
     assert 3000 <= fired[fired >= 3000][0] < 3050
 
 
+def test_level_shift_on_wandering_latency_is_scored_in_blocks():
+    # AR(1) 0.9: the median the whitened value is centred on wanders, and per event the value's
+    # level_shift took its runs for shifts (31 per million at a budget of 1 in bench.latency_changes).
+    x = _ar1_latency(0.9, 15_000, 2)
+    per_event = LatencyAnomaly(seed=0, level_block=0)
+    kinds = [per_event.evidence()["kind"] for v in x if per_event.update(v) is None and per_event.fired]
+    assert kinds == ["level_shift", "level_shift"]
+    det = LatencyAnomaly(seed=0)
+    assert det.update_many(x).size == 0 and det._level_by_blocks
+    assert LatencyAnomaly(seed=0).update_many(lognormal(3, n=3000)).size == 0  # independent: per event
+
+
+def test_lagged_block_reference_sees_a_level_shift_on_wandering_latency_sooner(monkeypatch):
+    # A doubling: each shifted median learned at once made the next one less extreme (surprisals
+    # 7.6, 6.3, 4.0, 3.2); 4 blocks late, the first ones are ranked against the level before it.
+    import models.anomaly.latency_anomaly as latency_anomaly
+
+    delays = {}
+    for lag in (4, 0):
+        monkeypatch.setattr(latency_anomaly, "LEVEL_BLOCK_LAG", lag)
+        delays[lag] = []
+        for seed in (10, 11, 13):
+            x = _ar1_latency(0.9, 12_000, seed)
+            x[10_000:] *= 2.0
+            fired = LatencyAnomaly(seed=0).update_many(x)
+            assert fired[0] >= 10_000
+            delays[lag].append(int(fired[0]) - 10_000)
+    assert all(a < b for a, b in zip(delays[4], delays[0])) and max(delays[4]) < 120
+
+
 def test_whitener_anchor_follows_a_run_of_crossings_only():
     from models.anomaly.dependence import PATCH_RUN, Whitener
 
@@ -825,7 +857,8 @@ def test_latency_that_is_nearly_a_random_walk_is_ranked_by_its_innovations(monke
     # AR(1) with coefficient 0.97: the median the whitened value is centred on wanders by about
     # one innovation over the window, and the value's surprisals came in runs again (about 130
     # false alarms per 100k events at the default budget).  Ranking the innovations alone: 6-10.
-    # Here, once the window is full: 12 alarms in 27k events at 100 per million, 65 centred.
+    # Here, once the window is full: 12 alarms in 27k events at 100 per million, 65 centred
+    # (with the value's level_shift per event; in blocks, as it is while not ranking innovations, 13).
     import models.anomaly.dependence as dependence
 
     x = _ar1_latency(0.97, 30_000, 11)
@@ -834,7 +867,7 @@ def test_latency_that_is_nearly_a_random_walk_is_ranked_by_its_innovations(monke
     fired = det.update_many(x)
     assert det._whitener._innovations is not None  # in use at the end
     monkeypatch.setattr(dependence, "MAX_MEDIAN_WANDER", math.inf)
-    centred = LatencyAnomaly(seed=0, budget=budget).update_many(x)
+    centred = LatencyAnomaly(seed=0, budget=budget, level_block=0).update_many(x)
     assert 3 * (fired >= 3000).sum() < (centred >= 3000).sum()
 
 
@@ -943,6 +976,23 @@ def test_snapshot_from_before_residual_blocks_restores_scoring_per_event():
     assert old.season_block == 0 and old._season_blocks is None and not old._plain_until_season_ready
     fired = old.update_many(x[8_000:]).tolist()
     assert fired == ref.update_many(x[8_000:]).tolist() and fired
+
+
+def test_snapshot_from_before_level_blocks_restores_scoring_per_event():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    x = _ar1_latency(0.9, 15_000, 2)
+    det, ref = LatencyAnomaly(seed=0), LatencyAnomaly(seed=0, level_block=0)
+    det.update_many(x[:3_000])
+    ref.update_many(x[:3_000])
+    for attr in ("level_block", "_level_blocks", "_level_by_blocks", "_h_level_blocks"):
+        del det.__dict__[attr]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert old.level_block == 0 and old._level_blocks is None
+    fired = old.update_many(x[3_000:]).tolist()
+    assert fired == ref.update_many(x[3_000:]).tolist() and fired
 
 
 def test_snapshot_from_before_residual_blocks_keeps_its_behaviour_when_a_floor_is_found():

@@ -53,3 +53,37 @@ def test_block_medians_of_autocorrelated_noise_are_nearly_independent():
     medians = np.array([m for m in (blocks.add(float(v)) for v in r) if m is not None])
     rho = lambda a: float(np.corrcoef(a[:-1], a[1:])[0, 1])  # noqa: E731
     assert rho(r) > 0.65 and rho(medians) < 0.35
+
+
+def test_a_lagged_median_joins_the_reference_after_lag_later_ones():
+    blocks = SeasonBlocks(block=1, window=100, lag=3)
+    for m in (1.0, 2.0, 3.0):
+        blocks.learn(m)
+    assert len(blocks.reference) == 0
+    blocks.learn(4.0)
+    assert blocks.reference.values() == [1.0]
+    blocks.learn(5.0)
+    assert sorted(blocks.reference.values()) == [1.0, 2.0]
+
+
+def test_block_medians_of_ar09_latency_in_blocks_of_24_are_nearly_independent():
+    # The values' level_shift on wandering latency (latency_levels): AR(1) 0.9 per value.
+    rng = np.random.default_rng(4)
+    e, r = rng.normal(size=120_000), np.zeros(120_000)
+    for t in range(1, r.size):
+        r[t] = 0.9 * r[t - 1] + e[t]
+    blocks = SeasonBlocks(block=24, window=2000)
+    medians = np.array([m for m in (blocks.add(float(v)) for v in r) if m is not None])
+    assert float(np.corrcoef(medians[:-1], medians[1:])[0, 1]) < 0.3  # about 0.23
+
+
+def test_blocks_pickled_before_the_lag_learn_at_once():
+    import pickle
+
+    blocks = SeasonBlocks(block=2, window=100)
+    state = blocks.__dict__.copy()
+    del state["lag"], state["_waiting"]
+    old = SeasonBlocks.__new__(SeasonBlocks)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    old.learn(1.0)
+    assert old.lag == 0 and old.reference.values() == [1.0]

@@ -105,11 +105,12 @@ def test_snapshot_sizes():
     lat = LatencyAnomaly()
     lat.update_many(lognormal(5, 5000))
     # 174 KB with the sorted copies and lists of floats; 103 KB while the seasonal context kept one
-    # window of values (it keeps three since it looks for periods up to a window: 40 KB here).
-    assert len(lat.snapshot()) < 130_000
+    # window of values (it keeps three since it looks for periods up to a window: 40 KB here); the
+    # level_shift's block medians (83 of 24 values) add 1 KB.
+    assert len(lat.snapshot()) < 131_000
     wandering = LatencyAnomaly()
     wandering.update_many(ar_latency(6, 5000))
-    assert len(wandering.snapshot()) < 145_000  # 210 KB before the diet, 119 KB with one window of context
+    assert len(wandering.snapshot()) < 146_500  # 210 KB before the diet, 119 KB with one window of context
     num = NumericDrift()
     num.update_many(np.random.default_rng(7).normal(size=(6000, 64)))
     assert len(num.snapshot()) < 260_000  # 439 KB with int32 flat bin indices
