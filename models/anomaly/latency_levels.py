@@ -19,10 +19,9 @@ and the whitening does not rank innovations), level_shift steps once per block o
 whitened) ranked against earlier blocks' (:class:`~models.anomaly.season_blocks.SeasonBlocks`;
 its threshold for an ARL counted in blocks).  The medians of blocks of 24 values of
 AR(1) 0.9 have a lag-1 autocorrelation of 0.23 (the values: 0.9), and a shift moves
-every one of them in full.  The reference
-holds only ``window // level_block`` of them, so a median joins it
-:data:`LEVEL_BLOCK_LAG` blocks late: a shift's first blocks are ranked against the
-level before it.  Below that ``rho`` the per-event CUSUM keeps the budget (AR(1) 0.7
+every one of them in full.  The reference holds only ``window // level_block`` of
+them, so a median joins it :data:`LEVEL_BLOCK_LAG` blocks late: a shift's first
+blocks are ranked against the level before it.  Below that ``rho`` the per-event CUSUM keeps the budget (AR(1) 0.7
 and 0.8: no false alarm in 320k events at a budget of 1 per million) and sees a
 shift sooner.  The blocks are filled from the first event, so their reference is
 ready when the dependence shows; the CUSUM restarts from 0 whenever it changes
