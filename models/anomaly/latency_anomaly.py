@@ -53,8 +53,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
     over disjoint pairs of events, in two phases (pairs ending at even events,
     pairs ending at odd ones), each with its own reference: within a phase the
     steps are independent on a stream with no change, while overlapping steps
-    share a value, so one outlier would count twice.  A step from a value that just alarmed is skipped (one spike, one
-    alarm).  An event that crosses a threshold adds none of its views to the
+    share a value, so one outlier would count twice.  A step from a value that
+    just alarmed is skipped (one spike, one alarm).  An event that crosses a threshold adds none of its views to the
     references (with no change crossings are rare, so the p-values stay
     conformal to within the budget; after a spike the next one of the same size
     is still far out instead of tied with it).  A view's p-value is its

@@ -21,9 +21,9 @@ its threshold for an ARL counted in blocks).  The medians of blocks of 24 values
 AR(1) 0.9 have a lag-1 autocorrelation of 0.23 (the values: 0.9), and a shift moves
 every one of them in full.  The reference holds only ``window // level_block`` of
 them, so a median joins it :data:`LEVEL_BLOCK_LAG` blocks late: a shift's first
-blocks are ranked against the level before it.  Below that ``rho`` the per-event CUSUM keeps the budget (AR(1) 0.7
-and 0.8: no false alarm in 320k events at a budget of 1 per million) and sees a
-shift sooner.  The blocks are filled from the first event, so their reference is
+blocks are ranked against the level before it.  Below that ``rho`` the per-event
+CUSUM keeps the budget (AR(1) 0.7 and 0.8: no false alarm in 320k events at a budget
+of 1 per million) and sees a shift sooner.  The blocks are filled from the first event, so their reference is
 ready when the dependence shows; the CUSUM restarts from 0 whenever it changes
 between per event and per block (the two have different thresholds).
 """
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from models.anomaly.conformal import MAX_SURPRISAL
 from models.anomaly.latency_cusums import LEVEL_SHIFT
 
 if TYPE_CHECKING:
@@ -83,16 +82,10 @@ class LevelBlocks:
             return None
         median = blocks.add(y)
         if median is not None and self._level_by_blocks:
-            s = blocks.reference.mean_surprisal(median, "upper", MAX_SURPRISAL)
-            self._cusum[LEVEL_SHIFT] = max(0.0, self._cusum[LEVEL_SHIFT] + s - k)
+            self._cusum[LEVEL_SHIFT] = blocks.cusum_step(self._cusum[LEVEL_SHIFT], median, "upper", k)
         return median
 
     def _level_settle(self, median: float | None, crossed: bool) -> None:
         """After the event: the block's median is learned, or (the event ``crossed``) its block dropped."""
-        blocks = self._level_blocks
-        if blocks is None:
-            return
-        if crossed:
-            blocks.drop_open()
-        elif median is not None:
-            blocks.learn(median)
+        if self._level_blocks is not None:
+            self._level_blocks.settle(median, crossed)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference
+from models.anomaly.conformal import ConformalReference
 from models.anomaly.dependence import Whitener
 from models.anomaly.latency_cusums import SEASONAL_SHIFT
 from models.anomaly.season_blocks import SeasonBlocks
@@ -73,16 +73,12 @@ class SeasonalViews:
             return
         step.median = step.blocks.add(views["season"])
         if step.median is not None and step.by_blocks:
-            s = step.blocks.reference.mean_surprisal(step.median, "two-sided", MAX_SURPRISAL)
-            cusum[SEASONAL_SHIFT] = max(0.0, cusum[SEASONAL_SHIFT] + s - k[SEASONAL_SHIFT])
+            cusum[SEASONAL_SHIFT] = step.blocks.cusum_step(cusum[SEASONAL_SHIFT], step.median, "two-sided", k[SEASONAL_SHIFT])
 
     def _season_settle(self, step: SeasonStep, crossed: bool) -> None:
         """After the event: the long whitening and the blocks learn it, or (it ``crossed``) leave it out."""
         if step.blocks is not None:
-            if crossed:
-                step.blocks.drop_open()
-            elif step.median is not None:
-                step.blocks.learn(step.median)
+            step.blocks.settle(step.median, crossed)
         if step.whitener is not None:
             if crossed:
                 step.whitener.skip(step.residual)

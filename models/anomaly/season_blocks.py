@@ -32,7 +32,7 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from models.anomaly.conformal import ConformalReference
+from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference
 from models.anomaly.context import median_of_few
 
 __all__ = ["MAX_BLOCK_TAIL", "SeasonBlocks", "block_tail"]
@@ -100,6 +100,18 @@ class SeasonBlocks:
         self._waiting.append(median)
         if len(self._waiting) > self.lag:
             self.reference.add(self._waiting.popleft())
+
+    def cusum_step(self, cusum: float, median: float, side: str, k: float) -> float:
+        """The CUSUM ``cusum`` after one step by ``median``'s mean surprisal (``side`` of its p-value)
+        against the reference, with reference value ``k``."""
+        return max(0.0, cusum + self.reference.mean_surprisal(median, side, MAX_SURPRISAL) - k)
+
+    def settle(self, median: float | None, crossed: bool) -> None:
+        """After an event: drop the open block if it ``crossed``, else learn the ``median`` it closed (if any)."""
+        if crossed:
+            self.drop_open()
+        elif median is not None:
+            self.learn(median)
 
     def drop_open(self) -> None:
         """Discard the residuals of the block still open (a crossing, or the period lost)."""
