@@ -696,8 +696,11 @@ def test_level_shift_on_wandering_latency_is_scored_in_blocks():
     # AR(1) 0.9: the median the whitened value is centred on wanders, and per event the value's
     # level_shift took its runs for shifts (31 per million at a budget of 1 in bench.latency_changes).
     x = _ar1_latency(0.9, 15_000, 2)
-    per_event = LatencyAnomaly(seed=0, level_block=0)
-    kinds = [per_event.evidence()["kind"] for v in x if per_event.update(v) is None and per_event.fired]
+    per_event, kinds = LatencyAnomaly(seed=0, level_block=0), []
+    for v in x:
+        per_event.update(v)
+        if per_event.fired:
+            kinds.append(per_event.evidence()["kind"])
     assert kinds == ["level_shift", "level_shift"]
     det = LatencyAnomaly(seed=0)
     assert det.update_many(x).size == 0 and det._level_by_blocks
