@@ -234,6 +234,10 @@ class SeasonalContext:
             if found is not None:
                 self.period, self._in_blocks = found * self.block, True
 
+    def look_again(self) -> None:
+        """Look for the period now, in the values as they are kept (after a :meth:`remap`)."""
+        self._look_for_period()
+
     @property
     def long(self) -> bool:
         """Whether the period was found in the block medians (longer than the values show)."""

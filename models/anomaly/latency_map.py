@@ -1,9 +1,10 @@
 """The map a LatencyAnomaly scores its values in, and when it changes: a floor found, or given up for a cycle.
 
 A detector starts in ``asinh(x)``.  With ``floor`` (and ``min_value`` set) it looks for
-the latency's fixed part every ``window`` events until one is found, while its raw
-reference is full and no period holds (:mod:`~models.anomaly.floor`); once found it
-scores ``asinh((x - floor) / scale)``.  A cycle longer than a third of the values seen
+the latency's fixed part every ``window`` events until one is found, once its raw
+reference is full (short of crossings kept out: as soon as it can be) and while no
+period holds (:mod:`~models.anomaly.floor`); once found it scores
+``asinh((x - floor) / scale)``.  A cycle longer than a third of the values seen
 shows only later, and a floor found before it was fitted to a mixture of levels: net
 of it, the spread of the values would rise and fall with the cycle.  So once a period
 holds, the detector goes back to ``asinh(x)`` and looks for no floor again; likewise
@@ -80,11 +81,13 @@ class ValueMapping:
         or once ``x`` lies further below it than the lowest value it was fitted to lay above it."""
         if self._n >= self._floor_check:
             self._look_for_floor()
-        elif self._map != PLAIN and (
-            x < self._floor_refuted_below
-            or (self._floor_yields and self._context is not None and self._context.period is not None)
-        ):
-            self._start_over(PLAIN, self._raw_values())
+        elif self._map != PLAIN:
+            context = self._context
+            cycle = self._floor_yields and context is not None and context.period is not None
+            if cycle or x < self._floor_refuted_below:
+                self._start_over(PLAIN, self._raw_values())
+            if cycle:  # the period was found net of a floor fitted to the cycle's levels: look again in asinh(x)
+                context.look_again()  # type: ignore[union-attr]
 
     def _raw_values(self) -> np.ndarray:
         """The raw reference's values in arrival order, unmapped (no rounding below ``min_value``)."""
@@ -92,10 +95,17 @@ class ValueMapping:
 
     def _look_for_floor(self) -> None:
         """Look for the latency's floor in the raw reference (full, no period holding); if one is
-        found, start over in the map net of it.  Otherwise look again ``window`` events later."""
-        self._floor_check += self.window
-        if len(self._raw_reference) < self.window or (self._context is not None and self._context.period is not None):
+        found, start over in the map net of it.  Otherwise look again ``window`` events later, or,
+        while crossings kept out leave the reference short, as soon as it can be full (at ``window``
+        events it was then looked for only a window later, the values meanwhile scored in ``asinh(x)``)."""
+        if self._context is not None and self._context.period is not None:
+            self._floor_check += self.window
             return  # a cycle's values are a mixture of levels, not one shifted lognormal
+        missing = self.window - len(self._raw_reference)
+        if missing > 0:  # crossings kept out: look again once as many more values can have joined
+            self._floor_check = self._n + missing
+            return
+        self._floor_check += self.window
         xs = self._raw_values()
         found = estimate_floor(xs, self.min_value)  # type: ignore[arg-type]  # only with min_value set
         if found is not None:

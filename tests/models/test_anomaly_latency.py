@@ -1030,3 +1030,37 @@ def test_plain_views_stay_in_use_until_the_residuals_reference_is_ready():
     blind = LatencyAnomaly(seed=0)
     blind._plain_until_season_ready = False
     assert not blind.update_many(x[: found + 100]).size
+
+
+def test_floor_is_looked_for_as_soon_as_the_reference_is_full():
+    # AR(1) 0.97 latency over a 5 ms floor: crossings before event 2,000 are kept out of the raw
+    # reference, which is not full at 2,000.  The floor was then looked for only at 4,000, and in
+    # between the values were scored in asinh(x), where their spread rises and falls with the level.
+    x = _ar1_latency(0.97, 3000, 0)
+    det = LatencyAnomaly(seed=0)
+    found_at = short_by = None
+    for i, v in enumerate(x):
+        det.update(v)
+        if i == det.window - 1:
+            short_by = det.window - len(det._raw_reference)
+        if found_at is None and det.evidence()["floor"] is not None:
+            found_at = i
+    assert short_by == 3  # three crossings kept out
+    assert found_at is not None and 2000 <= found_at < 2010  # 4,000 before
+    assert abs(det.evidence()["floor"] - 5.0) < 0.2
+
+
+
+def test_a_period_found_net_of_a_floor_is_looked_for_again_without_it():
+    # The floor found at 4,014 was fitted to the cycle's levels; net of it, the autocorrelation of
+    # 2.8 cycles peaked at 1,365 instead of 1,440.  The floor yielded to that period, which stayed until
+    # the next look (7,096): the residual against the wrong phase raised seasonal_shift 5 times.
+    x = cycle_ms(1440, 1.0, 0.1)(12_000, np.random.default_rng(4))
+    det = LatencyAnomaly(seed=0)
+    det.update_many(x[:4050])
+    assert det.evidence()["floor"] is not None and det.evidence()["period"] is None
+    fired = det.update_many(x[4050:7000])
+    assert det.evidence()["floor"] is None and det.evidence()["period"] is None
+    assert fired.size <= 1  # one level_shift (4,735); 6 seasonal_shift while the period was 1,365
+    det.update_many(x[7000:7200])
+    assert det.evidence()["period"] in range(1430, 1451)
