@@ -55,7 +55,7 @@ class Settings:
     session_timeout_seconds: float = _env("SESSION_TIMEOUT_SECONDS", 10.0, "A worker silent this long loses its partitions to the others.")
     snapshot_interval_seconds: float = _env("SNAPSHOT_INTERVAL_SECONDS", 5.0, "Detector state is written to its changelog at most this often (at once when alerts change).")
     max_state_bytes: int = _env("MAX_STATE_BYTES", 8 * 1024 * 1024, "Largest detector-state record (changelog topics are created to allow it).")
-    warmup_events: int = _env("WARMUP_EVENTS", 2000, "Events per model version (and per host) that form the reference.")
+    warmup_events: int = _env("WARMUP_EVENTS", 2000, "Events per model version (latency: per version and host) learned before its detectors alarm.")
     resolve_after_seconds: float = _env("RESOLVE_AFTER_SECONDS", 120.0, "An alert resolves after its detector is quiet this long (event time).")
     gpu_grace_seconds: float = _env("GPU_GRACE_SECONDS", 15.0, "A GPU alert waits this long for a model incident to claim it.")
     correlation_grace_seconds: float = _env("CORRELATION_GRACE_SECONDS", 5.0, "A latency/confidence alert waits this long for GPU state to explain it.")

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisal
-from models.anomaly.context import SeasonalContext
 from models.anomaly.dependence import Whitener
 from models.anomaly.floor import PLAIN
 from models.anomaly.latency_cusums import BY_VIEW, CUSUMS, LEVEL_SHIFT, REF_OF, SEASONAL_SHIFT, SIDES, other_views_evidence, thresholds
@@ -18,7 +17,7 @@ from models.anomaly.latency_map import ValueMapping
 from models.anomaly.latency_parameters import check_parameters, check_value
 from models.anomaly.latency_snapshots import upgrade
 from models.anomaly.latency_scoring import ViewScoring
-from models.anomaly.latency_season import SeasonalViews
+from models.anomaly.latency_season import SeasonalViews, seasonal_context
 from models.anomaly.precedents import KeptOut, record
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
 from models.anomaly.season_blocks import SeasonBlocks
@@ -26,19 +25,6 @@ from models.base import Detector
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget
 
 __all__ = ["LatencyAnomaly"]
-
-
-_MIN_PERIOD = 16
-#: Values the seasonal context keeps, in windows: periods up to a third of that (a window) are found.
-_SEASON_HISTORY = 3
-#: Values per block median of the seasonal context, where it looks for periods longer than a window
-#: (up to 11.25 windows; odd, so that the median of mapped values is the mapped median).
-_SEASON_BLOCK = 15
-#: Shortest period looked for in the block medians, in windows.  From one window, the Twitter
-#: files' weekly cycle (2,016 values) was found there, and with the value's level_shift off while
-#: it held two NAB windows (PFE, KO) were lost; a cycle shorter than 1.5 windows is mostly inside
-#: the value's reference anyway.
-_LONG_CYCLE_FROM = 1.5
 
 
 class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Detector):
@@ -181,6 +167,10 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
     level_block
         Values per block whose median *level_shift* scores while the values wander (lag-1
         autocorrelation at least 0.8; ``0``: every value, as before); 0 or in [2, ``window // 16``].
+    warmup
+        Events learned before any alarm is raised (``0``: none; the product's detectors take
+        ``INFERWATCH_WARMUP_EVENTS``).  A crossing within them is kept out and restarts the
+        CUSUMs as any other, but is not raised: the score stays just below the threshold.
 
     Examples
     --------
@@ -220,6 +210,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
         floor: bool = True,
         season_block: int = 6,
         level_block: int = 24,
+        warmup: int = 0,
     ) -> None:
         self.window, self.tail = window, tail
         self.spike_k, self.shift_k, self.volatility_k = spike_k, shift_k, volatility_k
@@ -228,6 +219,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
         self.refractory, self.short_window, self.drops = refractory, short_window, drops
         self.corroboration_weight, self.precedent_after = corroboration_weight, precedent_after
         self.whiten, self.floor, self.season_block, self.level_block = whiten, floor, season_block, level_block
+        self.warmup = warmup
         check_parameters(self)
         self._severity_ties = True  # severity counts ties against the event (u = 1)
         self._tie_mean = True  # the CUSUMs add the surprisal averaged over the tie-breaking draw
@@ -239,11 +231,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
         self._h_plain, self._h_season, self._h_season_blocks, self._h_level_blocks = thresholds(
             self._k, budget.arl, drops=drops, short_window=short_window, season_block=season_block, level_block=level_block
         )
-        history = _SEASON_HISTORY * window
-        long_from = int(_LONG_CYCLE_FROM * window)
-        self._context = (
-            SeasonalContext(history, _MIN_PERIOD, season_prominence, _SEASON_BLOCK, long_from) if season_prominence is not None else None
-        )
+        self._context = seasonal_context(window, season_prominence)
         self._rng = np.random.default_rng(seed)
         self._uniforms: list[float] = []
         sizes = {"value": window, "pair0": window // 2, "pair1": window // 2, "season": window}  # half as many steps per phase
@@ -346,8 +334,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
             self._ratio += self.corroboration_weight * other_views_evidence(ratios, best)
             self._cusum = [0.0] * len(CUSUMS)
             # One incident, one alarm: a crossing no more severe than one in the last
-            # ``refractory`` events repeats it and is not raised.
-            if repeats(self._crossings, self._n, self._ratio, self.refractory):
+            # ``refractory`` events repeats it and is not raised; nor is one within the warm-up.
+            if repeats(self._crossings, self._n, self._ratio, self.refractory) or self._n <= self.warmup:
                 self._ratio = BELOW_ONE
             else:
                 self._fired = True

@@ -61,3 +61,4 @@ def check_parameters(det: LatencyAnomaly) -> None:
         block = getattr(det, name)
         if not isinstance(block, int) or isinstance(block, bool) or not (block == 0 or 2 <= block <= window // 16):
             raise ValueError(f"{name} must be 0 or an int in [2, window // 16 = {window // 16}], got {block!r}")
+    check_int("warmup", det.warmup, 0)

@@ -14,14 +14,32 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from models.anomaly.conformal import ConformalReference
+from models.anomaly.context import SeasonalContext
 from models.anomaly.dependence import Whitener
 from models.anomaly.latency_cusums import SEASONAL_SHIFT
 from models.anomaly.season_blocks import SeasonBlocks
 
-if TYPE_CHECKING:
-    from models.anomaly.context import SeasonalContext
+__all__ = ["SeasonStep", "SeasonalViews", "seasonal_context"]
 
-__all__ = ["SeasonStep", "SeasonalViews"]
+_MIN_PERIOD = 16
+#: Values the seasonal context keeps, in windows: periods up to a third of that (a window) are found.
+_SEASON_HISTORY = 3
+#: Values per block median of the seasonal context, where it looks for periods longer than a window
+#: (up to 11.25 windows; odd, so that the median of mapped values is the mapped median).
+_SEASON_BLOCK = 15
+#: Shortest period looked for in the block medians, in windows.  From one window, the Twitter
+#: files' weekly cycle (2,016 values) was found there, and with the value's level_shift off while
+#: it held two NAB windows (PFE, KO) were lost; a cycle shorter than 1.5 windows is mostly inside
+#: the value's reference anyway.
+_LONG_CYCLE_FROM = 1.5
+
+
+def seasonal_context(window: int, prominence: float | None) -> SeasonalContext | None:
+    """The seasonal context of a detector with a reference of ``window`` values (``None``: no
+    ``prominence``, the seasonal view off)."""
+    if prominence is None:
+        return None
+    return SeasonalContext(_SEASON_HISTORY * window, _MIN_PERIOD, prominence, _SEASON_BLOCK, int(_LONG_CYCLE_FROM * window))
 
 
 @dataclass(slots=True)

@@ -70,6 +70,7 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
     # Taken before the values' level_shift was scored in blocks while they wander: per event, as it was.
     if "level_block" not in state:
         state.update(level_block=0, _level_blocks=None, _level_by_blocks=False, _h_level_blocks=list(state["_h_plain"]))
+    state.setdefault("warmup", 0)  # taken before the warm-up: none, as it was
     for view in views:
         state["_surprisal"].setdefault(view, 0.0)
     return state

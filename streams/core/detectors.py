@@ -44,7 +44,7 @@ class DetectorFactory:
         return PredictionDrift(warmup=self.warmup, budget=self.budget, windows=windows_for(self.warmup))
 
     def latency(self) -> LatencyAnomaly:
-        return LatencyAnomaly(budget=self.budget, whiten=self.latency_whiten, floor=self.latency_floor)
+        return LatencyAnomaly(budget=self.budget, whiten=self.latency_whiten, floor=self.latency_floor, warmup=self.warmup)
 
     def gpu(self) -> GpuAnomaly:
         return GpuAnomaly(budget=self.budget)

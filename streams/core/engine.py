@@ -367,7 +367,7 @@ class Engine:
             for detector in monitor.detectors() if monitor else []:
                 getattr(detector, action)()
         for key in [k for k in state.latency if k[0] in versions]:
-            state.latency[key] = self.factory.latency()  # windowed: a fresh one is both reset and relearn
+            state.latency[key] = self.factory.latency()  # windowed: a fresh one (warm-up and all) is both reset and relearn
         state.applied_commands = [*state.applied_commands[-99:], command_id]
         message = f"reference {action} applied to {model} versions {', '.join(versions) or '(none yet)'}"
         log.info("%s (command %s)", message, command_id)

@@ -1050,6 +1050,40 @@ def test_floor_is_looked_for_as_soon_as_the_reference_is_full():
     assert abs(det.evidence()["floor"] - 5.0) < 0.2
 
 
+def test_warmup_raises_nothing_within_it_and_changes_nothing_else():
+    x = lognormal(31, n=4000)
+    x[500] *= 30.0  # within the warm-up
+    x[2500] *= 30.0  # after it
+    plain, warm = LatencyAnomaly(seed=0), LatencyAnomaly(seed=0, warmup=2000)
+    scores = []
+    fired_plain = plain.update_many(x[:2000]).tolist()
+    for v in x[:2000]:
+        warm.update(v)
+        scores.append(warm.score)
+    assert 500 in fired_plain
+    assert max(scores) < warm.threshold  # the crossing at 500 ranks just below it
+    # The crossing was kept out as usual: from then on both go on alike.
+    assert warm.update_many(x[2000:]).tolist() == plain.update_many(x[2000:]).tolist() == [500]
+    assert warm.evidence() == plain.evidence()
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, None])
+def test_bad_warmup_is_rejected(bad):
+    with pytest.raises(ValueError, match="warmup"):
+        LatencyAnomaly(warmup=bad)
+
+
+def test_snapshot_from_before_the_warmup_restores_with_none():
+    import pickle
+
+    from models.base import SNAPSHOT_VERSION
+
+    det = LatencyAnomaly(seed=0, warmup=500)
+    det.update_many(lognormal(5, n=300))
+    del det.__dict__["warmup"]
+    old = LatencyAnomaly.restore(pickle.dumps((SNAPSHOT_VERSION, det)))
+    assert old.warmup == 0
+
 
 def test_a_period_found_net_of_a_floor_is_looked_for_again_without_it():
     # The floor found at 4,014 was fitted to the cycle's levels; net of it, the autocorrelation of
