@@ -13,7 +13,7 @@ def test_quick_run_writes_json(tmp_path):
     out = tmp_path / "fa.json"
     assert false_alarms.main(["--json", str(out), "--quick"]) == 0
     data = json.loads(out.read_text())
-    assert data["config"] == {"events": 20_000, "seeds": 1, "budget_per_million": 100.0, "allowance": 3.0}
+    assert data["config"] == {"events": 20_000, "seeds": 1, "budget_per_million": 100.0, "allowance": 3.0, "latency_warmup": 0}
     assert [r["stream"] for r in data["streams"]] == [s.name for s in false_alarms.STREAMS]
     detectors = {r["detector"] for r in data["streams"]}
     assert detectors == {"LatencyAnomaly", "GpuAnomaly", "NumericDrift", "MultivariateDrift", "MissingRate",
@@ -22,6 +22,7 @@ def test_quick_run_writes_json(tmp_path):
         assert r["expected_per_seed"] == pytest.approx(2.0 * r["budget_units"])
         assert len(r["alarms"]) == 1 and r["alarms"][0] >= 0
         assert r["within_allowance"] == (r["alarms"][0] <= 3.0 * r["expected_per_seed"])
+        assert r["per_million"] == pytest.approx(r["alarms"][0] / (20_000 * r["budget_units"]) * 1e6, abs=0.05)
     units = {r["stream"]: r["budget_units"] for r in data["streams"]}
     assert units["numeric_relu"] == 4 and units["confidence_softmax_10"] == 2 and units["gpu_busy"] == 1
     summary = data["summary"]
@@ -36,3 +37,17 @@ def test_only_selects_streams_and_rejects_unknown(capsys):
         false_alarms.main(["--only", "no_such_stream"])
     with pytest.raises(SystemExit):
         false_alarms.main(["--events", "50"])
+
+
+def test_latency_warmup_holds_back_the_first_events_alarms(capsys):
+    # At the default budget the first timeouts at 30 s are new to a detector whose reference is filling.
+    args = ["--only", "latency_timeouts", "--events", "10000", "--budget", "1"]
+    runs = {}
+    for warmup in (0, 9999):
+        assert false_alarms.main([*args, "--latency-warmup", str(warmup)]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["config"]["latency_warmup"] == warmup
+        runs[warmup] = data["streams"][0]["alarms"]
+    assert sum(runs[0]) > 0 and runs[9999] == [0, 0]
+    with pytest.raises(SystemExit):
+        false_alarms.main(["--events", "10000", "--latency-warmup", "10000"])
