@@ -7,13 +7,16 @@ period holds (:mod:`~models.anomaly.floor`); once found it scores
 ``asinh((x - floor) / scale)``.  A cycle longer than a third of the values seen
 shows only later, and a floor found before it was fitted to a mixture of levels: net
 of it, the spread of the values would rise and fall with the cycle.  So once a period
-holds, the detector goes back to ``asinh(x)`` and looks for no floor again; likewise
-once a value lies further below the floor than the lowest value it was fitted to lay
-above it (the fit was wrong: on lognormal latency wandering with load one was found at
-7.24 ms, the lowest value then 7.43, and 6.97 ms came 700 events later; net of it,
-values near it read as extreme lows, and the whitening's anchor with them).  Each
-change starts the detector over from its raw reference's values in the new map (no
-alarm while they are replayed); its seasonal context keeps its history, mapped anew.
+holds, the detector goes back to ``asinh(x)``, looks for that period again there (found
+net of such a floor, a cycle of 1,440 read as 1,365 until the next look, 3,000 events
+later, and the residual against the wrong phase raised seasonal_shift), and looks for
+no floor again; likewise once a value lies further below the floor than the lowest
+value it was fitted to lay above it (the fit was wrong: on lognormal latency wandering
+with load one was found at 7.24 ms, the lowest value then 7.43, and 6.97 ms came 700
+events later; net of it, values near it read as extreme lows, and the whitening's
+anchor with them).  Each change starts the detector over from its raw reference's
+values in the new map (no alarm while they are replayed); its seasonal context keeps
+its history, mapped anew.
 """
 
 from __future__ import annotations
@@ -83,11 +86,11 @@ class ValueMapping:
             self._look_for_floor()
         elif self._map != PLAIN:
             context = self._context
-            cycle = self._floor_yields and context is not None and context.period is not None
-            if cycle or x < self._floor_refuted_below:
+            cyclic = context if self._floor_yields and context is not None and context.period is not None else None
+            if cyclic is not None or x < self._floor_refuted_below:
                 self._start_over(PLAIN, self._raw_values())
-            if cycle:  # the period was found net of a floor fitted to the cycle's levels: look again in asinh(x)
-                context.look_again()  # type: ignore[union-attr]
+            if cyclic is not None:  # its period was found net of a floor fitted to the cycle's levels
+                cyclic.look_again()  # in asinh(x)
 
     def _raw_values(self) -> np.ndarray:
         """The raw reference's values in arrival order, unmapped (no rounding below ``min_value``)."""
