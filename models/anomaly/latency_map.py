@@ -10,13 +10,17 @@ of it, the spread of the values would rise and fall with the cycle.  So once a p
 holds, the detector goes back to ``asinh(x)``, looks for that period again there (found
 net of such a floor, a cycle of 1,440 read as 1,365 until the next look, 3,000 events
 later, and the residual against the wrong phase raised seasonal_shift), and looks for
-no floor again; likewise once a value lies further below the floor than the lowest
-value it was fitted to lay above it (the fit was wrong: on lognormal latency wandering
-with load one was found at 7.24 ms, the lowest value then 7.43, and 6.97 ms came 700
-events later; net of it, values near it read as extreme lows, and the whitening's
-anchor with them).  Each change starts the detector over from its raw reference's
-values in the new map (no alarm while they are replayed); its seasonal context keeps
-its history, mapped anew.
+no floor again.  It also goes back to ``asinh(x)`` once a value lies further below the
+floor than the lowest value it was fitted to lay above it (the fit was wrong: on
+lognormal latency wandering with load one was found at 7.24 ms, the lowest value then
+7.43, and 6.97 ms came 700 events later; net of it, values near it read as extreme
+lows, and the whitening's anchor with them), and looks for a floor again a window
+later, that value among those it is fitted to (one fitted at 5.05 ms to AR(1) 0.97
+latency over a 5 ms floor was refuted 2,325 events later; never looked for again,
+the values stayed in ``asinh(x)``, and 5 alarms followed at the default budget).
+Each change starts the detector over from its raw reference's values in the new map
+(no alarm while they are replayed); its seasonal context keeps its history, mapped
+anew.
 """
 
 from __future__ import annotations
@@ -81,7 +85,8 @@ class ValueMapping:
 
     def _check_map(self, x: float) -> None:
         """Before event ``x``: look for a floor when one is due, or give one up once a period holds
-        or once ``x`` lies further below it than the lowest value it was fitted to lay above it."""
+        (and look for the period again) or once ``x`` lies further below it than the lowest value it
+        was fitted to lay above it (and look for a floor again a window later)."""
         if self._n >= self._floor_check:
             self._look_for_floor()
         elif self._map != PLAIN:
@@ -91,6 +96,8 @@ class ValueMapping:
                 self._start_over(PLAIN, self._raw_values())
             if cyclic is not None:  # its period was found net of a floor fitted to the cycle's levels
                 cyclic.look_again()  # in asinh(x)
+            elif self._map == PLAIN:  # refuted
+                self._floor_check = self._n + self.window
 
     def _raw_values(self) -> np.ndarray:
         """The raw reference's values in arrival order, unmapped (no rounding below ``min_value``)."""
@@ -118,8 +125,8 @@ class ValueMapping:
 
     def _start_over(self, new_map: ValueMap, xs: np.ndarray) -> None:
         """Start over in ``new_map`` from the raw reference's values ``xs`` (:meth:`_raw_values`; no
-        alarm while they are replayed), never to look for a floor again; the seasonal context keeps
-        its history, mapped anew."""
+        alarm while they are replayed), not looking for a floor again unless the caller says when;
+        the seasonal context keeps its history, mapped anew."""
         old_map = self._map
         fresh = self.clone()
         fresh._map, fresh._floor_check = new_map, math.inf

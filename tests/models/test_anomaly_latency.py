@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.false_alarms import cycle_ms
+from bench.false_alarms import STREAMS, cycle_ms
 from models.anomaly import LatencyAnomaly
 from models.anomaly.context import MANY_PERIODS, find_period
 from models.calibration import FalseAlarmBudget
@@ -1098,3 +1098,21 @@ def test_a_period_found_net_of_a_floor_is_looked_for_again_without_it():
     assert fired.size <= 1  # one level_shift (4,735); 6 seasonal_shift while the period was 1,365
     det.update_many(x[7000:7200])
     assert det.evidence()["period"] in range(1430, 1451)
+
+
+def test_a_refuted_floor_is_looked_for_again_a_window_later():
+    # AR(1) 0.97 latency over a 5 ms floor: the floor fitted at 2,000 (5.05 ms) is refuted at 4,325 by
+    # a value further below it than the lowest value it was fitted to lay above it.  It was never looked
+    # for again, and the values were scored in asinh(x) from then on (5 more alarms by 12,000 at the
+    # default budget); a window later it is found again, with that value in the reference.
+    stream = next(s for s in STREAMS if s.name == "latency_wandering_ar0.97")
+    x = stream.make(8000, np.random.default_rng(12))
+    det = LatencyAnomaly(seed=0)
+    floors: list[tuple[int, float]] = []
+    for i, v in enumerate(x):
+        det.update(v)
+        if not floors or floors[-1][1] != det._map.floor:
+            floors.append((i, det._map.floor))
+    assert [i for i, _ in floors] == [0, 2000, 4325, 6325]
+    (_, first), (_, none), (_, again) = floors[1:]
+    assert abs(first - 5.05) < 0.01 and none == 0.0 and abs(again - 5.0) < 0.05 and again < first
