@@ -40,12 +40,12 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
     pairs ending at odd ones), each with its own reference: within a phase the
     steps are independent on a stream with no change, while overlapping steps
     share a value, so one outlier would count twice.  A step from a value that
-    just alarmed is skipped (one spike, one alarm).  An event that crosses a threshold adds none of its views to the
-    references (with no change crossings are rare, so the p-values stay
-    conformal to within the budget; after a spike the next one of the same size
-    is still far out instead of tied with it).  A view's p-value is its
-    conformal rank, uniform on an exchangeable stream whatever the
-    distribution, with an exponential tail fitted to the ``tail`` most extreme
+    just alarmed is skipped (one spike, one alarm).  An event that crosses a
+    threshold adds none of its views to the references (with no change crossings
+    are rare, so the p-values stay conformal to within the budget; after a spike
+    the next one of the same size is still far out instead of tied with it).  A
+    view's p-value is its conformal rank, uniform on an exchangeable stream whatever
+    the distribution, with an exponential tail fitted to the ``tail`` most extreme
     values beyond the window's range.  Means are never used.
 
     Once ``precedent_after`` events old, and for ``window`` events, a crossing kept out
@@ -98,9 +98,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
     CUSUMs ``S = max(0, S + s - k)`` accumulate it, with ``spike_k`` for single
     events (*spike*, *jump*, *seasonal_spike*, *drop*) and ``shift_k`` or
     ``volatility_k`` for runs (*level_shift*, *volatility*, *seasonal_shift*;
-    ``latency_cusums.CUSUMS``).  Each CUSUM's
-    threshold ``h`` gives an in-control average run length (in events) of the
-    budget's times the number of CUSUMs in use
+    ``latency_cusums.CUSUMS``).  Each CUSUM's threshold ``h`` gives an in-control
+    average run length (in events) of the budget's times the number of CUSUMs in use
     (:func:`~models.anomaly.cusum_calibration.cusum_threshold`), so together
     they stay within ``budget``.  The score is ``r / (1 + r)`` with ``r`` the
     largest ``S / h``: in [0, 1], ``threshold`` 0.5.  At an alarm ``r`` grows by

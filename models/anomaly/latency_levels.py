@@ -23,9 +23,10 @@ every one of them in full.  The reference holds only ``window // level_block`` o
 them, so a median joins it :data:`LEVEL_BLOCK_LAG` blocks late: a shift's first
 blocks are ranked against the level before it.  Below that ``rho`` the per-event
 CUSUM keeps the budget (AR(1) 0.7 and 0.8: no false alarm in 320k events at a budget
-of 1 per million) and sees a shift sooner.  The blocks are filled from the first event, so their reference is
-ready when the dependence shows; the CUSUM restarts from 0 whenever it changes
-between per event and per block (the two have different thresholds).
+of 1 per million) and sees a shift sooner.  The blocks are filled from the first
+event, so their reference is ready when the dependence shows; the CUSUM restarts from
+0 whenever it changes between per event and per block (the two have different
+thresholds).
 """
 
 from __future__ import annotations
