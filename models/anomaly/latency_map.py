@@ -91,12 +91,11 @@ class ValueMapping:
             self._look_for_floor()
         elif self._map != PLAIN:
             context = self._context
-            cyclic = context if self._floor_yields and context is not None and context.period is not None else None
-            if cyclic is not None or x < self._floor_refuted_below:
+            if self._floor_yields and context is not None and context.period is not None:
                 self._start_over(PLAIN, self._raw_values())
-            if cyclic is not None:  # its period was found net of a floor fitted to the cycle's levels
-                cyclic.look_again()  # in asinh(x)
-            elif self._map == PLAIN:  # refuted
+                context.look_again()  # in asinh(x): the period was found net of a floor fitted to the cycle's levels
+            elif x < self._floor_refuted_below:
+                self._start_over(PLAIN, self._raw_values())
                 self._floor_check = self._n + self.window
 
     def _raw_values(self) -> np.ndarray:
