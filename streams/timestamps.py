@@ -18,7 +18,8 @@ def to_epoch_seconds(ts: float | int | str) -> float:
     """Epoch seconds from a number (s, or ms/µs/ns told apart by magnitude) or RFC 3339.
 
     Raises ``ValueError`` with a message starting ``bad timestamp`` for negative
-    or non-finite numbers, unparsable strings and strings without a UTC offset.
+    or non-finite numbers, unparsable strings, strings without a UTC offset and
+    strings before 1970 (negative epoch seconds, refused as numbers too).
 
     >>> to_epoch_seconds("2024-01-02T03:04:05.5Z")
     1704164645.5
@@ -44,4 +45,7 @@ def to_epoch_seconds(ts: float | int | str) -> float:
         raise ValueError(f"bad timestamp: {ts!r} is not RFC 3339") from None
     if parsed.tzinfo is None:
         raise ValueError(f"bad timestamp: {ts!r} has no UTC offset (RFC 3339 requires one)")
-    return parsed.timestamp()
+    value = parsed.timestamp()
+    if value < 0:
+        raise ValueError(f"bad timestamp: {ts!r} is before 1970 (negative epoch seconds)")
+    return value

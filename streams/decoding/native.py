@@ -105,7 +105,10 @@ def gpu_sample_from_object(obj: Any) -> GpuSample:
         if key in _GPU_IDENTITY or value is None:
             continue
         if isinstance(value, (bool, int, float)):
-            fields[key] = float(value)
+            try:
+                fields[key] = float(value)
+            except OverflowError:  # an integer literal beyond double range (the parser keeps those as int)
+                raise reject("non_finite", f"{key} is out of double range") from None
         elif isinstance(value, str):
             labels[key] = value
         else:

@@ -52,6 +52,8 @@ def parse_json(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:
         raise from_decode_error(exc, raw) from None
     except UnicodeDecodeError as exc:
         raise reject("not_utf8", f"invalid UTF-8 at byte {exc.start}") from None
+    except RecursionError:
+        raise reject("not_json", "arrays / objects nested deeper than the parser's recursion limit") from None
 
 
 def from_decode_error(exc: msgspec.DecodeError, raw: bytes) -> Rejected:

@@ -39,6 +39,8 @@ def is_telegraf(obj: Any) -> bool:
 def samples_from_telegraf(obj: dict[str, Any]) -> list[GpuSample]:
     """One ``GpuSample`` per ``nvidia_smi`` metric; raises ``Rejected`` on a bad one."""
     metrics = obj["metrics"] if isinstance(obj.get("metrics"), list) else [obj]
+    if not metrics:  # else the message would leave neither a record nor a dead letter
+        raise reject("missing_field", "Telegraf batch with an empty 'metrics' list")
     return [_sample(m, i) for i, m in enumerate(metrics)]
 
 
@@ -51,10 +53,13 @@ def _sample(metric: Any, i: int) -> GpuSample:
     for tag in ("host", "index"):
         if tag not in tags:
             raise reject("missing_field", f"Telegraf nvidia_smi metric lacks tag {tag!r}")
-    try:
-        gpu = int(tags["index"])
-    except (TypeError, ValueError):
-        raise reject("wrong_type", f"tag index {tags['index']!r} is not an integer") from None
+    index = tags["index"]
+    if isinstance(index, int) and not isinstance(index, bool):
+        gpu = index
+    elif isinstance(index, str) and index.isascii() and index.isdigit():
+        gpu = int(index)
+    else:  # int() would also take true, 1.7, " 1 " and "1_0"
+        raise reject("wrong_type", f"tag index {index!r} is not an integer")
     sample: dict[str, Any] = {"ts": metric.get("timestamp"), "host": tags["host"], "gpu": gpu}
     if sample["ts"] is None:
         raise reject("missing_field", "Telegraf metric lacks 'timestamp'")

@@ -141,3 +141,41 @@ def gpu_samples(draw: st.DrawFn) -> GpuSample:
 @given(gpu_samples())
 def test_any_valid_gpu_sample_round_trips(sample: GpuSample) -> None:
     assert _decode("gpu", encode_gpu_sample(sample)) == [sample]
+
+
+# -- edge inputs found in review ----------------------------------------------
+
+_DEEP = b"[" * 1_500 + b"]" * 1_500  # past the recursion limit (1000), inside MAX_BYTES
+_TG = {"name": "nvidia_smi", "fields": {"utilization_gpu": 5}, "timestamp": 1_700_000_000}
+
+EDGE_CASES = [
+    # RFC 3339 times before 1970 are negative epoch seconds, refused as numbers but accepted as strings
+    ("ts_rfc3339_before_epoch", "inference", b'{"ts": "1969-12-31T23:59:59Z", "model": "m", "latency_ms": 1}', "bad_timestamp"),
+    ("ts_rfc3339_year_zero_utc", "inference", b'{"ts": "0001-01-01T00:00:00+01:00", "model": "m", "latency_ms": 1}', "bad_timestamp"),
+    ("gpu_ts_rfc3339_before_epoch", "gpu", b'{"ts": "1969-01-01T00:00:00Z", "host": "h", "gpu": 0}', "bad_timestamp"),
+    # nesting deeper than the parser's recursion limit: was decoder_error (RecursionError)
+    ("deep_extra", "inference", b'{"ts": 1, "model": "m", "latency_ms": 1, "x": ' + _DEEP + b"}", "not_json"),
+    ("gpu_deep_field", "gpu", b'{"ts": 1, "host": "h", "gpu": 0, "X": ' + _DEEP + b"}", "not_json"),
+    # an integer beyond double range in a GPU field: was decoder_error (OverflowError in float())
+    ("gpu_field_huge_int", "gpu", b'{"ts": 1, "host": "h", "gpu": 0, "X": 1' + b"0" * 400 + b"}", "non_finite"),
+    # Telegraf index tags that are not integers were coerced by int(): true -> 1, 1.7 -> 1, "1_0" -> 10
+    ("telegraf_index_bool", "gpu", json.dumps({**_TG, "tags": {"host": "h", "index": True}}).encode(), "wrong_type"),
+    ("telegraf_index_float", "gpu", json.dumps({**_TG, "tags": {"host": "h", "index": 1.7}}).encode(), "wrong_type"),
+    ("telegraf_index_underscore", "gpu", json.dumps({**_TG, "tags": {"host": "h", "index": "1_0"}}).encode(), "wrong_type"),
+    # an empty "metrics" list gave no record and no dead letter: the message vanished
+    ("telegraf_empty_batch", "gpu", b'{"metrics": []}', "missing_field"),
+    ("gpu_sample_with_metrics_list", "gpu", b'{"ts": 1, "host": "h", "gpu": 0, "DCGM_FI_DEV_GPU_UTIL": 50, "metrics": []}', "missing_field"),
+]
+
+
+@pytest.mark.parametrize(("topic", "raw", "reason"), [c[1:] for c in EDGE_CASES], ids=[c[0] for c in EDGE_CASES])
+def test_edge_input_is_rejected_with_its_reason(topic: str, raw: bytes, reason: str) -> None:
+    with pytest.raises(Rejected) as info:
+        _decode(topic, raw)
+    assert info.value.reason == reason, info.value.detail
+
+
+def test_telegraf_integer_index_tag_is_still_read() -> None:
+    for index in ("3", 3):
+        (sample,) = _decode("gpu", json.dumps({**_TG, "tags": {"host": "h", "index": index}}).encode())
+        assert sample.gpu == 3
