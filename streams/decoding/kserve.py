@@ -80,10 +80,16 @@ class KServeJoiner:
             at=_event_time(event, received_at),
             arrived=self._clock(),
         )
+        if is_request:
+            width = len(_feature_names(half.tensors))
+            if width > self.max_features:
+                raise reject("too_many_features", f"{width} features, at most {self.max_features}")
         self._expire()
         other_kind = RESPONSE_TYPE if is_request else REQUEST_TYPE
         other = self._pending.pop((event.id, other_kind), None)
         if other is None:
+            if self._pending.pop((event.id, event.type), None) is not None:
+                self.dropped += 1  # the same half again (a retry?): the newer one waits, the older is dropped
             self._pending[(event.id, event.type)] = half
             while len(self._pending) > self.max_pending:
                 self._pending.popitem(last=False)
@@ -152,6 +158,14 @@ def _features(tensors: list[Tensor], row: int) -> dict[str, Any]:
         else:
             features.update((f"{t.name}[{j}]", v) for j, v in enumerate(values))
     return features
+
+
+def _feature_names(tensors: list[Tensor]) -> set[str]:
+    """The feature names ``_features`` gives each row of these tensors."""
+    names: set[str] = set()
+    for t in tensors:
+        names.update([t.name] if t.width == 1 else (f"{t.name}[{j}]" for j in range(t.width)))
+    return names
 
 
 def _outputs(tensors: list[Tensor], row: int) -> dict[str, Any]:

@@ -102,3 +102,21 @@ def test_missing_time_falls_back_to_broker_timestamps() -> None:
     decoder.decode(req_value, strip(req_headers), timestamp=100.0)
     events = decoder.decode(resp_value, strip(resp_headers), timestamp=100.5)
     assert events[0].ts == 100.0 and events[0].latency_ms == pytest.approx(500.0)
+
+
+def test_request_with_too_many_features_is_rejected_when_it_arrives() -> None:
+    # "Each half is validated when it arrives (so a bad half is rejected with its own bytes)":
+    # the feature count was only checked at the join, so the good response was dead-lettered
+    # and the request's bytes, already consumed, were lost.
+    decoder = InferenceDecoder(Settings(max_features=4))  # REQUEST has 5 features per row
+    with pytest.raises(Rejected) as info:
+        decoder.decode(*_binary(REQUEST_TYPE, REQUEST, time="2024-01-01T00:00:00Z"))
+    assert info.value.reason == "too_many_features"
+    assert decoder.kserve.pending == 0
+
+
+def test_a_half_replaced_by_one_with_the_same_id_is_counted_as_dropped() -> None:
+    decoder = InferenceDecoder(Settings())
+    decoder.decode(*_binary(REQUEST_TYPE, REQUEST, time="2024-01-01T00:00:00Z"))
+    decoder.decode(*_binary(REQUEST_TYPE, REQUEST, time="2024-01-01T00:00:01Z"))
+    assert (decoder.kserve.pending, decoder.kserve.dropped) == (1, 1)
