@@ -46,6 +46,7 @@ class Settings:
     control_topic: str = _env("CONTROL_TOPIC", "inferwatch.control", "Topic for reference reset/relearn commands.")
     max_message_bytes: int = _env("MAX_MESSAGE_BYTES", 1_048_576, "Larger messages are dead-lettered as oversized.")
     max_features: int = _env("MAX_FEATURES", 256, "Features per event accepted; more is dead-lettered.")
+    max_event_ahead_seconds: float = _env("MAX_EVENT_AHEAD_SECONDS", 3600.0, "An event or sample timed more than this after its Kafka message's timestamp is dead-lettered (bad_timestamp): one far-future time would move the event-time clock that holds and resolves alerts ahead for good.")
     metrics_max_features: int = _env("METRICS_MAX_FEATURES", 50, "Distinct feature label values per model in metrics.")
     false_alarms_per_million: float = _env("FALSE_ALARMS_PER_MILLION", 1.0, "False-alarm budget per detector.")
     latency_whiten: bool = _env("LATENCY_WHITEN", True, "The latency detector scores values net of their lag-1 autocorrelation, so latency that wanders with load stays within the budget ('false': raw values, quicker on level shifts, but hundreds of false alarms per million on such latency).")

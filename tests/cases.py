@@ -12,6 +12,10 @@ from streams.records import GpuSample, InferenceEvent
 
 Topic = Literal["inference", "gpu"]
 MAX_BYTES = 4096  # the settings used with these cases: small, so "oversized" is cheap to build
+#: The Kafka timestamp the unit tests decode these cases with (2027-01-15; the broker's own in the integration test).
+PRODUCED_AT = 1_800_000_000.0
+#: 2100-01-01: far ahead of any message's Kafka timestamp.
+_YEAR_2100 = 4_102_444_800
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ def malformed_cases() -> list[Malformed]:
         Malformed("ts_words", "inference", _ev(ts="yesterday"), "bad_timestamp"),
         Malformed("ts_no_offset", "inference", _ev(ts="2024-01-01T00:00:00"), "bad_timestamp"),
         Malformed("ts_negative", "inference", _ev(ts=-5), "bad_timestamp"),
+        Malformed("ts_far_future", "inference", _ev(ts=_YEAR_2100), "bad_timestamp"),
         Malformed("too_many_features", "inference", _ev(features={f"f{i}": 1.0 for i in range(300)}), "too_many_features"),
         Malformed("probabilities_sum", "inference", _ev(probabilities=[0.2, 0.2]), "bad_probabilities"),
         Malformed("gzip", "inference", b"\x1f\x8b\x08\x00", "unknown_encoding", [("content-encoding", b"gzip")]),
@@ -98,6 +103,11 @@ def malformed_cases() -> list[Malformed]:
             "oip_bad_datatype", "inference",
             json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP128", "data": [1.0]}]}).encode(),
             "bad_tensor", [*_CE, ("ce_id", b"s2"), ("ce_type", _REQ_TYPE)],
+        ),
+        Malformed(
+            "ce_time_far_future", "inference",
+            json.dumps({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}).encode(),
+            "bad_timestamp", [*_CE[:2], ("ce_time", b"2100-01-01T00:00:00Z"), _CE[3], ("ce_id", b"s4"), ("ce_type", _REQ_TYPE)],
         ),
         Malformed(
             "oip_no_inputs", "inference", b'{"id": "x"}', "bad_tensor", [*_CE, ("ce_id", b"s3"), ("ce_type", _REQ_TYPE)],
@@ -118,6 +128,15 @@ def malformed_cases() -> list[Malformed]:
         Malformed("gpu_field_object", "gpu", b'{"ts": 1, "host": "h", "gpu": 0, "DCGM_FI_DEV_GPU_UTIL": {"v": 1}}', "wrong_type"),
         Malformed("gpu_nan", "gpu", b'{"ts": 1, "host": "h", "gpu": 0, "DCGM_FI_DEV_GPU_UTIL": NaN}', "non_finite"),
         Malformed("gpu_not_json", "gpu", b"util=5", "not_json"),
+        Malformed("gpu_ts_far_future", "gpu", b'{"ts": 4102444800, "host": "h", "gpu": 0, "DCGM_FI_DEV_GPU_UTIL": 5}', "bad_timestamp"),
+        Malformed(
+            "telegraf_one_far_future", "gpu",
+            json.dumps({"metrics": [
+                {"name": "nvidia_smi", "tags": {"host": "h", "index": "0"}, "fields": {"utilization_gpu": 5}, "timestamp": 1_700_000_000},
+                {"name": "nvidia_smi", "tags": {"host": "h", "index": "1"}, "fields": {"utilization_gpu": 5}, "timestamp": _YEAR_2100},
+            ]}).encode(),
+            "bad_timestamp",
+        ),
         Malformed("telegraf_no_index", "gpu", b'{"name": "nvidia_smi", "tags": {"host": "h"}, "fields": {}, "timestamp": 1}', "missing_field"),
         Malformed("telegraf_bad_index", "gpu", b'{"name": "nvidia_smi", "tags": {"host": "h", "index": "x"}, "fields": {}, "timestamp": 1}', "wrong_type"),
         Malformed("telegraf_other_metric", "gpu", b'{"metrics": [{"name": "cpu", "tags": {}, "fields": {}}]}', "unknown_encoding"),

@@ -14,7 +14,7 @@ import msgspec
 from streams.decoding.cloudevents import Headers, headers_to_dict, is_cloudevent, parse_cloudevent
 from streams.decoding.kserve import KServeJoiner, is_kserve
 from streams.decoding.native import decode_gpu_sample, decode_inference_event, gpu_sample_from_object
-from streams.decoding.reasons import parse_json, reject
+from streams.decoding.reasons import check_not_ahead, parse_json, reject
 from streams.decoding.telegraf import is_telegraf, samples_from_telegraf
 from streams.records import GpuSample, InferenceEvent
 from streams.settings import Settings
@@ -52,10 +52,13 @@ class InferenceDecoder:
             ttl_seconds=settings.kserve_join_ttl_seconds,
             max_pending=settings.kserve_join_max_pending,
             max_features=settings.max_features,
+            max_ahead_seconds=settings.max_event_ahead_seconds,
         )
 
     def decode(self, raw: bytes | None, headers: Headers = None, timestamp: float = 0.0) -> list[InferenceEvent]:
-        """Records in one message; ``timestamp`` (epoch s) stands in for a missing CloudEvent time."""
+        """Records in one message; ``timestamp`` (the message's Kafka timestamp, epoch s; 0: unknown) stands
+        in for a missing CloudEvent time, and no event may be timed more than
+        ``max_event_ahead_seconds`` after it."""
         hdrs = headers_to_dict(headers)
         raw = check_envelope(raw, hdrs, self.settings.max_message_bytes)
         if is_cloudevent(hdrs):
@@ -63,7 +66,9 @@ class InferenceDecoder:
             if not is_kserve(event):
                 raise reject("bad_cloudevent", f"CloudEvent type {event.type!r} is not a KServe request/response")
             return self.kserve.add(event, timestamp)
-        return [decode_inference_event(raw, max_features=self.settings.max_features)]
+        event = decode_inference_event(raw, max_features=self.settings.max_features)
+        check_not_ahead(event.ts, timestamp, self.settings.max_event_ahead_seconds)
+        return [event]
 
 
 class GpuDecoder:
@@ -73,10 +78,15 @@ class GpuDecoder:
         self.settings = settings
 
     def decode(self, raw: bytes | None, headers: Headers = None, timestamp: float = 0.0) -> list[GpuSample]:
-        """Records in one message (Telegraf batches carry several)."""
+        """Records in one message (Telegraf batches carry several); none may be timed more than
+        ``max_event_ahead_seconds`` after ``timestamp`` (the message's Kafka timestamp; 0: unknown)."""
         hdrs = headers_to_dict(headers)
         raw = check_envelope(raw, hdrs, self.settings.max_message_bytes)
         if b'"nvidia_smi"' not in raw and b'"metrics"' not in raw:
-            return [decode_gpu_sample(raw)]
-        obj = parse_json(_ANY, raw)
-        return samples_from_telegraf(obj) if is_telegraf(obj) else [gpu_sample_from_object(obj)]
+            samples = [decode_gpu_sample(raw)]
+        else:
+            obj = parse_json(_ANY, raw)
+            samples = samples_from_telegraf(obj) if is_telegraf(obj) else [gpu_sample_from_object(obj)]
+        for sample in samples:
+            check_not_ahead(sample.ts, timestamp, self.settings.max_event_ahead_seconds)
+        return samples

@@ -22,7 +22,7 @@ import msgspec
 
 from streams.decoding.cloudevents import CloudEvent
 from streams.decoding.oip import Tensor, parse_tensors
-from streams.decoding.reasons import from_validation_error, reject
+from streams.decoding.reasons import check_not_ahead, from_validation_error, reject
 from streams.records import InferenceEvent
 from streams.timestamps import to_epoch_seconds
 
@@ -55,11 +55,13 @@ class KServeJoiner:
         ttl_seconds: float = 60.0,
         max_pending: int = 10_000,
         max_features: int = 256,
+        max_ahead_seconds: float = math.inf,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_pending = max_pending
         self.max_features = max_features
+        self.max_ahead_seconds = max_ahead_seconds
         self._clock = clock
         self._pending: OrderedDict[tuple[str, str], _Half] = OrderedDict()
         self.dropped = 0
@@ -77,7 +79,7 @@ class KServeJoiner:
         half = _Half(
             event=event,
             tensors=parse_tensors(event.data, "inputs" if is_request else "outputs"),
-            at=_event_time(event, received_at),
+            at=_event_time(event, received_at, self.max_ahead_seconds),
             arrived=self._clock(),
         )
         if is_request:
@@ -140,13 +142,17 @@ class KServeJoiner:
         return events
 
 
-def _event_time(event: CloudEvent, received_at: float) -> float:
+def _event_time(event: CloudEvent, received_at: float, max_ahead: float) -> float:
+    """The CloudEvent's time (``received_at``, the Kafka timestamp, when it has none), at most
+    ``max_ahead`` seconds after ``received_at``."""
     if event.time is None:
         return received_at
     try:
-        return to_epoch_seconds(event.time)
+        at = to_epoch_seconds(event.time)
     except ValueError as exc:
         raise reject("bad_timestamp", f"CloudEvent time: {exc}") from None
+    check_not_ahead(at, received_at, max_ahead)
+    return at
 
 
 def _features(tensors: list[Tensor], row: int) -> dict[str, Any]:

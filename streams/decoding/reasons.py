@@ -9,7 +9,7 @@ import msgspec
 
 from streams.errors import Rejected
 
-__all__ = ["REASONS", "from_decode_error", "from_validation_error", "parse_json", "reject"]
+__all__ = ["REASONS", "check_not_ahead", "from_decode_error", "from_validation_error", "parse_json", "reject"]
 
 #: Every reason code a dead-letter record can carry, with what it means.
 REASONS: dict[str, str] = {
@@ -22,7 +22,7 @@ REASONS: dict[str, str] = {
     "missing_field": "a required field is absent",
     "wrong_type": "a field has the wrong JSON type",
     "out_of_range": "a number is outside its allowed range (negative latency, confidence > 1, ...)",
-    "bad_timestamp": "ts is neither epoch seconds nor an RFC 3339 time with offset",
+    "bad_timestamp": "ts is neither epoch seconds nor an RFC 3339 time with offset, is before 1970, or is more than INFERWATCH_MAX_EVENT_AHEAD_SECONDS after the message's Kafka timestamp",
     "too_many_features": "more features than INFERWATCH_MAX_FEATURES",
     "bad_probabilities": "probabilities do not sum to 1",
     "unknown_encoding": "a content type, content encoding or framing inferwatch does not read",
@@ -40,6 +40,17 @@ def reject(reason: str, detail: str) -> Rejected:
     """A ``Rejected`` with a known reason code (guards against typos)."""
     assert reason in REASONS, reason
     return Rejected(reason, detail)
+
+
+def check_not_ahead(ts: float, produced_at: float, max_ahead: float) -> None:
+    """``Rejected`` (bad_timestamp) when ``ts`` is more than ``max_ahead`` seconds after ``produced_at``,
+    the Kafka message's timestamp (epoch s; ``<= 0``: unknown, nothing to check against)."""
+    if produced_at > 0.0 and ts - produced_at > max_ahead:
+        raise reject(
+            "bad_timestamp",
+            f"ts {ts:.0f} is {ts - produced_at:.0f} s after the message's Kafka timestamp {produced_at:.0f} "
+            f"(at most {max_ahead:g}: INFERWATCH_MAX_EVENT_AHEAD_SECONDS)",
+        )
 
 
 def parse_json(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:

@@ -13,15 +13,16 @@ from streams.decoding import REASONS, GpuDecoder, InferenceDecoder, encode_gpu_s
 from streams.errors import Rejected
 from streams.records import GpuSample, InferenceEvent
 from streams.settings import Settings
-from tests.cases import MAX_BYTES, encoded_valid, malformed_cases
+from tests.cases import MAX_BYTES, PRODUCED_AT, encoded_valid, malformed_cases
 
 SETTINGS = Settings(max_message_bytes=MAX_BYTES)
 CASES = malformed_cases()
 
 
-def _decode(topic: str, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> list[object]:
+def _decode(topic: str, value: bytes, headers: list[tuple[str, bytes]] | None = None, timestamp: float = PRODUCED_AT) -> list[object]:
+    """Decode as a worker would, the message produced at ``timestamp`` (0: no Kafka timestamp)."""
     decoder = InferenceDecoder(SETTINGS) if topic == "inference" else GpuDecoder(SETTINGS)
-    return decoder.decode(value, headers)
+    return decoder.decode(value, headers, timestamp)
 
 
 @pytest.mark.parametrize(("topic", "raw", "record"), encoded_valid())
@@ -98,7 +99,7 @@ def inference_events(draw: st.DrawFn) -> InferenceEvent:
 @hsettings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(inference_events())
 def test_any_valid_event_round_trips(event: InferenceEvent) -> None:
-    assert _decode("inference", encode_inference_event(event)) == [event]
+    assert _decode("inference", encode_inference_event(event), timestamp=0.0) == [event]  # any valid time, no Kafka timestamp
 
 
 @hsettings(max_examples=300)
@@ -140,7 +141,7 @@ def gpu_samples(draw: st.DrawFn) -> GpuSample:
 @hsettings(max_examples=200)
 @given(gpu_samples())
 def test_any_valid_gpu_sample_round_trips(sample: GpuSample) -> None:
-    assert _decode("gpu", encode_gpu_sample(sample)) == [sample]
+    assert _decode("gpu", encode_gpu_sample(sample), timestamp=0.0) == [sample]
 
 
 # -- edge inputs found in review ----------------------------------------------
@@ -179,3 +180,29 @@ def test_telegraf_integer_index_tag_is_still_read() -> None:
     for index in ("3", 3):
         (sample,) = _decode("gpu", json.dumps({**_TG, "tags": {"host": "h", "index": index}}).encode())
         assert sample.gpu == 3
+
+
+# -- times ahead of the message's Kafka timestamp --------------------------------
+
+
+@pytest.mark.parametrize(("topic", "template"), [
+    ("inference", '{{"ts": {ts}, "model": "m", "latency_ms": 1}}'),
+    ("gpu", '{{"ts": {ts}, "host": "h", "gpu": 0, "DCGM_FI_DEV_GPU_UTIL": 5}}'),
+    ("gpu", '{{"name": "nvidia_smi", "tags": {{"host": "h", "index": "0"}}, "fields": {{"utilization_gpu": 5}}, "timestamp": {ts}}}'),
+])
+def test_a_time_ahead_of_the_kafka_timestamp_is_refused_beyond_the_setting(topic: str, template: str) -> None:
+    settings = Settings(max_message_bytes=MAX_BYTES, max_event_ahead_seconds=60.0)
+    decoder = InferenceDecoder(settings) if topic == "inference" else GpuDecoder(settings)
+    (record,) = decoder.decode(template.format(ts=PRODUCED_AT + 60).encode(), None, PRODUCED_AT)
+    assert record.ts == PRODUCED_AT + 60  # at the limit: kept
+    with pytest.raises(Rejected) as info:
+        decoder.decode(template.format(ts=PRODUCED_AT + 61).encode(), None, PRODUCED_AT)
+    assert info.value.reason == "bad_timestamp" and "INFERWATCH_MAX_EVENT_AHEAD_SECONDS" in info.value.detail
+    # With no Kafka timestamp (0) there is nothing to compare with: the time is kept.
+    (record,) = decoder.decode(template.format(ts=PRODUCED_AT + 61).encode(), None, 0.0)
+    assert record.ts == PRODUCED_AT + 61
+
+
+def test_the_time_limit_ahead_reads_the_environment() -> None:
+    assert Settings.from_env({"INFERWATCH_MAX_EVENT_AHEAD_SECONDS": "90"}).max_event_ahead_seconds == 90.0
+    assert Settings().max_event_ahead_seconds == 3600.0
