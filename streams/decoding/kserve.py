@@ -133,8 +133,6 @@ class KServeJoiner:
             fields["request_id"] = request.event.id if rows == 1 else f"{request.event.id}#{b}"
             fields["features"] = _features(request.tensors, b)
             fields.update(_outputs(response.tensors, b))
-            if len(fields["features"]) > self.max_features:
-                raise reject("too_many_features", f"{len(fields['features'])} features, at most {self.max_features}")
             try:
                 events.append(msgspec.convert(fields, InferenceEvent))
             except msgspec.ValidationError as exc:
@@ -155,23 +153,21 @@ def _event_time(event: CloudEvent, received_at: float, max_ahead: float) -> floa
     return at
 
 
+def _column_names(t: Tensor) -> list[str]:
+    """Feature names of a tensor's columns: its name for a width of 1, else ``name[j]``."""
+    return [t.name] if t.width == 1 else [f"{t.name}[{j}]" for j in range(t.width)]
+
+
 def _features(tensors: list[Tensor], row: int) -> dict[str, Any]:
     features: dict[str, Any] = {}
     for t in tensors:
-        values = t.rows[row]
-        if t.width == 1:
-            features[t.name] = values[0]
-        else:
-            features.update((f"{t.name}[{j}]", v) for j, v in enumerate(values))
+        features.update(zip(_column_names(t), t.rows[row]))
     return features
 
 
 def _feature_names(tensors: list[Tensor]) -> set[str]:
-    """The feature names ``_features`` gives each row of these tensors."""
-    names: set[str] = set()
-    for t in tensors:
-        names.update([t.name] if t.width == 1 else (f"{t.name}[{j}]" for j in range(t.width)))
-    return names
+    """The feature names ``_features`` gives every row of these tensors (one set: rows share them)."""
+    return {name for t in tensors for name in _column_names(t)}
 
 
 def _outputs(tensors: list[Tensor], row: int) -> dict[str, Any]:
