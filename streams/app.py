@@ -52,9 +52,10 @@ _GPU_STATE_DECODER = msgspec.json.Decoder(GpuState)
 _MAX_READY_LAG = 1000
 
 
-def _headers(raw: Any) -> list[tuple[str, bytes]]:
+def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
+    """A consumed message's headers as ``(name, value)`` pairs; a null value stays ``None`` (not ``b"None"``)."""
     items = raw.items() if isinstance(raw, dict) else (raw or [])
-    return [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in items]
+    return [(k, v if v is None or isinstance(v, bytes) else str(v).encode()) for k, v in items]
 
 
 class Service:

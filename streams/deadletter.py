@@ -28,7 +28,7 @@ def dead_letter(
     offset: int,
     key: bytes | None,
     value: bytes | None,
-    headers: Sequence[tuple[str, bytes]] = (),
+    headers: Sequence[tuple[str, bytes | None]] = (),
     received_at: float | None = None,
 ) -> DeadLetter:
     """The dead-letter record for a rejected message."""
@@ -40,20 +40,20 @@ def dead_letter(
         offset=offset,
         key=key,
         value=value or b"",
-        headers=[(k, bytes(v)) for k, v in headers],
+        headers=[(k, None if v is None else bytes(v)) for k, v in headers],
         received_at=time.time() if received_at is None else received_at,
     )
 
 
-def to_kafka(record: DeadLetter) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+def to_kafka(record: DeadLetter) -> tuple[bytes | None, bytes, list[tuple[str, bytes | None]]]:
     """``(key, value, headers)`` to produce to the dead-letter topic."""
     meta = [(HEADER_PREFIX + name, str(getattr(record, name)).encode()) for name in _META]
     return record.key, record.value, [*record.headers, *meta]
 
 
-def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> DeadLetter:
+def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -> DeadLetter:
     """Read a dead-letter message back (``ValueError`` if it lacks the inferwatch headers)."""
-    meta = {k[len(HEADER_PREFIX) :]: v.decode() for k, v in headers if k.startswith(HEADER_PREFIX)}
+    meta = {k[len(HEADER_PREFIX) :]: v.decode() for k, v in headers if k.startswith(HEADER_PREFIX) and v is not None}
     missing = [name for name in _META if name not in meta]
     if missing:
         raise ValueError(f"not an inferwatch dead letter: missing header(s) {', '.join(missing)}")
@@ -65,6 +65,6 @@ def from_kafka(key: bytes | None, value: bytes | None, headers: Sequence[tuple[s
         offset=int(meta["offset"]),
         key=key,
         value=value or b"",
-        headers=[(k, bytes(v)) for k, v in headers if not k.startswith(HEADER_PREFIX)],
+        headers=[(k, None if v is None else bytes(v)) for k, v in headers if not k.startswith(HEADER_PREFIX)],
         received_at=float(meta["received_at"]),
     )

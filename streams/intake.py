@@ -26,7 +26,7 @@ R = TypeVar("R")
 class Decoder(Protocol[R]):
     """What ``InferenceDecoder`` and ``GpuDecoder`` provide."""
 
-    def decode(self, raw: bytes | None, headers: Sequence[tuple[str, bytes]] | None = None, timestamp: float = 0.0) -> list[R]: ...
+    def decode(self, raw: bytes | None, headers: Sequence[tuple[str, bytes | None]] | None = None, timestamp: float = 0.0) -> list[R]: ...
 
 
 @dataclass(slots=True)
@@ -53,7 +53,7 @@ class Intake(Generic[R]):
         offset: int,
         key: bytes | None,
         value: bytes | None,
-        headers: Sequence[tuple[str, bytes]] = (),
+        headers: Sequence[tuple[str, bytes | None]] = (),
         timestamp: float = 0.0,
     ) -> IntakeResult[R]:
         """Decode one message; a failure of any kind becomes a dead letter, logged with its coordinates."""

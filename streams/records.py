@@ -141,5 +141,5 @@ class DeadLetter(msgspec.Struct, kw_only=True):
     offset: int
     key: bytes | None = None
     value: bytes = b""
-    headers: list[tuple[str, bytes]] = []
+    headers: list[tuple[str, bytes | None]] = []  # a Kafka header value may be null
     received_at: float = 0.0

@@ -26,7 +26,7 @@ class Malformed:
     topic: Topic
     value: bytes
     reason: str
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
 
 
 def valid_events() -> list[InferenceEvent]:
@@ -88,6 +88,7 @@ def malformed_cases() -> list[Malformed]:
         Malformed("ts_far_future", "inference", _ev(ts=_YEAR_2100), "bad_timestamp"),
         Malformed("too_many_features", "inference", _ev(features={f"f{i}": 1.0 for i in range(300)}), "too_many_features"),
         Malformed("probabilities_sum", "inference", _ev(probabilities=[0.2, 0.2]), "bad_probabilities"),
+        Malformed("not_json_null_header", "inference", b"{oops", "not_json", [("x-trace", None), ("content-type", None)]),
         Malformed("gzip", "inference", b"\x1f\x8b\x08\x00", "unknown_encoding", [("content-encoding", b"gzip")]),
         Malformed("confluent_avro", "inference", b"\x00\x00\x00\x00\x01\x02", "unknown_encoding"),
         Malformed("protobuf_content_type", "inference", _ev(), "unknown_encoding", [("content-type", b"application/x-protobuf")]),

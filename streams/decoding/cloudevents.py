@@ -24,7 +24,7 @@ _STRUCTURED_TYPE = "application/cloudevents+json"
 _REQUIRED = ("id", "source", "type", "specversion")
 _ANY = msgspec.json.Decoder()
 
-Headers = Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None
+Headers = Sequence[tuple[str, bytes | None]] | Mapping[str, bytes | None] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +40,14 @@ class CloudEvent:
 
 
 def headers_to_dict(headers: Headers) -> dict[str, str]:
-    """Kafka headers as ``{lower-case name: text}``; undecodable values are dropped."""
+    """Kafka headers as ``{lower-case name: text}``; null and undecodable values are dropped (as if absent)."""
     if not headers:
         return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
     for name, value in items:
+        if value is None:  # Kafka allows a header without a value
+            continue
         try:
             out[name.lower()] = value.decode("utf-8") if isinstance(value, bytes) else str(value)
         except UnicodeDecodeError:

@@ -55,9 +55,23 @@ def test_dead_letter_keeps_original_bytes_and_headers() -> None:
     assert from_kafka(key, value, headers) == record
 
 
+def test_a_header_without_a_value_stays_null_in_the_dead_letter() -> None:
+    # aiokafka delivers a Kafka header without a value as None; it used to become b"None"
+    # (and made the dead letter's own construction raise a TypeError when passed as it came).
+    from streams.app import _headers
+
+    consumed = _headers([("trace", None), ("tenant", b"acme")])
+    assert consumed == [("trace", None), ("tenant", b"acme")]
+    record = dead_letter(Rejected("not_json", "x"), topic="t", partition=0, offset=1, key=None, value=b"{", headers=consumed)
+    key, value, headers = to_kafka(record)
+    assert ("trace", None) in headers and from_kafka(key, value, headers) == record
+
+
 def test_reading_a_foreign_message_as_dead_letter_fails_clearly() -> None:
     with pytest.raises(ValueError, match="missing header"):
         from_kafka(None, b"x", [])
+    with pytest.raises(ValueError, match="missing header"):  # a null inferwatch.* value counts as missing
+        from_kafka(None, b"x", [("inferwatch.reason", None)])
 
 
 def test_committed_json_schemas_are_current() -> None:

@@ -19,7 +19,7 @@ SETTINGS = Settings(max_message_bytes=MAX_BYTES)
 CASES = malformed_cases()
 
 
-def _decode(topic: str, value: bytes, headers: list[tuple[str, bytes]] | None = None, timestamp: float = PRODUCED_AT) -> list[object]:
+def _decode(topic: str, value: bytes, headers: list[tuple[str, bytes | None]] | None = None, timestamp: float = PRODUCED_AT) -> list[object]:
     """Decode as a worker would, the message produced at ``timestamp`` (0: no Kafka timestamp)."""
     decoder = InferenceDecoder(SETTINGS) if topic == "inference" else GpuDecoder(SETTINGS)
     return decoder.decode(value, headers, timestamp)
@@ -206,3 +206,12 @@ def test_a_time_ahead_of_the_kafka_timestamp_is_refused_beyond_the_setting(topic
 def test_the_time_limit_ahead_reads_the_environment() -> None:
     assert Settings.from_env({"INFERWATCH_MAX_EVENT_AHEAD_SECONDS": "90"}).max_event_ahead_seconds == 90.0
     assert Settings().max_event_ahead_seconds == 3600.0
+
+
+def test_a_header_without_a_value_is_as_if_absent() -> None:
+    # A null content-type was read as the text "None" and refused as unknown_encoding.
+    raw = b'{"ts": 1700000000, "model": "m", "latency_ms": 2}'
+    (event,) = _decode("inference", raw, [("content-type", None), ("ce_time", None)])
+    assert event.latency_ms == 2.0
+    (sample,) = _decode("gpu", b'{"ts": 1700000000, "host": "h", "gpu": 0}', [("content-type", None)])
+    assert sample.host == "h"
