@@ -108,7 +108,8 @@ class Service:
             metrics=self.metrics,
         )
         self.engine.factory.latency(), self.engine.factory.gpu()  # pay threshold calibration before consuming
-        self.inference_intake = Intake(InferenceDecoder(s))
+        self.inference_decoder = InferenceDecoder(s)
+        self.inference_intake = Intake(self.inference_decoder)
         self.gpu_intake = Intake(GpuDecoder(s))
         self.alertmanager = AlertmanagerClient(s.alertmanager_url, ttl=s.alertmanager_ttl_seconds) if s.alertmanager_url else None
         # The worker's own account of processed input offsets decides what is committed (see streams.offsets).
@@ -235,6 +236,8 @@ class Service:
     async def on_inference(self, chunks: list[Chunk]) -> None:
         async with self._batch_lock:
             records, models, admitted = await self._intake(chunks, self.inference_intake)
+            kserve = self.inference_decoder.kserve
+            self.metrics.observe_kserve(kserve.dropped, kserve.pending)
             for model in models:
                 self._apply_commands(model)
             await self._run(self.engine.on_events, records, admitted)

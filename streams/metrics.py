@@ -121,6 +121,12 @@ class Metrics:
         self.state_restored = Counter("inferwatch_state_restored_total", "Detector states restored from the changelog (by key kind).", ["kind"], registry=r)
         self.delivered = Counter("inferwatch_alertmanager_deliveries_total", "Alert batches accepted by Alertmanager.", registry=r)
         self.delivery_failures = Counter("inferwatch_alertmanager_delivery_failures_total", "Failed Alertmanager posts (retried).", registry=r)
+        self.kserve_dropped = Counter(
+            "inferwatch_kserve_halves_dropped_total",
+            "KServe request/response halves dropped unjoined: expired, over the pending limit, or replaced by one with the same id.", registry=r,
+        )
+        self.kserve_pending = Gauge("inferwatch_kserve_halves_pending", "KServe request/response halves waiting for their counterpart.", registry=r)
+        self._kserve_dropped_seen = 0
 
     # -- helpers that keep labels bounded ----------------------------------------
     def feature_label(self, model: str, version: str, feature: str) -> str:
@@ -144,6 +150,14 @@ class Metrics:
     def observe_event(self, event: InferenceEvent) -> None:
         """Counters and histograms for one inference event."""
         self.observe_events([event])
+
+    def observe_kserve(self, dropped: int, pending: int) -> None:
+        """The KServe joiner's running count of ``dropped`` halves (the counter grows by the increase since
+        the last call) and its ``pending`` ones."""
+        if dropped > self._kserve_dropped_seen:
+            self.kserve_dropped.inc(dropped - self._kserve_dropped_seen)
+        self._kserve_dropped_seen = dropped
+        self.kserve_pending.set(pending)
 
     def observe_events(self, events: Sequence[InferenceEvent]) -> None:
         """Counters and histograms for a batch: label lookups once per group, bucket counts in one numpy pass."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import msgspec
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.localstack import free_port
 from streams.records import Alert
@@ -34,6 +34,21 @@ def run_settings(kafka: str, alertmanager_url: str = "", **overrides: object) ->
 
 def replay_messages(messages: Iterable[ScenarioMessage], settings: Settings, speed: float) -> dict[str, int]:
     return asyncio.run(replay((m.value for m in messages), settings, speed=speed))
+
+
+def produce(settings: Settings, topic: str, key: bytes, messages: Iterable[tuple[bytes, list[tuple[str, bytes]]]]) -> None:
+    """Produce ``(value, headers)`` messages to ``topic`` with ``key``, in order."""
+
+    async def go() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+        await producer.start()
+        try:
+            for value, headers in messages:
+                await producer.send_and_wait(topic, value, key=key, headers=headers)
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())
 
 
 def split(scenario: Scenario, at_second: float) -> tuple[list[ScenarioMessage], list[ScenarioMessage]]:

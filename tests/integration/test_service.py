@@ -7,6 +7,8 @@ Kafka and are all delivered later.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from streams.localstack import LocalAlertmanager, WebhookRecorder, free_port
 from streams.records import Alert
 from streams.scenario import Scenario, builtin
 from streams.worker import spawn_worker, stop_worker, wait_healthy
-from tests.integration.service_helpers import metrics_text, read_alerts, replay_messages, run_settings, worker_log
+from tests.integration.service_helpers import metrics_text, produce, read_alerts, replay_messages, run_settings, worker_log
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +41,32 @@ def _complete(alerts: list[Alert]) -> bool:
     return len(firing) >= 2 and firing <= resolved
 
 
+KSERVE_MODEL = "kserve-fraud"
+
+
+def _kserve_messages() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
+    """KServe payload-logger CloudEvents (binary mode): a request of two rows and its response (two
+    events of ``KSERVE_MODEL``), then one request sent twice under one id (the first copy is dropped
+    unjoined, the second waits for a response that never comes)."""
+
+    def half(kind: str, ce_id: str, body: dict, time: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+        headers = [
+            ("ce_specversion", b"1.0"), ("ce_id", ce_id.encode()), ("ce_type", f"org.kubeflow.serving.inference.{kind}".encode()),
+            ("ce_source", b"http://fraud-predictor/"), ("ce_time", time.encode()),
+            ("ce_inferenceservicename", KSERVE_MODEL.encode()), ("content-type", b"application/json"),
+        ]
+        return json.dumps(body).encode(), headers
+
+    request = {"inputs": [{"name": "amount", "shape": [2], "datatype": "FP32", "data": [10.5, 99.0]}]}
+    response = {"outputs": [{"name": "probs", "shape": [2, 2], "datatype": "FP32", "data": [0.9, 0.1, 0.3, 0.7]}]}
+    return [
+        half("request", "k1", request, "2023-11-14T22:13:20.000Z"),
+        half("response", "k1", response, "2023-11-14T22:13:20.025Z"),
+        half("request", "k2", request, "2023-11-14T22:13:21.000Z"),
+        half("request", "k2", request, "2023-11-14T22:13:21.000Z"),
+    ]
+
+
 @pytest.fixture(scope="module")
 def service_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     tmp = tmp_path_factory.mktemp("service")
@@ -51,6 +79,7 @@ def service_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) 
     worker = spawn_worker(settings, log)
     try:
         wait_healthy(settings.web_port, worker, log)
+        produce(settings, settings.inference_topic, KSERVE_MODEL.encode(), _kserve_messages())
         replay_messages(scenario.messages(), settings, speed=20.0)
         read_alerts(settings, lambda alerts: any(a.status == "firing" for a in alerts), settle=4.0)
         alertmanager.start()  # down until now: the first alerts had to wait in Kafka
@@ -135,6 +164,13 @@ def test_metrics_expose_the_families_with_join_labels(service_run: Run) -> None:
         assert family in text, family
     assert 'inferwatch_model_gpu_info{gpu="0",host="gpu-node-2",model="churn-ranker"' in text
     assert 'reason="not_json"' in text
+
+
+def test_kserve_cloudevents_are_joined_and_unjoined_halves_counted(service_run: Run) -> None:
+    text = service_run.metrics
+    assert re.search(rf'^inferwatch_events_total\{{model="{KSERVE_MODEL}",version="[^"]*"\}} 2\.0$', text, re.M), "two joined rows"
+    assert re.search(r"^inferwatch_kserve_halves_dropped_total 1\.0$", text, re.M)
+    assert re.search(r"^inferwatch_kserve_halves_pending 1\.0$", text, re.M)
 
 
 def test_backtest_raises_the_same_alerts_as_the_stream(service_run: Run) -> None:

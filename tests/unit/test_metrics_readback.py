@@ -21,3 +21,14 @@ def test_counts_read_back_from_a_real_exposition_match_what_was_counted() -> Non
     assert sample_sum(text, "inferwatch_consumer_seeks_total") == 3.0  # not its _created samples
     assert sample_sum(text, "inferwatch_no_such_metric_total") == 0.0
     assert events_per_model("") == {}
+
+
+def test_the_kserve_joiners_running_drop_count_grows_the_counter_by_its_increase() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    metrics.observe_kserve(dropped=2, pending=5)
+    metrics.observe_kserve(dropped=2, pending=1)  # nothing new dropped
+    metrics.observe_kserve(dropped=5, pending=0)
+    text = generate_latest(registry).decode()
+    assert sample_sum(text, "inferwatch_kserve_halves_dropped_total") == 5.0
+    assert sample_sum(text, "inferwatch_kserve_halves_pending") == 0.0
