@@ -225,6 +225,8 @@ class Service:
             kept.append((ticket, m))
             if result.dead is not None:
                 await self._dead_letter(result.dead)
+            for letter in result.companions:  # a waiting KServe half that could not be joined with this one
+                await self._dead_letter(letter)
             for record in result.records:
                 records.append(record)
                 key = getattr(record, "model", None) or record.host

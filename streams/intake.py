@@ -2,7 +2,9 @@
 
 ``Intake`` wraps a topic's decoder with the message's coordinates so that the
 Faust agents, the CLI and the tests share the same rule: a message yields its
-records, or exactly one ``DeadLetter`` holding the original bytes and a reason.
+records, or exactly one ``DeadLetter`` holding the original bytes and a reason
+(and one for each earlier message that fails with it: a KServe half whose
+counterpart cannot be joined with it).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from streams.deadletter import dead_letter
 from streams.errors import Rejected
 from streams.records import DeadLetter
 
-__all__ = ["Decoder", "Intake", "IntakeResult"]
+__all__ = ["Consumed", "Decoder", "Intake", "IntakeResult"]
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -26,7 +28,21 @@ R = TypeVar("R")
 class Decoder(Protocol[R]):
     """What ``InferenceDecoder`` and ``GpuDecoder`` provide."""
 
-    def decode(self, raw: bytes | None, headers: Sequence[tuple[str, bytes | None]] | None = None, timestamp: float = 0.0) -> list[R]: ...
+    def decode(
+        self, raw: bytes | None, headers: Sequence[tuple[str, bytes | None]] | None = None, timestamp: float = 0.0, source: object = None
+    ) -> list[R]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """A consumed message as the ``Intake`` saw it: what a dead letter of it needs."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]]
 
 
 @dataclass(slots=True)
@@ -35,6 +51,7 @@ class IntakeResult(Generic[R]):
 
     records: list[R]
     dead: DeadLetter | None = None
+    companions: list[DeadLetter] = field(default_factory=list)  # earlier messages that failed with this one
 
 
 @dataclass
@@ -57,8 +74,9 @@ class Intake(Generic[R]):
         timestamp: float = 0.0,
     ) -> IntakeResult[R]:
         """Decode one message; a failure of any kind becomes a dead letter, logged with its coordinates."""
+        consumed = Consumed(topic, partition, offset, key, value, headers)
         try:
-            records = self.decoder.decode(value, headers, timestamp)
+            records = self.decoder.decode(value, headers, timestamp, consumed)
         except Rejected as exc:
             reason = exc
         except Exception as exc:  # noqa: BLE001 - a decoder bug must not kill the worker either
@@ -70,4 +88,13 @@ class Intake(Generic[R]):
         self.rejected[reason.reason] += 1
         log.warning("dead-lettering %s[%d]@%d: %s: %s", topic, partition, offset, reason.reason, reason.detail)
         letter = dead_letter(reason, topic=topic, partition=partition, offset=offset, key=key, value=value, headers=headers)
-        return IntakeResult([], letter)
+        return IntakeResult([], letter, [self._companion(c, reason, consumed) for c in reason.companions if isinstance(c, Consumed)])
+
+    def _companion(self, earlier: Consumed, reason: Rejected, now: Consumed) -> DeadLetter:
+        """The dead letter of an ``earlier`` message that fails with the one ``now`` dead-lettered for ``reason``."""
+        self.rejected[reason.reason] += 1
+        where = f"{now.topic}[{now.partition}]@{now.offset}"
+        log.warning("dead-lettering %s[%d]@%d with %s: %s", earlier.topic, earlier.partition, earlier.offset, where, reason.reason)
+        detail = f"with its counterpart {where}: {reason.detail}"
+        return dead_letter(Rejected(reason.reason, detail), topic=earlier.topic, partition=earlier.partition, offset=earlier.offset,
+                           key=earlier.key, value=earlier.value, headers=earlier.headers)

@@ -55,17 +55,18 @@ class InferenceDecoder:
             max_ahead_seconds=settings.max_event_ahead_seconds,
         )
 
-    def decode(self, raw: bytes | None, headers: Headers = None, timestamp: float = 0.0) -> list[InferenceEvent]:
+    def decode(self, raw: bytes | None, headers: Headers = None, timestamp: float = 0.0, source: object = None) -> list[InferenceEvent]:
         """Records in one message; ``timestamp`` (the message's Kafka timestamp, epoch s; 0: unknown) stands
         in for a missing CloudEvent time, and no event may be timed more than
-        ``max_event_ahead_seconds`` after it."""
+        ``max_event_ahead_seconds`` after it.  ``source``: the caller's handle on the message, kept
+        with a waiting KServe half (see :meth:`KServeJoiner.add`)."""
         hdrs = headers_to_dict(headers)
         raw = check_envelope(raw, hdrs, self.settings.max_message_bytes)
         if is_cloudevent(hdrs):
             event = parse_cloudevent(raw, hdrs)
             if not is_kserve(event):
                 raise reject("bad_cloudevent", f"CloudEvent type {event.type!r} is not a KServe request/response")
-            return self.kserve.add(event, timestamp)
+            return self.kserve.add(event, timestamp, source)
         event = decode_inference_event(raw, max_features=self.settings.max_features)
         check_not_ahead(event.ts, timestamp, self.settings.max_event_ahead_seconds)
         return [event]
@@ -77,9 +78,10 @@ class GpuDecoder:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def decode(self, raw: bytes | None, headers: Headers = None, timestamp: float = 0.0) -> list[GpuSample]:
+    def decode(self, raw: bytes | None, headers: Headers = None, timestamp: float = 0.0, source: object = None) -> list[GpuSample]:
         """Records in one message (Telegraf batches carry several); none may be timed more than
-        ``max_event_ahead_seconds`` after ``timestamp`` (the message's Kafka timestamp; 0: unknown)."""
+        ``max_event_ahead_seconds`` after ``timestamp`` (the message's Kafka timestamp; 0: unknown).
+        ``source`` is not used: a GPU message is decoded on its own."""
         hdrs = headers_to_dict(headers)
         raw = check_envelope(raw, hdrs, self.settings.max_message_bytes)
         if b'"nvidia_smi"' not in raw and b'"metrics"' not in raw:

@@ -23,6 +23,7 @@ import msgspec
 from streams.decoding.cloudevents import CloudEvent
 from streams.decoding.oip import Tensor, parse_tensors
 from streams.decoding.reasons import check_not_ahead, from_validation_error, reject
+from streams.errors import Rejected
 from streams.records import InferenceEvent
 from streams.timestamps import to_epoch_seconds
 
@@ -44,6 +45,7 @@ class _Half:
     tensors: list[Tensor]
     at: float  # epoch seconds: the event's time attribute, else arrival
     arrived: float  # monotonic clock, for expiry
+    source: object = None  # the caller's handle on the message, for a dead letter should the join fail
 
 
 class KServeJoiner:
@@ -71,8 +73,13 @@ class KServeJoiner:
         """Halves waiting for their counterpart."""
         return len(self._pending)
 
-    def add(self, event: CloudEvent, received_at: float) -> list[InferenceEvent]:
-        """Take one half; return the joined events when it completes a pair, else ``[]``."""
+    def add(self, event: CloudEvent, received_at: float, source: object = None) -> list[InferenceEvent]:
+        """Take one half; return the joined events when it completes a pair, else ``[]``.
+
+        ``source`` is kept with a waiting half: when the pair cannot be joined, the ``Rejected``
+        raised for the second half lists the first one's in ``companions`` (its message was
+        consumed earlier and must be dead-lettered too).
+        """
         if event.type not in (REQUEST_TYPE, RESPONSE_TYPE):
             raise reject("bad_cloudevent", f"CloudEvent type {event.type!r} is not a KServe request/response")
         is_request = event.type == REQUEST_TYPE
@@ -81,6 +88,7 @@ class KServeJoiner:
             tensors=parse_tensors(event.data, "inputs" if is_request else "outputs"),
             at=_event_time(event, received_at, self.max_ahead_seconds),
             arrived=self._clock(),
+            source=source,
         )
         if is_request:
             width = len(_feature_names(half.tensors))
@@ -98,7 +106,12 @@ class KServeJoiner:
                 self.dropped += 1
             return []
         request, response = (half, other) if is_request else (other, half)
-        return self._join(request, response)
+        try:
+            return self._join(request, response)
+        except Rejected as exc:
+            if other.source is not None:
+                exc.companions.append(other.source)
+            raise
 
     def _expire(self) -> None:
         deadline = self._clock() - self.ttl_seconds

@@ -47,7 +47,8 @@ KSERVE_MODEL = "kserve-fraud"
 def _kserve_messages() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
     """KServe payload-logger CloudEvents (binary mode): a request of two rows and its response (two
     events of ``KSERVE_MODEL``), then one request sent twice under one id (the first copy is dropped
-    unjoined, the second waits for a response that never comes)."""
+    unjoined, the second waits for a response that never comes), then a request of two rows whose
+    response has one (both dead-lettered as bad_tensor)."""
 
     def half(kind: str, ce_id: str, body: dict, time: str) -> tuple[bytes, list[tuple[str, bytes]]]:
         headers = [
@@ -64,6 +65,8 @@ def _kserve_messages() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
         half("response", "k1", response, "2023-11-14T22:13:20.025Z"),
         half("request", "k2", request, "2023-11-14T22:13:21.000Z"),
         half("request", "k2", request, "2023-11-14T22:13:21.000Z"),
+        half("request", "k3", request, "2023-11-14T22:13:22.000Z"),
+        half("response", "k3", {"outputs": [{"name": "label", "shape": [1], "datatype": "INT64", "data": [1]}]}, "2023-11-14T22:13:22.010Z"),
     ]
 
 
@@ -171,6 +174,9 @@ def test_kserve_cloudevents_are_joined_and_unjoined_halves_counted(service_run: 
     assert re.search(rf'^inferwatch_events_total\{{model="{KSERVE_MODEL}",version="[^"]*"\}} 2\.0$', text, re.M), "two joined rows"
     assert re.search(r"^inferwatch_kserve_halves_dropped_total 1\.0$", text, re.M)
     assert re.search(r"^inferwatch_kserve_halves_pending 1\.0$", text, re.M)
+    # a pair that cannot be joined: the request, consumed first, is dead-lettered with the response
+    topic = service_run.settings.inference_topic
+    assert re.search(rf'^inferwatch_dead_letters_total\{{reason="bad_tensor",topic="{re.escape(topic)}"\}} 2\.0$', text, re.M)
 
 
 def test_backtest_raises_the_same_alerts_as_the_stream(service_run: Run) -> None:

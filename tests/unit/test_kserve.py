@@ -10,6 +10,7 @@ import pytest
 from streams.decoding import InferenceDecoder
 from streams.decoding.kserve import REQUEST_TYPE, RESPONSE_TYPE
 from streams.errors import Rejected
+from streams.intake import Intake
 from streams.settings import Settings
 
 REQUEST = {
@@ -92,6 +93,23 @@ def test_batch_size_disagreement_is_a_bad_tensor() -> None:
     with pytest.raises(Rejected) as info:
         decoder.decode(*_binary(RESPONSE_TYPE, one_row, time="2024-01-01T00:00:01Z"))
     assert info.value.reason == "bad_tensor"
+
+
+def test_a_waiting_half_that_cannot_be_joined_is_dead_lettered_with_its_counterpart() -> None:
+    # The request was consumed (and its offset committed) before the response showed the pair
+    # cannot be joined: it used to be dropped, only the response reaching the dead-letter topic.
+    intake = Intake(InferenceDecoder(Settings()))
+    req_value, req_headers = _binary(REQUEST_TYPE, REQUEST, time="2024-01-01T00:00:00Z")
+    one_row = {**RESPONSE, "outputs": [{"name": "label", "shape": [1], "datatype": "INT64", "data": [1]}]}
+    resp_value, resp_headers = _binary(RESPONSE_TYPE, one_row, time="2024-01-01T00:00:01Z")
+    first = intake.process(topic="in", partition=0, offset=7, key=b"fraud", value=req_value, headers=req_headers)
+    assert (first.records, first.dead, first.companions) == ([], None, [])
+    second = intake.process(topic="in", partition=0, offset=9, key=b"fraud", value=resp_value, headers=resp_headers)
+    assert second.dead is not None and (second.dead.reason, second.dead.offset, second.dead.value) == ("bad_tensor", 9, resp_value)
+    (request,) = second.companions
+    assert (request.reason, request.offset, request.key, request.value, request.headers) == ("bad_tensor", 7, b"fraud", req_value, req_headers)
+    assert request.detail.startswith("with its counterpart in[0]@9: ")
+    assert intake.rejected["bad_tensor"] == 2 and intake.decoder.kserve.pending == 0
 
 
 def test_missing_time_falls_back_to_broker_timestamps() -> None:
