@@ -111,6 +111,16 @@ def malformed_cases() -> list[Malformed]:
             "bad_timestamp", [*_CE[:2], ("ce_time", b"2100-01-01T00:00:00Z"), _CE[3], ("ce_id", b"s4"), ("ce_type", _REQ_TYPE)],
         ),
         Malformed(
+            "oip_int8_out_of_range", "inference",
+            json.dumps({"inputs": [{"name": "x", "shape": [2], "datatype": "INT8", "data": [1, 300]}]}).encode(),
+            "bad_tensor", [*_CE, ("ce_id", b"s5"), ("ce_type", _REQ_TYPE)],
+        ),
+        Malformed(
+            "ce_structured_id_not_text", "inference",
+            json.dumps({"specversion": "1.0", "id": 5, "source": "s", "type": _REQ_TYPE.decode(), "data": {"inputs": []}}).encode(),
+            "bad_cloudevent", [("content-type", b"application/cloudevents+json")],
+        ),
+        Malformed(
             "oip_no_inputs", "inference", b'{"id": "x"}', "bad_tensor", [*_CE, ("ce_id", b"s3"), ("ce_type", _REQ_TYPE)],
         ),
         Malformed(

@@ -76,6 +76,9 @@ def parse_cloudevent(raw: bytes, headers: Mapping[str, str]) -> CloudEvent:
     missing = [name for name in _REQUIRED if not attrs.get(name)]
     if missing:
         raise reject("bad_cloudevent", f"CloudEvent lacks required attribute(s): {', '.join(missing)}")
+    not_text = [name for name in _REQUIRED if not isinstance(attrs[name], str)]
+    if not_text:  # structured mode only: header values are always text
+        raise reject("bad_cloudevent", f"CloudEvent attribute(s) {', '.join(not_text)} must be strings")
     if str(attrs["specversion"]) != "1.0":
         raise reject("bad_cloudevent", f"CloudEvents specversion {attrs['specversion']!r}, only '1.0' is read")
     extensions = {k: str(v) for k, v in attrs.items() if k not in (*_REQUIRED, "time")}

@@ -22,6 +22,13 @@ DATATYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
+#: Value range of each OIP integer datatype.
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    **{f"UINT{b}": (0, 2**b - 1) for b in (8, 16, 32, 64)},
+    **{f"INT{b}": (-(2 ** (b - 1)), 2 ** (b - 1) - 1) for b in (8, 16, 32, 64)},
+}
+
+
 class Tensor:
     """A validated tensor: ``rows[b]`` is the flat list of values of batch row ``b``."""
 
@@ -62,10 +69,12 @@ def _tensor(obj: Any, where: str) -> Tensor:
     flat = _flatten(data)
     if len(flat) != math.prod(shape):
         raise reject("bad_tensor", f"{where} ({name}) shape {shape} needs {math.prod(shape)} values, data has {len(flat)}")
-    want = DATATYPES[datatype]
+    want, (low, high) = DATATYPES[datatype], _INT_RANGES.get(datatype, (None, None))
     for value in flat:
         if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
             raise reject("bad_tensor", f"{where} ({name}) {datatype} tensor holds {value!r}")
+        if low is not None and not low <= value <= high:
+            raise reject("bad_tensor", f"{where} ({name}) {datatype} tensor holds {value!r}, outside [{low}, {high}]")
     batch = shape[0]
     width = len(flat) // batch if batch else 0
     rows = [flat[b * width : (b + 1) * width] for b in range(batch)]

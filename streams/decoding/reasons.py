@@ -61,8 +61,8 @@ def parse_json(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:
         raise from_validation_error(exc) from None
     except msgspec.DecodeError as exc:
         raise from_decode_error(exc, raw) from None
-    except UnicodeDecodeError as exc:
-        raise reject("not_utf8", f"invalid UTF-8 at byte {exc.start}") from None
+    except UnicodeDecodeError as exc:  # its position is within one JSON string: find it in the message
+        raise reject("not_utf8", f"invalid UTF-8 at byte {_utf8_error_at(raw, exc.start)}") from None
     except RecursionError:
         raise reject("not_json", "arrays / objects nested deeper than the parser's recursion limit") from None
 
@@ -76,6 +76,15 @@ def from_decode_error(exc: msgspec.DecodeError, raw: bytes) -> Rejected:
     except UnicodeDecodeError as uexc:
         return reject("not_utf8", f"invalid UTF-8 at byte {uexc.start}")
     return reject("not_json", str(exc))
+
+
+def _utf8_error_at(raw: bytes, fallback: int) -> int:
+    """Offset of the first invalid UTF-8 byte in ``raw`` (``fallback`` if there is none)."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return fallback
 
 
 _CONSTRAINT = re.compile(r"Expected `[^`]+` (>=|<=|>|<|of length)")

@@ -215,3 +215,11 @@ def test_a_header_without_a_value_is_as_if_absent() -> None:
     assert event.latency_ms == 2.0
     (sample,) = _decode("gpu", b'{"ts": 1700000000, "host": "h", "gpu": 0}', [("content-type", None)])
     assert sample.host == "h"
+
+
+def test_not_utf8_names_the_offending_byte_of_the_message() -> None:
+    # msgspec reports the position within the JSON string holding the byte ("at byte 0" here).
+    raw = b'{"ts": 1, "model": "m", "latency_ms": 1, "note": "ab\xffc"}'
+    with pytest.raises(Rejected) as info:
+        _decode("inference", raw)
+    assert info.value.reason == "not_utf8" and info.value.detail == f"invalid UTF-8 at byte {raw.index(0xFF)}"
