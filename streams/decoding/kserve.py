@@ -6,7 +6,10 @@ batch row is built: features from the request's input tensors, prediction,
 probabilities and confidence from the response's output tensors, latency from
 the two events' ``time`` attributes (or arrival times when absent).
 Unmatched halves are dropped after ``ttl_seconds`` or when more than
-``max_pending`` wait, oldest first, and counted in ``dropped``.
+``max_pending`` wait, oldest first, and counted in ``dropped`` (as is a half
+replaced by another with the same id and type).  A pair that cannot be joined
+is rejected with the second half, naming the first's ``source`` in the
+rejection's ``companions`` so that it is dead-lettered too.
 """
 
 from __future__ import annotations
