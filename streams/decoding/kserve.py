@@ -135,10 +135,13 @@ class KServeJoiner:
         model = attrs.get("inferenceservicename") or body.get("model_name")
         if not model:
             raise reject("missing_field", f"KServe {request.event.id}: no inferenceservicename nor model_name")
+        if response.at < request.at and request.event.time is not None and response.event.time is not None:
+            # Both logged by the same agent: a response before its request is a broken clock or record.
+            raise reject("out_of_range", f"KServe {request.event.id}: response time {response.event.time} is before request time {request.event.time}")
         base: dict[str, Any] = {
             "ts": request.at,
             "model": model,
-            "latency_ms": max(0.0, (response.at - request.at) * 1000.0),
+            "latency_ms": max(0.0, (response.at - request.at) * 1000.0),  # < 0 only against a Kafka timestamp
             "extra": {f"ce_{k}": v for k, v in attrs.items() if k != "inferenceservicename"},
         }
         if body.get("model_version"):

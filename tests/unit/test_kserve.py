@@ -112,6 +112,17 @@ def test_a_waiting_half_that_cannot_be_joined_is_dead_lettered_with_its_counterp
     assert intake.rejected["bad_tensor"] == 2 and intake.decoder.kserve.pending == 0
 
 
+def test_a_response_timed_before_its_request_is_refused_with_it() -> None:
+    # Its latency used to be clamped to 0 without a word.
+    intake = Intake(InferenceDecoder(Settings()))
+    req_value, req_headers = _binary(REQUEST_TYPE, REQUEST, time="2024-01-01T00:00:01Z")
+    resp_value, resp_headers = _binary(RESPONSE_TYPE, RESPONSE, time="2024-01-01T00:00:00Z")
+    intake.process(topic="in", partition=0, offset=1, key=None, value=req_value, headers=req_headers)
+    result = intake.process(topic="in", partition=0, offset=2, key=None, value=resp_value, headers=resp_headers)
+    assert result.dead is not None and result.dead.reason == "out_of_range" and "before request time" in result.dead.detail
+    assert [c.offset for c in result.companions] == [1]
+
+
 def test_missing_time_falls_back_to_broker_timestamps() -> None:
     decoder = InferenceDecoder(Settings())
     req_value, req_headers = _binary(REQUEST_TYPE, REQUEST, time="x")
