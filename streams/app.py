@@ -225,7 +225,7 @@ class Service:
             kept.append((ticket, m))
             if result.dead is not None:
                 await self._dead_letter(result.dead)
-            for letter in result.companions:  # a waiting KServe half that could not be joined with this one
+            for letter in result.earlier:  # KServe halves held for this message or dropped unjoined meanwhile
                 await self._dead_letter(letter)
             for record in result.records:
                 records.append(record)

@@ -2,9 +2,10 @@
 
 ``Intake`` wraps a topic's decoder with the message's coordinates so that the
 Faust agents, the CLI and the tests share the same rule: a message yields its
-records, or exactly one ``DeadLetter`` holding the original bytes and a reason
-(and one for each earlier message that fails with it: a KServe half whose
-counterpart cannot be joined with it).
+records, or exactly one ``DeadLetter`` holding the original bytes and a reason;
+besides, earlier messages held for a later one (KServe halves) are dead-lettered
+when that one shows they cannot be used: a counterpart that cannot be joined
+with it, or a half dropped unjoined while it was decoded.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Decoder(Protocol[R]):
         self, raw: bytes | None, headers: Sequence[tuple[str, bytes | None]] | None = None, timestamp: float = 0.0, source: object = None
     ) -> list[R]: ...
 
+    def take_unjoined(self) -> list[object]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Consumed:
@@ -51,7 +54,7 @@ class IntakeResult(Generic[R]):
 
     records: list[R]
     dead: DeadLetter | None = None
-    companions: list[DeadLetter] = field(default_factory=list)  # earlier messages that failed with this one
+    earlier: list[DeadLetter] = field(default_factory=list)  # earlier messages dead-lettered while this one was decoded
 
 
 @dataclass
@@ -84,17 +87,29 @@ class Intake(Generic[R]):
             reason = Rejected("decoder_error", f"{type(exc).__name__}: {exc}")
         else:
             self.decoded += len(records)
-            return IntakeResult(records)
+            return IntakeResult(records, None, self._unjoined(consumed))
         self.rejected[reason.reason] += 1
         log.warning("dead-lettering %s[%d]@%d: %s: %s", topic, partition, offset, reason.reason, reason.detail)
         letter = dead_letter(reason, topic=topic, partition=partition, offset=offset, key=key, value=value, headers=headers)
-        return IntakeResult([], letter, [self._companion(c, reason, consumed) for c in reason.companions if isinstance(c, Consumed)])
+        where = _where(consumed)
+        companions = [
+            self._earlier(c, Rejected(reason.reason, f"with its counterpart {where}: {reason.detail}"))
+            for c in reason.companions if isinstance(c, Consumed)
+        ]
+        return IntakeResult([], letter, companions + self._unjoined(consumed))
 
-    def _companion(self, earlier: Consumed, reason: Rejected, now: Consumed) -> DeadLetter:
-        """The dead letter of an ``earlier`` message that fails with the one ``now`` dead-lettered for ``reason``."""
+    def _unjoined(self, now: Consumed) -> list[DeadLetter]:
+        """Dead letters of the halves the decoder dropped unjoined while ``now`` was decoded."""
+        why = Rejected("unjoined", f"no counterpart joined it (dropped while {_where(now)} was decoded)")
+        return [self._earlier(c, why) for c in self.decoder.take_unjoined() if isinstance(c, Consumed)]
+
+    def _earlier(self, earlier: Consumed, reason: Rejected) -> DeadLetter:
+        """The dead letter of an ``earlier`` message, for ``reason``."""
         self.rejected[reason.reason] += 1
-        where = f"{now.topic}[{now.partition}]@{now.offset}"
-        log.warning("dead-lettering %s[%d]@%d with %s: %s", earlier.topic, earlier.partition, earlier.offset, where, reason.reason)
-        detail = f"with its counterpart {where}: {reason.detail}"
-        return dead_letter(Rejected(reason.reason, detail), topic=earlier.topic, partition=earlier.partition, offset=earlier.offset,
+        log.warning("dead-lettering %s: %s: %s", _where(earlier), reason.reason, reason.detail)
+        return dead_letter(reason, topic=earlier.topic, partition=earlier.partition, offset=earlier.offset,
                            key=earlier.key, value=earlier.value, headers=earlier.headers)
+
+
+def _where(message: Consumed) -> str:
+    return f"{message.topic}[{message.partition}]@{message.offset}"

@@ -71,6 +71,10 @@ class InferenceDecoder:
         check_not_ahead(event.ts, timestamp, self.settings.max_event_ahead_seconds)
         return [event]
 
+    def take_unjoined(self) -> list[object]:
+        """Sources of the KServe halves dropped unjoined since the last call (:meth:`KServeJoiner.take_unjoined`)."""
+        return self.kserve.take_unjoined()
+
 
 class GpuDecoder:
     """Native JSON GPU samples and Telegraf ``nvidia_smi`` JSON from the GPU topic."""
@@ -92,3 +96,7 @@ class GpuDecoder:
         for sample in samples:
             check_not_ahead(sample.ts, timestamp, self.settings.max_event_ahead_seconds)
         return samples
+
+    def take_unjoined(self) -> list[object]:
+        """None: a GPU message is never held for another."""
+        return []

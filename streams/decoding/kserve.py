@@ -5,11 +5,13 @@ bytes) and held until its counterpart comes; then one ``InferenceEvent`` per
 batch row is built: features from the request's input tensors, prediction,
 probabilities and confidence from the response's output tensors, latency from
 the two events' ``time`` attributes (or arrival times when absent).
-Unmatched halves are dropped after ``ttl_seconds`` or when more than
-``max_pending`` wait, oldest first, and counted in ``dropped`` (as is a half
-replaced by another with the same id and type).  A pair that cannot be joined
-is rejected with the second half, naming the first's ``source`` in the
-rejection's ``companions`` so that it is dead-lettered too.
+Unmatched halves are dropped after ``ttl_seconds`` (checked when the next half
+arrives) or when more than ``max_pending`` wait, oldest first, and counted in
+``dropped``, as is a half replaced by another with the same id and type; the
+``source`` of each is handed out by :meth:`KServeJoiner.take_unjoined`, for a
+dead letter.  A pair that cannot be joined is rejected with the second half,
+naming the first's ``source`` in the rejection's ``companions`` so that it is
+dead-lettered too.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class KServeJoiner:
         self._clock = clock
         self._pending: OrderedDict[tuple[str, str], _Half] = OrderedDict()
         self.dropped = 0
+        self._unjoined: list[object] = []  # sources of the halves dropped since take_unjoined
 
     @property
     def pending(self) -> int:
@@ -101,12 +104,12 @@ class KServeJoiner:
         other_kind = RESPONSE_TYPE if is_request else REQUEST_TYPE
         other = self._pending.pop((event.id, other_kind), None)
         if other is None:
-            if self._pending.pop((event.id, event.type), None) is not None:
-                self.dropped += 1  # the same half again (a retry?): the newer one waits, the older is dropped
+            replaced = self._pending.pop((event.id, event.type), None)
+            if replaced is not None:  # the same half again (a retry?): the newer one waits, the older is dropped
+                self._drop(replaced)
             self._pending[(event.id, event.type)] = half
             while len(self._pending) > self.max_pending:
-                self._pending.popitem(last=False)
-                self.dropped += 1
+                self._drop(self._pending.popitem(last=False)[1])
             return []
         request, response = (half, other) if is_request else (other, half)
         try:
@@ -122,8 +125,18 @@ class KServeJoiner:
             oldest = next(iter(self._pending.values()))
             if oldest.arrived >= deadline:
                 break
-            self._pending.popitem(last=False)
-            self.dropped += 1
+            self._drop(self._pending.popitem(last=False)[1])
+
+    def _drop(self, half: _Half) -> None:
+        self.dropped += 1
+        if half.source is not None:
+            self._unjoined.append(half.source)
+
+    def take_unjoined(self) -> list[object]:
+        """The sources of the halves dropped unjoined since the last call (expired, over
+        ``max_pending``, or replaced by one with the same id and type), oldest first."""
+        out, self._unjoined = self._unjoined, []
+        return out
 
     def _join(self, request: _Half, response: _Half) -> list[InferenceEvent]:
         batch = {t.shape[0] for t in request.tensors + response.tensors}

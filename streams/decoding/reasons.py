@@ -29,6 +29,7 @@ REASONS: dict[str, str] = {
     "bad_cloudevent": "a CloudEvent without its required attributes or with an unknown type",
     "bad_tensor": "an Open Inference Protocol tensor whose shape, datatype and data disagree",
     "bad_command": "a control message that is not a valid reference command",
+    "unjoined": "a KServe request or response whose counterpart did not come within INFERWATCH_KSERVE_JOIN_TTL_SECONDS (or before INFERWATCH_KSERVE_JOIN_MAX_PENDING others), or came again under the same id",
     "processing_error": "the detectors failed on the batch holding this message (a bug: please report it)",
     "decoder_error": "the decoder itself failed (a bug: please report it with the dead letter)",
 }

@@ -47,8 +47,8 @@ KSERVE_MODEL = "kserve-fraud"
 def _kserve_messages() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
     """KServe payload-logger CloudEvents (binary mode): a request of two rows and its response (two
     events of ``KSERVE_MODEL``), then one request sent twice under one id (the first copy is dropped
-    unjoined, the second waits for a response that never comes), then a request of two rows whose
-    response has one (both dead-lettered as bad_tensor)."""
+    unjoined and dead-lettered, the second waits for a response that never comes), then a request
+    of two rows whose response has one (both dead-lettered as bad_tensor)."""
 
     def half(kind: str, ce_id: str, body: dict, time: str) -> tuple[bytes, list[tuple[str, bytes]]]:
         headers = [
@@ -174,9 +174,11 @@ def test_kserve_cloudevents_are_joined_and_unjoined_halves_counted(service_run: 
     assert re.search(rf'^inferwatch_events_total\{{model="{KSERVE_MODEL}",version="[^"]*"\}} 2\.0$', text, re.M), "two joined rows"
     assert re.search(r"^inferwatch_kserve_halves_dropped_total 1\.0$", text, re.M)
     assert re.search(r"^inferwatch_kserve_halves_pending 1\.0$", text, re.M)
+    topic = re.escape(service_run.settings.inference_topic)
+    # the request sent twice: its first copy is dead-lettered as unjoined
+    assert re.search(rf'^inferwatch_dead_letters_total\{{reason="unjoined",topic="{topic}"\}} 1\.0$', text, re.M)
     # a pair that cannot be joined: the request, consumed first, is dead-lettered with the response
-    topic = service_run.settings.inference_topic
-    assert re.search(rf'^inferwatch_dead_letters_total\{{reason="bad_tensor",topic="{re.escape(topic)}"\}} 2\.0$', text, re.M)
+    assert re.search(rf'^inferwatch_dead_letters_total\{{reason="bad_tensor",topic="{topic}"\}} 2\.0$', text, re.M)
 
 
 def test_backtest_raises_the_same_alerts_as_the_stream(service_run: Run) -> None:

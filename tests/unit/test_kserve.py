@@ -103,13 +103,29 @@ def test_a_waiting_half_that_cannot_be_joined_is_dead_lettered_with_its_counterp
     one_row = {**RESPONSE, "outputs": [{"name": "label", "shape": [1], "datatype": "INT64", "data": [1]}]}
     resp_value, resp_headers = _binary(RESPONSE_TYPE, one_row, time="2024-01-01T00:00:01Z")
     first = intake.process(topic="in", partition=0, offset=7, key=b"fraud", value=req_value, headers=req_headers)
-    assert (first.records, first.dead, first.companions) == ([], None, [])
+    assert (first.records, first.dead, first.earlier) == ([], None, [])
     second = intake.process(topic="in", partition=0, offset=9, key=b"fraud", value=resp_value, headers=resp_headers)
     assert second.dead is not None and (second.dead.reason, second.dead.offset, second.dead.value) == ("bad_tensor", 9, resp_value)
-    (request,) = second.companions
+    (request,) = second.earlier
     assert (request.reason, request.offset, request.key, request.value, request.headers) == ("bad_tensor", 7, b"fraud", req_value, req_headers)
     assert request.detail.startswith("with its counterpart in[0]@9: ")
     assert intake.rejected["bad_tensor"] == 2 and intake.decoder.kserve.pending == 0
+
+
+def test_a_half_dropped_unjoined_is_dead_lettered_with_the_message_that_displaced_it() -> None:
+    intake = Intake(InferenceDecoder(Settings(kserve_join_max_pending=1)))
+
+    def request(offset: int, ce_id: str) -> object:
+        value, headers = _binary(REQUEST_TYPE, REQUEST, ce_id=ce_id, time="2024-01-01T00:00:00Z")
+        return intake.process(topic="in", partition=0, offset=offset, key=b"k", value=value, headers=headers)
+
+    assert request(1, "a").earlier == []
+    over = request(2, "b")  # two waiting, one allowed: "a" goes
+    assert over.dead is None and [(d.reason, d.offset) for d in over.earlier] == [("unjoined", 1)]
+    assert over.earlier[0].detail == "no counterpart joined it (dropped while in[0]@2 was decoded)"
+    again = request(3, "b")  # "b" again: the older copy goes
+    assert [(d.reason, d.offset) for d in again.earlier] == [("unjoined", 2)]
+    assert intake.rejected["unjoined"] == 2 and intake.decoder.kserve.dropped == 2
 
 
 def test_a_response_timed_before_its_request_is_refused_with_it() -> None:
@@ -120,7 +136,7 @@ def test_a_response_timed_before_its_request_is_refused_with_it() -> None:
     intake.process(topic="in", partition=0, offset=1, key=None, value=req_value, headers=req_headers)
     result = intake.process(topic="in", partition=0, offset=2, key=None, value=resp_value, headers=resp_headers)
     assert result.dead is not None and result.dead.reason == "out_of_range" and "before request time" in result.dead.detail
-    assert [c.offset for c in result.companions] == [1]
+    assert [c.offset for c in result.earlier] == [1]
 
 
 def test_missing_time_falls_back_to_broker_timestamps() -> None:
