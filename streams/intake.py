@@ -50,7 +50,8 @@ class Consumed:
 
 @dataclass(slots=True)
 class IntakeResult(Generic[R]):
-    """Records decoded from one message, or the dead letter it became."""
+    """Records decoded from one message, or the dead letter it became; and the dead letters of
+    earlier messages held for it (KServe halves) that it showed cannot be used."""
 
     records: list[R]
     dead: DeadLetter | None = None
