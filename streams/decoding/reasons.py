@@ -63,7 +63,8 @@ def parse_json(decoder: msgspec.json.Decoder[Any], raw: bytes) -> Any:
     except msgspec.DecodeError as exc:
         raise from_decode_error(exc, raw) from None
     except UnicodeDecodeError as exc:  # its position is within one JSON string: find it in the message
-        raise reject("not_utf8", f"invalid UTF-8 at byte {_utf8_error_at(raw, exc.start)}") from None
+        at = _utf8_error_at(raw)
+        raise reject("not_utf8", f"invalid UTF-8 at byte {exc.start if at is None else at}") from None
     except RecursionError:
         raise reject("not_json", "arrays / objects nested deeper than the parser's recursion limit") from None
 
@@ -72,20 +73,19 @@ def from_decode_error(exc: msgspec.DecodeError, raw: bytes) -> Rejected:
     """Classify a JSON syntax error."""
     if str(exc).startswith("Number out of range") or any(tok in raw for tok in _NON_FINITE_TOKENS):
         return reject("non_finite", f"NaN and Infinity are not JSON numbers ({exc})")
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as uexc:
-        return reject("not_utf8", f"invalid UTF-8 at byte {uexc.start}")
+    at = _utf8_error_at(raw)
+    if at is not None:
+        return reject("not_utf8", f"invalid UTF-8 at byte {at}")
     return reject("not_json", str(exc))
 
 
-def _utf8_error_at(raw: bytes, fallback: int) -> int:
-    """Offset of the first invalid UTF-8 byte in ``raw`` (``fallback`` if there is none)."""
+def _utf8_error_at(raw: bytes) -> int | None:
+    """Offset of the first invalid UTF-8 byte in ``raw`` (``None``: it is all valid)."""
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return exc.start
-    return fallback
+    return None
 
 
 _CONSTRAINT = re.compile(r"Expected `[^`]+` (>=|<=|>|<|of length)")
