@@ -13,13 +13,10 @@ class Rejected(InferwatchError):
     """A message that cannot be turned into a record.
 
     ``reason`` is a short stable code (used as a metric label and in the
-    dead-letter record); ``detail`` explains it to a human.  ``companions``: the
-    sources (as the caller passed them to the decoder) of earlier messages that
-    fail with this one: a KServe half whose counterpart cannot be joined with it.
+    dead-letter record); ``detail`` explains it to a human.
     """
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
-        self.companions: list[object] = []

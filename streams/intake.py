@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from streams.deadletter import dead_letter
+from streams.decoding.kserve import Released
 from streams.errors import Rejected
 from streams.records import DeadLetter
 
@@ -33,7 +34,7 @@ class Decoder(Protocol[R]):
         self, raw: bytes | None, headers: Sequence[tuple[str, bytes | None]] | None = None, timestamp: float = 0.0, source: object = None
     ) -> list[R]: ...
 
-    def take_unjoined(self) -> list[object]: ...
+    def take_released(self) -> list[Released]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,28 +89,25 @@ class Intake(Generic[R]):
             reason = Rejected("decoder_error", f"{type(exc).__name__}: {exc}")
         else:
             self.decoded += len(records)
-            return IntakeResult(records, None, self._unjoined(consumed))
+            return IntakeResult(records, None, self._released(consumed))
         self.rejected[reason.reason] += 1
         log.warning("dead-lettering %s[%d]@%d: %s: %s", topic, partition, offset, reason.reason, reason.detail)
         letter = dead_letter(reason, topic=topic, partition=partition, offset=offset, key=key, value=value, headers=headers)
-        where = _where(consumed)
-        companions = [
-            self._earlier(c, Rejected(reason.reason, f"with its counterpart {where}: {reason.detail}"))
-            for c in reason.companions if isinstance(c, Consumed)
-        ]
-        return IntakeResult([], letter, companions + self._unjoined(consumed))
+        return IntakeResult([], letter, self._released(consumed))
 
-    def _unjoined(self, now: Consumed) -> list[DeadLetter]:
-        """Dead letters of the halves the decoder dropped unjoined while ``now`` was decoded."""
-        why = Rejected("unjoined", f"no counterpart joined it (dropped while {_where(now)} was decoded)")
-        return [self._earlier(c, why) for c in self.decoder.take_unjoined() if isinstance(c, Consumed)]
-
-    def _earlier(self, earlier: Consumed, reason: Rejected) -> DeadLetter:
-        """The dead letter of an ``earlier`` message, for ``reason``."""
-        self.rejected[reason.reason] += 1
-        log.warning("dead-lettering %s: %s: %s", _where(earlier), reason.reason, reason.detail)
-        return dead_letter(reason, topic=earlier.topic, partition=earlier.partition, offset=earlier.offset,
-                           key=earlier.key, value=earlier.value, headers=earlier.headers)
+    def _released(self, now: Consumed) -> list[DeadLetter]:
+        """Dead letters of the earlier messages the decoder let go while ``now`` was decoded."""
+        where, letters = _where(now), []
+        for released in self.decoder.take_released():
+            earlier = released.source
+            if not isinstance(earlier, Consumed):
+                continue
+            reason = Rejected(released.reason, released.detail(where))
+            self.rejected[reason.reason] += 1
+            log.warning("dead-lettering %s: %s: %s", _where(earlier), reason.reason, reason.detail)
+            letters.append(dead_letter(reason, topic=earlier.topic, partition=earlier.partition, offset=earlier.offset,
+                                       key=earlier.key, value=earlier.value, headers=earlier.headers))
+        return letters
 
 
 def _where(message: Consumed) -> str:

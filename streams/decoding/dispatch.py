@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import msgspec
 
 from streams.decoding.cloudevents import Headers, headers_to_dict, is_cloudevent, parse_cloudevent
-from streams.decoding.kserve import KServeJoiner, is_kserve
+from streams.decoding.kserve import KServeJoiner, Released, is_kserve
 from streams.decoding.native import decode_gpu_sample, decode_inference_event, gpu_sample_from_object
 from streams.decoding.reasons import check_not_ahead, parse_json, reject
 from streams.decoding.telegraf import is_telegraf, samples_from_telegraf
@@ -71,9 +71,9 @@ class InferenceDecoder:
         check_not_ahead(event.ts, timestamp, self.settings.max_event_ahead_seconds)
         return [event]
 
-    def take_unjoined(self) -> list[object]:
-        """Sources of the KServe halves dropped unjoined since the last call (:meth:`KServeJoiner.take_unjoined`)."""
-        return self.kserve.take_unjoined()
+    def take_released(self) -> list[Released]:
+        """KServe halves let go unjoined since the last call (:meth:`KServeJoiner.take_released`)."""
+        return self.kserve.take_released()
 
 
 class GpuDecoder:
@@ -97,6 +97,6 @@ class GpuDecoder:
             check_not_ahead(sample.ts, timestamp, self.settings.max_event_ahead_seconds)
         return samples
 
-    def take_unjoined(self) -> list[object]:
+    def take_released(self) -> list[Released]:
         """None: a GPU message is never held for another."""
         return []

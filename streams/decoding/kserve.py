@@ -7,11 +7,10 @@ probabilities and confidence from the response's output tensors, latency from
 the two events' ``time`` attributes (or arrival times when absent).
 Unmatched halves are dropped after ``ttl_seconds`` (checked when the next half
 arrives) or when more than ``max_pending`` wait, oldest first, and counted in
-``dropped``, as is a half replaced by another with the same id and type; the
-``source`` of each is handed out by :meth:`KServeJoiner.take_unjoined`, for a
-dead letter.  A pair that cannot be joined is rejected with the second half,
-naming the first's ``source`` in the rejection's ``companions`` so that it is
-dead-lettered too.
+``dropped``, as is a half replaced by another with the same id and type.  A
+pair that cannot be joined is rejected with the second half.  Every waiting half
+let go unjoined (dropped, or the first of a pair that cannot be joined) is handed
+out by :meth:`KServeJoiner.take_released`, for a dead letter.
 """
 
 from __future__ import annotations
@@ -50,7 +49,17 @@ class _Half:
     tensors: list[Tensor]
     at: float  # epoch seconds: the event's time attribute, else arrival
     arrived: float  # monotonic clock, for expiry
-    source: object = None  # the caller's handle on the message, for a dead letter should the join fail
+    source: object = None  # the caller's handle on the message, for a dead letter should it be let go
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A waiting half let go unjoined: the caller's ``source`` of it, the reason code of its dead
+    letter, and that letter's detail given where the message being decoded sits (``now``)."""
+
+    source: object
+    reason: str
+    detail: Callable[[str], str]
 
 
 class KServeJoiner:
@@ -72,7 +81,7 @@ class KServeJoiner:
         self._clock = clock
         self._pending: OrderedDict[tuple[str, str], _Half] = OrderedDict()
         self.dropped = 0
-        self._unjoined: list[object] = []  # sources of the halves dropped since take_unjoined
+        self._released: list[Released] = []  # halves let go unjoined since take_released
 
     @property
     def pending(self) -> int:
@@ -82,9 +91,9 @@ class KServeJoiner:
     def add(self, event: CloudEvent, received_at: float, source: object = None) -> list[InferenceEvent]:
         """Take one half; return the joined events when it completes a pair, else ``[]``.
 
-        ``source`` is kept with a waiting half: when the pair cannot be joined, the ``Rejected``
-        raised for the second half lists the first one's in ``companions`` (its message was
-        consumed earlier and must be dead-lettered too).
+        ``source`` is kept with a waiting half and handed back by :meth:`take_released` if it is
+        let go unjoined: dropped, or the pair cannot be joined (its message was consumed earlier
+        and must be dead-lettered too).
         """
         if event.type not in (REQUEST_TYPE, RESPONSE_TYPE):
             raise reject("bad_cloudevent", f"CloudEvent type {event.type!r} is not a KServe request/response")
@@ -115,8 +124,8 @@ class KServeJoiner:
         try:
             return self._join(request, response)
         except Rejected as exc:
-            if other.source is not None:
-                exc.companions.append(other.source)
+            detail = exc.detail
+            self._release(other, exc.reason, lambda now: f"with its counterpart {now}: {detail}")
             raise
 
     def _expire(self) -> None:
@@ -128,14 +137,17 @@ class KServeJoiner:
             self._drop(self._pending.popitem(last=False)[1])
 
     def _drop(self, half: _Half) -> None:
+        """Let ``half`` go unjoined: expired, over ``max_pending``, or replaced by one with its id and type."""
         self.dropped += 1
-        if half.source is not None:
-            self._unjoined.append(half.source)
+        self._release(half, "unjoined", lambda now: f"no counterpart joined it (dropped while {now} was decoded)")
 
-    def take_unjoined(self) -> list[object]:
-        """The sources of the halves dropped unjoined since the last call (expired, over
-        ``max_pending``, or replaced by one with the same id and type), oldest first."""
-        out, self._unjoined = self._unjoined, []
+    def _release(self, half: _Half, reason: str, detail: Callable[[str], str]) -> None:
+        if half.source is not None:
+            self._released.append(Released(half.source, reason, detail))
+
+    def take_released(self) -> list[Released]:
+        """The halves let go unjoined since the last call, in the order they were let go."""
+        out, self._released = self._released, []
         return out
 
     def _join(self, request: _Half, response: _Half) -> list[InferenceEvent]:
