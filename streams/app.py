@@ -35,7 +35,7 @@ from streams.core.gpu_monitor import GpuState
 from streams.deadletter import dead_letter, to_kafka
 from streams.errors import Rejected
 from streams.decoding import GpuDecoder, InferenceDecoder
-from streams.intake import Intake
+from streams.intake import Intake, message_headers
 from streams.input_batches import Chunk
 from streams.input_gate import InputGate
 from streams.metrics import Metrics
@@ -50,12 +50,6 @@ log = logging.getLogger(__name__)
 _ALERT_DECODER = msgspec.json.Decoder(Alert)
 _GPU_STATE_DECODER = msgspec.json.Decoder(GpuState)
 _MAX_READY_LAG = 1000
-
-
-def _headers(raw: Any) -> list[tuple[str, bytes | None]]:
-    """A consumed message's headers as ``(name, value)`` pairs; a null value stays ``None`` (not ``b"None"``)."""
-    items = raw.items() if isinstance(raw, dict) else (raw or [])
-    return [(k, v if v is None or isinstance(v, bytes) else str(v).encode()) for k, v in items]
 
 
 class Service:
@@ -192,7 +186,7 @@ class Service:
         """Dead-letter a consumed message for ``rejected``'s reason."""
         m = message
         await self._dead_letter(dead_letter(rejected, topic=m.topic, partition=m.partition, offset=m.offset,
-                                            key=m.key, value=m.value, headers=_headers(m.headers)))
+                                            key=m.key, value=m.value, headers=message_headers(m.headers)))
 
     async def _intake(self, chunks: list[Chunk], intake: Intake[Any]) -> tuple[list[Any], set[str], list[tuple[Ticket, Any]]]:
         """Decode a batch; dead-letters the bad records; returns the events, their keys and the admitted
@@ -219,7 +213,7 @@ class Service:
                 continue
             result = intake.process(
                 topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
-                headers=_headers(m.headers) if m.headers else (),
+                headers=message_headers(m.headers) if m.headers else (),
                 timestamp=m.timestamp / 1000.0 if m.timestamp is not None else 0.0,
             )
             kept.append((ticket, m))

@@ -14,17 +14,24 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from streams.deadletter import dead_letter
 from streams.decoding.kserve import Released
 from streams.errors import Rejected
 from streams.records import DeadLetter
 
-__all__ = ["Consumed", "Decoder", "Intake", "IntakeResult"]
+__all__ = ["Consumed", "Decoder", "Intake", "IntakeResult", "message_headers"]
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+
+
+def message_headers(raw: Any) -> list[tuple[str, bytes | None]]:
+    """A consumed message's headers (a list of pairs or a dict) as ``(name, value)`` pairs; a null
+    value stays ``None`` (not ``b"None"``)."""
+    items = raw.items() if isinstance(raw, dict) else (raw or [])
+    return [(k, v if v is None or isinstance(v, bytes) else str(v).encode()) for k, v in items]
 
 
 class Decoder(Protocol[R]):

@@ -58,9 +58,9 @@ def test_dead_letter_keeps_original_bytes_and_headers() -> None:
 def test_a_header_without_a_value_stays_null_in_the_dead_letter() -> None:
     # aiokafka delivers a Kafka header without a value as None; it used to become b"None"
     # (and made the dead letter's own construction raise a TypeError when passed as it came).
-    from streams.app import _headers
+    from streams.intake import message_headers
 
-    consumed = _headers([("trace", None), ("tenant", b"acme")])
+    consumed = message_headers([("trace", None), ("tenant", b"acme")])
     assert consumed == [("trace", None), ("tenant", b"acme")]
     record = dead_letter(Rejected("not_json", "x"), topic="t", partition=0, offset=1, key=None, value=b"{", headers=consumed)
     key, value, headers = to_kafka(record)
