@@ -1,7 +1,7 @@
 """False alarms of every detector on realistic streams with no change, against its budget.
 
     python -m bench.false_alarms --json OUT [--events N] [--seeds S] [--budget B] [--only SUBSTR]
-                                 [--latency-warmup W] [--quick]
+                                 [--latency-warmup W] [--gpu-warmup W] [--quick]
 
 Calibration is derived on smooth, continuous streams; production streams are
 quantised (whole milliseconds, integer utilisation), clipped, tied (a feature
@@ -20,9 +20,9 @@ overshoot shows.  Per stream: alarms per seed, the expected count, their ratio,
 and whether it stays within 3x (alarms cluster, so a Poisson bound would be too
 tight), and the alarms per million events.  ``--budget 1 --events 12000 --seeds 20``
 instead shows what the default budget leaves of a detector's first events, where its
-references are still filling; ``--latency-warmup 2000`` gives the latency detector the
-warm-up a worker gives it (``INFERWATCH_WARMUP_EVENTS``; the drift detectors here keep
-their own default warm-up).
+references are still filling; ``--latency-warmup 2000`` and ``--gpu-warmup 1000`` give the
+latency and GPU detectors the warm-up a worker gives them (``INFERWATCH_WARMUP_EVENTS``,
+``INFERWATCH_GPU_WARMUP_SAMPLES``; the drift detectors here keep their own default warm-up).
 """
 
 from __future__ import annotations
@@ -278,21 +278,33 @@ STREAMS = (
 )
 
 
-def count_alarms(stream: Stream, events: int, seed: int, budget: FalseAlarmBudget, latency_warmup: int = 0) -> int:
-    """Alarms ``stream``'s detector raises on ``events`` observations of seed ``seed``, fed in chunks
-    (a ``LatencyAnomaly`` with a warm-up of ``latency_warmup`` events)."""
+def make_detector(stream: Stream, budget: FalseAlarmBudget, latency_warmup: int = 0, gpu_warmup: int = 0) -> Detector:
+    """``stream``'s detector at ``budget``: a ``LatencyAnomaly`` with a warm-up of ``latency_warmup`` events,
+    a ``GpuAnomaly`` with one of ``gpu_warmup`` samples; a drift detector keeps its default warm-up."""
+    if stream.detector is LatencyAnomaly:
+        return LatencyAnomaly(budget=budget, warmup=latency_warmup)
+    if stream.detector is GpuAnomaly:
+        return GpuAnomaly(budget=budget, warmup=gpu_warmup)
+    return stream.detector(budget=budget)
+
+
+def count_alarms(stream: Stream, events: int, seed: int, budget: FalseAlarmBudget, latency_warmup: int = 0, gpu_warmup: int = 0) -> int:
+    """Alarms ``stream``'s detector (:func:`make_detector`) raises on ``events`` observations of seed
+    ``seed``, fed in chunks."""
     xs = stream.make(events, np.random.default_rng(seed))
-    det = LatencyAnomaly(budget=budget, warmup=latency_warmup) if stream.detector is LatencyAnomaly else stream.detector(budget=budget)
+    det = make_detector(stream, budget, latency_warmup, gpu_warmup)
     return sum(int(det.update_many(xs[i : i + CHUNK]).size) for i in range(0, events, CHUNK))
 
 
-def run(streams: tuple[Stream, ...], events: int, seeds: int, per_million: float, latency_warmup: int = 0) -> dict[str, Any]:
+def run(
+    streams: tuple[Stream, ...], events: int, seeds: int, per_million: float, latency_warmup: int = 0, gpu_warmup: int = 0
+) -> dict[str, Any]:
     budget = FalseAlarmBudget(per_million)
     rows = []
     for stream in streams:
         start = time.perf_counter()
         expected = stream.units * events * per_million / 1e6
-        alarms = [count_alarms(stream, events, seed, budget, latency_warmup) for seed in range(seeds)]
+        alarms = [count_alarms(stream, events, seed, budget, latency_warmup, gpu_warmup) for seed in range(seeds)]
         ratio = float(np.mean(alarms)) / expected
         rows.append(
             {
@@ -311,7 +323,8 @@ def run(streams: tuple[Stream, ...], events: int, seeds: int, per_million: float
     over = [r["stream"] for r in rows if not r["within_allowance"]]
     return {
         "config": {
-            "events": events, "seeds": seeds, "budget_per_million": per_million, "allowance": ALLOWANCE, "latency_warmup": latency_warmup,
+            "events": events, "seeds": seeds, "budget_per_million": per_million, "allowance": ALLOWANCE,
+            "latency_warmup": latency_warmup, "gpu_warmup": gpu_warmup,
         },
         "streams": rows,
         "summary": {"streams": len(rows), "within_allowance": len(rows) - len(over), "over_allowance": over},
@@ -327,16 +340,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="run only the streams whose name contains this")
     parser.add_argument("--latency-warmup", type=int, default=0, metavar="W",
                         help="events the latency detector learns before it may alarm (default 0; a worker's: 2000)")
+    parser.add_argument("--gpu-warmup", type=int, default=0, metavar="W",
+                        help="samples the GPU detector learns before a statistical alarm (default 0; a worker's: 1000)")
     parser.add_argument("--quick", action="store_true", help="20000 events, one seed: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.seeds = 20_000, 1
-    if args.events < 10_000 or args.seeds < 1 or not 0 < args.budget < 1e6 or not 0 <= args.latency_warmup < args.events:
-        parser.error("need --events >= 10000 (past every warm-up), --seeds >= 1, 0 < --budget < 1e6 and 0 <= --latency-warmup < --events")
+    warmups_fit = all(0 <= w < args.events for w in (args.latency_warmup, args.gpu_warmup))
+    if args.events < 10_000 or args.seeds < 1 or not 0 < args.budget < 1e6 or not warmups_fit:
+        parser.error("need --events >= 10000 (past every warm-up), --seeds >= 1, 0 < --budget < 1e6, and each warm-up in [0, --events)")
     streams = tuple(s for s in STREAMS if args.only in s.name)
     if not streams:
         parser.error(f"no stream name contains {args.only!r}; streams: {', '.join(s.name for s in STREAMS)}")
-    emit(run(streams, args.events, args.seeds, args.budget, args.latency_warmup), args.json)
+    emit(run(streams, args.events, args.seeds, args.budget, args.latency_warmup, args.gpu_warmup), args.json)
     return 0
 
 

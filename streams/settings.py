@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -27,6 +27,15 @@ def _parse_bool(raw: str) -> bool:
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
     raise ValueError(f"expected one of {', '.join(_TRUE + _FALSE)}")
+
+
+#: Settings read from the environment that must also lie in a range: field -> (test, the valid range).
+#: A detector built from a value outside it would raise on every message instead of at start-up.
+_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "false_alarms_per_million": (lambda v: 0.0 < v < 1e6, "in (0, 1e6)"),
+    "warmup_events": (lambda v: v >= 0, ">= 0"),
+    "gpu_warmup_samples": (lambda v: v >= 0, ">= 0"),
+}
 
 
 def _env(name: str, default: Any, help_text: str) -> Any:
@@ -57,6 +66,7 @@ class Settings:
     snapshot_interval_seconds: float = _env("SNAPSHOT_INTERVAL_SECONDS", 5.0, "Detector state is written to its changelog at most this often (at once when alerts change).")
     max_state_bytes: int = _env("MAX_STATE_BYTES", 8 * 1024 * 1024, "Largest detector-state record (changelog topics are created to allow it).")
     warmup_events: int = _env("WARMUP_EVENTS", 2000, "Events per model version (latency: per version and host) learned before its detectors alarm.")
+    gpu_warmup_samples: int = _env("GPU_WARMUP_SAMPLES", 1000, "Samples per GPU learned before its statistical alarms are raised (hard signals such as XID errors fire from the first).")
     resolve_after_seconds: float = _env("RESOLVE_AFTER_SECONDS", 120.0, "An alert resolves after its detector is quiet this long (event time).")
     gpu_grace_seconds: float = _env("GPU_GRACE_SECONDS", 15.0, "A GPU alert waits this long for a model incident to claim it.")
     correlation_grace_seconds: float = _env("CORRELATION_GRACE_SECONDS", 5.0, "A latency/confidence alert waits this long for GPU state to explain it.")
@@ -75,7 +85,8 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``INFERWATCH_*`` variables; unset ones keep their defaults.
 
-        Raises ``SettingsError`` naming the variable when a value does not parse.
+        Raises ``SettingsError`` naming the variable when a value does not parse, or lies
+        outside the range a detector accepts (the false-alarm budget, the warm-ups).
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -89,6 +100,9 @@ class Settings:
                 values[f.name] = _parse_bool(raw) if kind is bool else kind(raw)
             except ValueError as exc:
                 raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+            valid, text = _RANGES.get(f.name, (lambda v: True, ""))
+            if not valid(values[f.name]):
+                raise SettingsError(f"{name}={raw!r} must be {text}")
         return cls(**values)
 
     @classmethod

@@ -13,6 +13,7 @@ from models.anomaly.cusum_calibration import check_reference_value, cusum_thresh
 from models.anomaly.dcgm import DEFAULT_THROTTLE_MASK, FIELDS, OBSERVATION_FIELDS
 from models.anomaly.gpu_hard_signals import check_hard_signal_settings, hard_signals, no_signals_yet
 from models.anomaly.gpu_levels import BlockSteps
+from models.anomaly.gpu_snapshots import upgrade
 from models.anomaly.refractory import BELOW_ONE, Crossings, repeats
 from models.base import Detector, check_int
 from models.calibration import DEFAULT_BUDGET, FalseAlarmBudget, check_budget
@@ -116,7 +117,11 @@ class GpuAnomaly(Detector):
     Hard signals (:mod:`~models.anomaly.gpu_hard_signals`: a new XID, a throttle bit of
     ``throttle_mask`` turning on, an uncorrectable ECC error, the framebuffer used
     fraction reaching ``fb_full``) fire regardless of the score (score 1.0), on the
-    sample where they appear.
+    sample where they appear, also within the ``warmup``.  In a GPU's first ``warmup``
+    samples, while its references are young, a statistical crossing is learned as a
+    raised one would be (the CUSUMs restart, the change is re-learned) but not raised:
+    the score stays just below the threshold.  After the warm-up the detector raises
+    exactly what it would have raised without one.
 
     Parameters
     ----------
@@ -146,6 +151,9 @@ class GpuAnomaly(Detector):
         with 0 and their thresholds); an int >= 2 otherwise.
     seed
         Seed of the tie-breaking random numbers.
+    warmup
+        Samples learned before a statistical alarm is raised (``0``: none; the product's detectors
+        take ``INFERWATCH_GPU_WARMUP_SAMPLES``).  Hard signals fire from the first sample.
 
     Examples
     --------
@@ -179,6 +187,7 @@ class GpuAnomaly(Detector):
         relearn_after_alarm: bool = True,
         block: int = 8,
         seed: int | None = 0,
+        warmup: int = 0,
     ) -> None:
         check_int("tail", tail, 2)
         check_int("window", window, 4 * tail, low_text=f"4 * tail = {4 * tail}")
@@ -194,9 +203,10 @@ class GpuAnomaly(Detector):
         check_int("block", block, 0)
         if block == 1:
             raise ValueError("block must be 0 (no level view) or an int >= 2, got 1")
+        check_int("warmup", warmup, 0)
         self.window, self.tail, self.spike_k, self.shift_k = window, tail, spike_k, shift_k
         self.budget, self.fb_full, self.throttle_mask, self.seed = budget, fb_full, throttle_mask, seed
-        self.refractory, self.relearn_after_alarm, self.block = refractory, relearn_after_alarm, block
+        self.refractory, self.relearn_after_alarm, self.block, self.warmup = refractory, relearn_after_alarm, block, warmup
         self._crossings: Crossings = collections.deque()  # (sample, ratio) within refractory
         self._crossed = False  # the last sample crossed (raised, a repeat, or a hard signal)
         # Four CUSUMs (two per phase), each stepping every other sample, and with ``block`` the level
@@ -250,19 +260,7 @@ class GpuAnomaly(Detector):
         return obs
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state.setdefault("refractory", 0)  # a snapshot from before the refractory span: every crossing alarms
-        state.setdefault("_crossings", collections.deque())
-        state.setdefault("_crossed", state.get("_fired", False))
-        state.setdefault("relearn_after_alarm", False)  # a snapshot from before re-learning: sliding references only
-        state.setdefault("_fresh", None)
-        state.setdefault("_alarm_n", 0)
-        # A snapshot from before the level view: none, and the four CUSUMs' thresholds as they were.
-        state.setdefault("block", 0)
-        state.setdefault("_blocks", None)
-        state.setdefault("_h_block", math.inf)
-        state.setdefault("_block_ratio", 0.0)
-        state.setdefault("_block_surprisal", {})
-        self.__dict__.update(state)
+        self.__dict__.update(upgrade(state))
 
     def _learn_one(self, x: Any) -> None:
         obs = self._check(x)
@@ -291,15 +289,18 @@ class GpuAnomaly(Detector):
         self._ratio = max(ratios)
         crossed = self._ratio >= 1.0
         self._crossed = crossed or bool(self._hard)
+        muted = False
         if crossed:
             self._cusum = [[0.0, 0.0], [0.0, 0.0]]
             if repeats(self._crossings, self._n, self._ratio, self.refractory):
                 crossed, self._ratio = False, BELOW_ONE
+            elif self._n <= self.warmup:  # learned as a raised one would be (its change re-learned), not raised
+                muted, self._ratio = True, BELOW_ONE
             else:
                 self._kind = ("jump", "volatility", "level_shift")[ratios.index(self._ratio)]
                 if self._kind == "level_shift":
                     self._surprisal = dict(self._block_surprisal)
-        self._fired = bool(self._hard) or crossed
+        self._fired = bool(self._hard) or (crossed and not muted)
         if self._hard:
             self._kind = "hard_signal"
         for j, d in steps.items():

@@ -14,12 +14,14 @@ __all__ = ["DetectorFactory"]
 
 @dataclass(frozen=True, slots=True)
 class DetectorFactory:
-    """Builds every detector of a model or GPU with one false-alarm budget and warm-up."""
+    """Builds every detector of a model or GPU with one false-alarm budget and warm-up (events per
+    model version, latency per version and host; ``gpu_warmup`` samples per GPU)."""
 
     false_alarms_per_million: float = 1.0
     warmup: int = 2000
     latency_whiten: bool = True
     latency_floor: bool = True
+    gpu_warmup: int = 1000
 
     @property
     def budget(self) -> FalseAlarmBudget:
@@ -47,4 +49,4 @@ class DetectorFactory:
         return LatencyAnomaly(budget=self.budget, whiten=self.latency_whiten, floor=self.latency_floor, warmup=self.warmup)
 
     def gpu(self) -> GpuAnomaly:
-        return GpuAnomaly(budget=self.budget)
+        return GpuAnomaly(budget=self.budget, warmup=self.gpu_warmup)

@@ -101,7 +101,11 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.factory = DetectorFactory(
-            settings.false_alarms_per_million, settings.warmup_events, settings.latency_whiten, settings.latency_floor
+            false_alarms_per_million=settings.false_alarms_per_million,
+            warmup=settings.warmup_events,
+            latency_whiten=settings.latency_whiten,
+            latency_floor=settings.latency_floor,
+            gpu_warmup=settings.gpu_warmup_samples,
         )
         self.gpu_states: Mapping[str, GpuState] = gpu_states if gpu_states is not None else {}
         self.incidents: Mapping[str, HostView] = incidents if incidents is not None else {}

@@ -13,7 +13,8 @@ def test_quick_run_writes_json(tmp_path):
     out = tmp_path / "fa.json"
     assert false_alarms.main(["--json", str(out), "--quick"]) == 0
     data = json.loads(out.read_text())
-    assert data["config"] == {"events": 20_000, "seeds": 1, "budget_per_million": 100.0, "allowance": 3.0, "latency_warmup": 0}
+    assert data["config"] == {"events": 20_000, "seeds": 1, "budget_per_million": 100.0, "allowance": 3.0, "latency_warmup": 0,
+                              "gpu_warmup": 0}
     assert [r["stream"] for r in data["streams"]] == [s.name for s in false_alarms.STREAMS]
     detectors = {r["detector"] for r in data["streams"]}
     assert detectors == {"LatencyAnomaly", "GpuAnomaly", "NumericDrift", "MultivariateDrift", "MissingRate",
@@ -51,3 +52,17 @@ def test_latency_warmup_holds_back_the_first_events_alarms(capsys):
     assert sum(runs[0]) > 0 and runs[9999] == [0, 0]
     with pytest.raises(SystemExit):
         false_alarms.main(["--events", "10000", "--latency-warmup", "10000"])
+
+
+def test_gpu_warmup_holds_back_the_first_samples_alarms(capsys):
+    # At the default budget a GPU's first daily rise is new to references still filling (sample 500-1,000).
+    args = ["--only", "gpu_daily_load", "--events", "10000", "--budget", "1"]
+    runs = {}
+    for warmup in (0, 1000):
+        assert false_alarms.main([*args, "--gpu-warmup", str(warmup)]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["config"]["gpu_warmup"] == warmup and data["config"]["latency_warmup"] == 0
+        runs[warmup] = data["streams"][0]["alarms"]
+    assert runs == {0: [1, 1], 1000: [0, 0]}
+    with pytest.raises(SystemExit):
+        false_alarms.main(["--events", "10000", "--gpu-warmup", "-1"])

@@ -26,6 +26,7 @@ def run_settings(kafka: str, alertmanager_url: str = "", **overrides: object) ->
         kafka_bootstrap=kafka, app_id=run, inference_topic=f"{run}.inference", gpu_topic=f"{run}.gpu",
         alerts_topic=f"{run}.alerts", deadletter_topic=f"{run}.deadletter", control_topic=f"{run}.control",
         alertmanager_url=alertmanager_url, web_port=free_port(), warmup_events=1000, resolve_after_seconds=30.0,
+        gpu_warmup_samples=100,  # the recorded GPU traces' job start, 374 samples in, must alarm
         grafana_url="http://grafana.test", alertmanager_resend_seconds=5.0,
     )
     base.update(overrides)

@@ -185,6 +185,32 @@ def test_clock_drop_is_a_jump():
     assert det.update_many(obs[601:]).size == 0  # one drop, one alarm
 
 
+def test_a_crossing_within_the_warmup_is_learned_not_raised():
+    obs = busy(1_400, seed=3)
+    obs[600:, COL["sm_clock"]] = 1100.0  # within a warm-up of 1,000: learned
+    obs[1_200:, COL["sm_clock"]] = 700.0  # after it: raised (against the regime re-learned since 600)
+    assert alarms(GpuAnomaly(seed=0), obs) == [(600, "jump"), (1_207, "level_shift")]
+    det = GpuAnomaly(seed=0, warmup=1_000)
+    assert det.update_many(obs[:601]).size == 0
+    assert 0.45 < det.score < 0.5 and det.evidence()["kind"] == "none"  # just below the threshold
+    assert alarms(det, obs[601:]) == [(606, "level_shift")]  # sample 1,207
+
+
+@pytest.mark.parametrize("warmup", [3_000, 3_001, 9_500])  # sample 3,000 the first after it, or the last in it
+def test_after_the_warmup_the_alarms_are_those_without_one(warmup):
+    obs = np.vstack([jobs(12_000, 3_000, seed=2), saturate(serving(3_000), 2_500)])
+    every = GpuAnomaly(seed=0).update_many(obs).tolist()
+    assert every == [3_000, 6_000, 9_000, 12_000, 14_507]
+    assert GpuAnomaly(seed=0, warmup=warmup).update_many(obs).tolist() == [a for a in every if a >= warmup]
+
+
+def test_hard_signals_fire_within_the_warmup():
+    det = GpuAnomaly(seed=0, warmup=1_000)
+    det.update_many(busy(50))
+    det.update(sample(xid=79))
+    assert det.fired and det.evidence()["hard_signals"] == ["xid_79"]
+
+
 def test_no_alarm_on_strongly_autocorrelated_telemetry():
     rng = np.random.default_rng(1)
     n, phi = 20_000, 0.99
@@ -422,6 +448,17 @@ def test_snapshot_from_before_the_level_view_keeps_its_alarms():
     assert old.update_many(obs).tolist() == plain.update_many(obs).tolist()
 
 
+def test_snapshot_from_before_the_warmup_restores_with_none():
+    det = GpuAnomaly(seed=0)
+    det.update_many(busy(200))
+    del det.__dict__["warmup"]
+    old = GpuAnomaly.restore(det.snapshot())
+    assert old.warmup == 0
+    obs = busy(800, seed=3)
+    obs[600:, COL["sm_clock"]] = 1100.0
+    assert old.update_many(obs).tolist() == [600]
+
+
 @pytest.mark.parametrize("cut", [2_490, 2_503, 2_600])  # before the change, inside its blocks, after the alarm
 def test_snapshot_in_the_level_view_round_trips(cut):
     obs = saturate(serving(3_000), 2_500)
@@ -451,7 +488,7 @@ def test_malformed_observations_raise(bad):
     [({"fb_full": 0.0}, "fb_full"), ({"fb_full": 1.5}, "fb_full"), ({"throttle_mask": 0x200}, "throttle_mask"),
      ({"shift_k": 0.9}, "shift_k"), ({"window": 10}, "window"), ({"budget": None}, "budget"),
      ({"relearn_after_alarm": 1}, "relearn_after_alarm"), ({"block": 1}, "block"), ({"block": -2}, "block"),
-     ({"block": 4.0}, "block")],
+     ({"block": 4.0}, "block"), ({"warmup": -1}, "warmup"), ({"warmup": 2.5}, "warmup")],
 )
 def test_bad_parameters(kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -32,6 +32,23 @@ def test_a_boolean_setting_that_does_not_parse_is_named() -> None:
         Settings.from_env({"INFERWATCH_LATENCY_WHITEN": "maybe"})
 
 
+@pytest.mark.parametrize(
+    ("variable", "raw", "message"),
+    [("INFERWATCH_GPU_WARMUP_SAMPLES", "-1", "must be >= 0"), ("INFERWATCH_GPU_WARMUP_SAMPLES", "1e3", "not a valid int"),
+     ("INFERWATCH_WARMUP_EVENTS", "-5", "must be >= 0"), ("INFERWATCH_FALSE_ALARMS_PER_MILLION", "0", r"must be in \(0, 1e6\)")],
+)
+def test_detector_settings_out_of_range_are_named_at_start_up(variable: str, raw: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=f"{variable}='{raw}' .*{message}"):
+        Settings.from_env({variable: raw})
+
+
+def test_the_engine_builds_the_gpu_detector_with_the_settings_warmup() -> None:
+    from streams.core import Engine
+
+    assert Engine(Settings()).factory.gpu().warmup == 1000
+    assert Engine(Settings.from_env({"INFERWATCH_GPU_WARMUP_SAMPLES": "0"})).factory.gpu().warmup == 0
+
+
 def test_the_engine_builds_the_latency_detector_as_the_settings_say() -> None:
     from streams.core import Engine
 

@@ -1,5 +1,6 @@
 """GPU alerts from the detection core on the real H200 and H100 traces: the same alerts however the samples
-are batched, and a critical hard signal escalates an open warning instead of disappearing into it."""
+are batched, a critical hard signal escalates an open warning instead of disappearing into it, and within
+a GPU's warm-up only hard signals page."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from streams.records import Alert, GpuSample
 from streams.settings import Settings
 from tests.unit.test_nvml_trace import GPUS, trace_samples
 
-SETTINGS = Settings(resolve_after_seconds=30.0)  # gpu_grace_seconds 15 (default)
+# gpu_grace_seconds 15 (default); the traces' job starts 75 s (374 samples) in, after a warm-up of 100 samples
+SETTINGS = Settings(resolve_after_seconds=30.0, gpu_warmup_samples=100)
 
 
 @pytest.fixture(scope="module", params=GPUS)
@@ -20,8 +22,8 @@ def samples(request: pytest.FixtureRequest) -> list[GpuSample]:
     return trace_samples(request.param)
 
 
-def _alerts(samples: list[GpuSample], batch: int) -> list[Alert]:
-    engine = Engine(SETTINGS)
+def _alerts(samples: list[GpuSample], batch: int, settings: Settings = SETTINGS) -> list[Alert]:
+    engine = Engine(settings)
     alerts = [a for i in range(0, len(samples), batch) for a in engine.on_samples(samples[i : i + batch]).alerts]
     return alerts + engine.tick(time.time() + 3600).alerts  # an hour of wall clock later: everything settles
 
@@ -64,3 +66,17 @@ EXPECTED = {
 def test_a_critical_hard_signal_escalates_the_open_warning(gpu: str) -> None:
     samples = trace_samples(gpu)
     assert _summary(_alerts(samples, 50), samples[0].ts) == EXPECTED[gpu]
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_within_the_default_warmup_only_the_hard_signal_pages(gpu: str) -> None:
+    # The traces' 825 samples all fall within INFERWATCH_GPU_WARMUP_SAMPLES (1,000): the job's start and
+    # end, and the framebuffer's release, are learned, not raised; the framebuffer filling up is a hard
+    # signal and pages at once, then resolves after 30 s of quiet (the release no longer keeps it open).
+    samples = trace_samples(gpu)
+    assert Settings().gpu_warmup_samples == 1000
+    fb_full = {"h200": 140.1, "h100": 140.2}[gpu]
+    assert _summary(_alerts(samples, 50, Settings(resolve_after_seconds=30.0)), samples[0].ts) == [
+        ("firing", "critical", fb_full, None, "fb_nearly_full"),
+        ("resolved", "critical", fb_full, round(fb_full + 30.0, 1), "fb_nearly_full"),
+    ]
