@@ -40,29 +40,22 @@ def test_only_selects_streams_and_rejects_unknown(capsys):
         false_alarms.main(["--events", "50"])
 
 
-def test_latency_warmup_holds_back_the_first_events_alarms(capsys):
-    # At the default budget the first timeouts at 30 s are new to a detector whose reference is filling.
-    args = ["--only", "latency_timeouts", "--events", "10000", "--budget", "1"]
+@pytest.mark.parametrize(
+    ("stream", "option", "key", "warmup"),
+    [
+        ("latency_timeouts", "--latency-warmup", "latency_warmup", 9999),  # the first timeouts at 30 s are new to a filling reference
+        ("gpu_daily_load", "--gpu-warmup", "gpu_warmup", 1000),  # a GPU's first daily rise (samples 500-1,000) is new to filling ones
+    ],
+)
+def test_a_warmup_holds_back_the_first_events_alarms(capsys, stream, option, key, warmup):
+    args = ["--only", stream, "--events", "10000", "--budget", "1"]
     runs = {}
-    for warmup in (0, 9999):
-        assert false_alarms.main([*args, "--latency-warmup", str(warmup)]) == 0
+    for w in (0, warmup):
+        assert false_alarms.main([*args, option, str(w)]) == 0
         data = json.loads(capsys.readouterr().out)
-        assert data["config"]["latency_warmup"] == warmup
-        runs[warmup] = data["streams"][0]["alarms"]
-    assert sum(runs[0]) > 0 and runs[9999] == [0, 0]
-    with pytest.raises(SystemExit):
-        false_alarms.main(["--events", "10000", "--latency-warmup", "10000"])
-
-
-def test_gpu_warmup_holds_back_the_first_samples_alarms(capsys):
-    # At the default budget a GPU's first daily rise is new to references still filling (sample 500-1,000).
-    args = ["--only", "gpu_daily_load", "--events", "10000", "--budget", "1"]
-    runs = {}
-    for warmup in (0, 1000):
-        assert false_alarms.main([*args, "--gpu-warmup", str(warmup)]) == 0
-        data = json.loads(capsys.readouterr().out)
-        assert data["config"]["gpu_warmup"] == warmup and data["config"]["latency_warmup"] == 0
-        runs[warmup] = data["streams"][0]["alarms"]
-    assert runs == {0: [1, 1], 1000: [0, 0]}
-    with pytest.raises(SystemExit):
-        false_alarms.main(["--events", "10000", "--gpu-warmup", "-1"])
+        assert data["config"][key] == w
+        runs[w] = data["streams"][0]["alarms"]
+    assert sum(runs[0]) > 0 and runs[warmup] == [0, 0]
+    for bad in ("10000", "-1"):  # each warm-up in [0, --events)
+        with pytest.raises(SystemExit):
+            false_alarms.main(["--events", "10000", option, bad])
