@@ -5,6 +5,7 @@ Every field documents its default and the ``INFERWATCH_*`` variable that sets it
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -29,13 +30,23 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError(f"expected one of {', '.join(_TRUE + _FALSE)}")
 
 
-#: Settings read from the environment that must also lie in a range: field -> (test, the valid range).
-#: A detector built from a value outside it would raise on every message instead of at start-up.
-_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+Range = tuple[Callable[[float], bool], str]
+#: Numeric settings that may be 0 (a count or a wait that can be none); every other one must be > 0.
+_MAY_BE_ZERO = frozenset({"metrics_max_features", "warmup_events", "gpu_warmup_samples", "gpu_grace_seconds", "correlation_grace_seconds"})
+#: Numeric settings with a range of their own.
+_RANGES: dict[str, Range] = {
     "false_alarms_per_million": (lambda v: 0.0 < v < 1e6, "in (0, 1e6)"),
-    "warmup_events": (lambda v: v >= 0, ">= 0"),
-    "gpu_warmup_samples": (lambda v: v >= 0, ">= 0"),
+    "web_port": (lambda v: 1 <= v <= 65535, "in [1, 65535]"),
 }
+
+
+def _valid_range(name: str) -> Range:
+    """The values numeric setting ``name`` accepts (never NaN, infinite or negative): a value out of them
+    would otherwise surface later, on every message (a detector's ``ValueError``) or as a busy loop
+    (a timer every 0 s)."""
+    if name in _RANGES:
+        return _RANGES[name]
+    return (lambda v: v >= 0, ">= 0") if name in _MAY_BE_ZERO else (lambda v: v > 0, "> 0")
 
 
 def _env(name: str, default: Any, help_text: str) -> Any:
@@ -85,8 +96,8 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``INFERWATCH_*`` variables; unset ones keep their defaults.
 
-        Raises ``SettingsError`` naming the variable when a value does not parse, or lies
-        outside the range a detector accepts (the false-alarm budget, the warm-ups).
+        Raises ``SettingsError`` naming the variable when a value does not parse, or when a
+        number is NaN, infinite or out of its range (:func:`_valid_range`).
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -100,9 +111,10 @@ class Settings:
                 values[f.name] = _parse_bool(raw) if kind is bool else kind(raw)
             except ValueError as exc:
                 raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
-            valid, text = _RANGES.get(f.name, (lambda v: True, ""))
-            if not valid(values[f.name]):
-                raise SettingsError(f"{name}={raw!r} must be {text}")
+            if kind in (int, float):
+                valid, text = _valid_range(f.name)
+                if not (math.isfinite(values[f.name]) and valid(values[f.name])):
+                    raise SettingsError(f"{name}={raw!r} must be {text}")
         return cls(**values)
 
     @classmethod

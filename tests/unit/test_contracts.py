@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -35,11 +36,19 @@ def test_a_boolean_setting_that_does_not_parse_is_named() -> None:
 @pytest.mark.parametrize(
     ("variable", "raw", "message"),
     [("INFERWATCH_GPU_WARMUP_SAMPLES", "-1", "must be >= 0"), ("INFERWATCH_GPU_WARMUP_SAMPLES", "1e3", "not a valid int"),
-     ("INFERWATCH_WARMUP_EVENTS", "-5", "must be >= 0"), ("INFERWATCH_FALSE_ALARMS_PER_MILLION", "0", r"must be in \(0, 1e6\)")],
+     ("INFERWATCH_WARMUP_EVENTS", "-5", "must be >= 0"), ("INFERWATCH_FALSE_ALARMS_PER_MILLION", "0", r"must be in \(0, 1e6\)"),
+     ("INFERWATCH_FALSE_ALARMS_PER_MILLION", "nan", r"must be in \(0, 1e6\)"), ("INFERWATCH_WEB_PORT", "70000", r"must be in \[1, 65535\]"),
+     ("INFERWATCH_BATCH_SIZE", "0", "must be > 0"), ("INFERWATCH_SNAPSHOT_INTERVAL_SECONDS", "0", "must be > 0"),
+     ("INFERWATCH_MAX_EVENT_AHEAD_SECONDS", "inf", "must be > 0"), ("INFERWATCH_RESOLVE_AFTER_SECONDS", "-30", "must be > 0")],
 )
-def test_detector_settings_out_of_range_are_named_at_start_up(variable: str, raw: str, message: str) -> None:
+def test_numeric_settings_out_of_range_are_named_at_start_up(variable: str, raw: str, message: str) -> None:
     with pytest.raises(SettingsError, match=f"{variable}='{raw}' .*{message}"):
         Settings.from_env({variable: raw})
+
+
+def test_numeric_settings_that_may_be_zero() -> None:
+    s = Settings.from_env({"INFERWATCH_GPU_GRACE_SECONDS": "0", "INFERWATCH_WARMUP_EVENTS": "0", "INFERWATCH_METRICS_MAX_FEATURES": "0"})
+    assert (s.gpu_grace_seconds, s.warmup_events, s.metrics_max_features) == (0.0, 0, 0)
 
 
 def test_the_engine_builds_the_gpu_detector_with_the_settings_warmup() -> None:
@@ -100,3 +109,8 @@ def test_inference_schema_requires_the_contract_fields() -> None:
     assert set(schema["required"]) == {"ts", "model", "latency_ms"}
     assert schema["additionalProperties"] is True
     assert json.loads((SCHEMA_DIR / "inference_event.json").read_text()) == schema
+
+
+def test_every_numeric_default_is_in_its_range() -> None:
+    numeric = {f.metadata["env"]: str(f.default) for f in dataclasses.fields(Settings) if type(f.default) in (int, float)}
+    assert len(numeric) > 15 and Settings.from_env(numeric) == Settings()
