@@ -190,11 +190,8 @@ class Service:
 
     async def _intake(self, chunks: list[Chunk], intake: Intake[Any]) -> tuple[list[Any], set[str], list[tuple[Ticket, Any]]]:
         """Decode a batch; dead-letters the bad records; returns the events, their keys and the admitted
-        ``(ticket, record)`` pairs.
-
-        Only records the ledger admits are decoded; records of a partition revoked
-        meanwhile are left out (its next owner processes them).
-        """
+        ``(ticket, record)`` pairs.  Only records the ledger admits are decoded; records of a partition
+        revoked meanwhile are left out (its next owner processes them)."""
         gate = self.gate
         admitted: list[tuple[Ticket, Any]] = []
         for chunk in chunks:
@@ -232,8 +229,7 @@ class Service:
     async def on_inference(self, chunks: list[Chunk]) -> None:
         async with self._batch_lock:
             records, models, admitted = await self._intake(chunks, self.inference_intake)
-            kserve = self.inference_decoder.kserve
-            self.metrics.observe_kserve(kserve.dropped, kserve.pending)
+            self.metrics.observe_kserve(self.inference_decoder.kserve.dropped, self.inference_decoder.kserve.pending)
             for model in models:
                 self._apply_commands(model)
             await self._run(self.engine.on_events, records, admitted)
@@ -372,6 +368,10 @@ class Service:
         @app.timer(min(5.0, s.snapshot_interval_seconds))
         async def housekeeping() -> None:
             self.update_lag()
+            async with self._batch_lock:  # KServe halves that waited too long, though no KServe half came to let them go
+                for letter in self.inference_intake.expired():
+                    await self._dead_letter(letter)
+                self.metrics.observe_kserve(self.inference_decoder.kserve.dropped, self.inference_decoder.kserve.pending)
             out = self.engine.tick(time.time())
             await self._publish(out)
 

@@ -43,6 +43,8 @@ class Decoder(Protocol[R]):
 
     def take_released(self) -> list[Released]: ...
 
+    def expire(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Consumed:
@@ -102,9 +104,16 @@ class Intake(Generic[R]):
         letter = dead_letter(reason, topic=topic, partition=partition, offset=offset, key=key, value=value, headers=headers)
         return IntakeResult([], letter, self._released(consumed))
 
-    def _released(self, now: Consumed) -> list[DeadLetter]:
-        """Dead letters of the earlier messages the decoder let go while ``now`` was decoded."""
-        where, letters = _where(now), []
+    def expired(self) -> list[DeadLetter]:
+        """Dead letters of the messages the decoder lets go for having waited too long (a worker's timer
+        asks, so they go on time when no message comes to let them go)."""
+        self.decoder.expire()
+        return self._released()
+
+    def _released(self, now: Consumed | None = None) -> list[DeadLetter]:
+        """Dead letters of the earlier messages the decoder let go while ``now`` was decoded (``None``:
+        since the last message, by an expiry check such as a worker's timer)."""
+        where, letters = (_where(now) if now is not None else None), []
         for released in self.decoder.take_released():
             earlier = released.source
             if not isinstance(earlier, Consumed):

@@ -75,6 +75,10 @@ class InferenceDecoder:
         """KServe halves let go unjoined since the last call (:meth:`KServeJoiner.take_released`)."""
         return self.kserve.take_released()
 
+    def expire(self) -> None:
+        """Let go the KServe halves that waited too long (:meth:`KServeJoiner.expire`)."""
+        self.kserve.expire()
+
 
 class GpuDecoder:
     """Native JSON GPU samples and Telegraf ``nvidia_smi`` JSON from the GPU topic."""
@@ -100,3 +104,6 @@ class GpuDecoder:
     def take_released(self) -> list[Released]:
         """None: a GPU message is never held for another."""
         return []
+
+    def expire(self) -> None:
+        """Nothing waits."""

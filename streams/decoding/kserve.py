@@ -55,11 +55,12 @@ class _Half:
 @dataclass(frozen=True, slots=True)
 class Released:
     """A waiting half let go unjoined: the caller's ``source`` of it, the reason code of its dead
-    letter, and that letter's detail given where the message being decoded sits (``now``)."""
+    letter, and that letter's detail given where the message being decoded sits (``now``; ``None``:
+    let go by an expiry check, no message being decoded)."""
 
     source: object
     reason: str
-    detail: Callable[[str], str]
+    detail: Callable[[str | None], str]
 
 
 class KServeJoiner:
@@ -109,7 +110,7 @@ class KServeJoiner:
             width = len(_feature_names(half.tensors))
             if width > self.max_features:
                 raise reject("too_many_features", f"{width} features, at most {self.max_features}")
-        self._expire()
+        self.expire()
         other_kind = RESPONSE_TYPE if is_request else REQUEST_TYPE
         other = self._pending.pop((event.id, other_kind), None)
         if other is None:
@@ -125,10 +126,12 @@ class KServeJoiner:
             return self._join(request, response)
         except Rejected as exc:
             detail = exc.detail
-            self._release(other, exc.reason, lambda now: f"with its counterpart {now}: {detail}")
+            self._release(other, exc.reason, lambda now: f"with its counterpart {now}: {detail}")  # raised while a message is decoded: now is set
             raise
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """Let go the halves that have waited longer than ``ttl_seconds``: each :meth:`add` does this
+        first, and a worker's timer too, so a half is let go on time when no other KServe half comes."""
         deadline = self._clock() - self.ttl_seconds
         while self._pending:
             oldest = next(iter(self._pending.values()))
@@ -139,9 +142,9 @@ class KServeJoiner:
     def _drop(self, half: _Half) -> None:
         """Let ``half`` go unjoined: expired, over ``max_pending``, or replaced by one with its id and type."""
         self.dropped += 1
-        self._release(half, "unjoined", lambda now: f"no counterpart joined it (dropped while {now} was decoded)")
+        self._release(half, "unjoined", lambda now: f"no counterpart joined it (dropped {f'while {now} was decoded' if now else 'at an expiry check'})")
 
-    def _release(self, half: _Half, reason: str, detail: Callable[[str], str]) -> None:
+    def _release(self, half: _Half, reason: str, detail: Callable[[str | None], str]) -> None:
         if half.source is not None:
             self._released.append(Released(half.source, reason, detail))
 

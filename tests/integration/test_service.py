@@ -47,8 +47,9 @@ KSERVE_MODEL = "kserve-fraud"
 def _kserve_messages() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
     """KServe payload-logger CloudEvents (binary mode): a request of two rows and its response (two
     events of ``KSERVE_MODEL``), then one request sent twice under one id (the first copy is dropped
-    unjoined and dead-lettered, the second waits for a response that never comes), then a request
-    of two rows whose response has one (both dead-lettered as bad_tensor)."""
+    unjoined and dead-lettered, the second waits for a response that never comes, and the worker's
+    timer lets it go unjoined ``kserve_join_ttl_seconds`` later though no KServe half follows), then a
+    request of two rows whose response has one (both dead-lettered as bad_tensor)."""
 
     def half(kind: str, ce_id: str, body: dict, time: str) -> tuple[bytes, list[tuple[str, bytes]]]:
         headers = [
@@ -76,7 +77,8 @@ def service_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) 
     webhook = WebhookRecorder()
     webhook.start()
     alertmanager = LocalAlertmanager(tmp / "alertmanager", port=free_port(), webhook_url=webhook.url)
-    settings = run_settings(kafka_bootstrap, alertmanager.address)
+    # The scenario's replay after the KServe messages takes over 20 s: a waiting half expires meanwhile.
+    settings = run_settings(kafka_bootstrap, alertmanager.address, kserve_join_ttl_seconds=10.0)
     scenario = builtin(rate=20.0)
     log = tmp / "worker.log"
     worker = spawn_worker(settings, log)
@@ -172,11 +174,12 @@ def test_metrics_expose_the_families_with_join_labels(service_run: Run) -> None:
 def test_kserve_cloudevents_are_joined_and_unjoined_halves_counted(service_run: Run) -> None:
     text = service_run.metrics
     assert re.search(rf'^inferwatch_events_total\{{model="{KSERVE_MODEL}",version="[^"]*"\}} 2\.0$', text, re.M), "two joined rows"
-    assert re.search(r"^inferwatch_kserve_halves_dropped_total 1\.0$", text, re.M)
-    assert re.search(r"^inferwatch_kserve_halves_pending 1\.0$", text, re.M)
+    assert re.search(r"^inferwatch_kserve_halves_dropped_total 2\.0$", text, re.M)
+    assert re.search(r"^inferwatch_kserve_halves_pending 0\.0$", text, re.M)
     topic = re.escape(service_run.settings.inference_topic)
-    # the request sent twice: its first copy is dead-lettered as unjoined
-    assert re.search(rf'^inferwatch_dead_letters_total\{{reason="unjoined",topic="{topic}"\}} 1\.0$', text, re.M)
+    # the request sent twice: its first copy is dead-lettered as unjoined when the second comes, the
+    # second by the worker's timer once it has waited 10 s (no KServe half followed it)
+    assert re.search(rf'^inferwatch_dead_letters_total\{{reason="unjoined",topic="{topic}"\}} 2\.0$', text, re.M)
     # a pair that cannot be joined: the request, consumed first, is dead-lettered with the response
     assert re.search(rf'^inferwatch_dead_letters_total\{{reason="bad_tensor",topic="{topic}"\}} 2\.0$', text, re.M)
 

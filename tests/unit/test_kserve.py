@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from streams.decoding import InferenceDecoder
+from streams.decoding import GpuDecoder, InferenceDecoder
 from streams.decoding.kserve import REQUEST_TYPE, RESPONSE_TYPE
 from streams.errors import Rejected
 from streams.intake import Intake
@@ -77,6 +77,29 @@ def test_unmatched_halves_expire_and_are_counted() -> None:
     decoder.decode(*_binary(REQUEST_TYPE, REQUEST, ce_id="new", time="2024-01-01T00:00:11Z"))
     assert (decoder.kserve.pending, decoder.kserve.dropped) == (1, 1)
     assert decoder.decode(*_binary(RESPONSE_TYPE, RESPONSE, ce_id="old", time="2024-01-01T00:00:12Z")) == []
+
+
+def test_a_worker_timer_lets_an_expired_half_go_though_no_kserve_half_follows() -> None:
+    # Before, a half was let go only when the next KServe half was decoded: with no more KServe
+    # traffic it waited (and was not dead-lettered) for good.
+    now = [0.0]
+    intake = Intake(InferenceDecoder(Settings(kserve_join_ttl_seconds=10.0)))
+    intake.decoder.kserve._clock = lambda: now[0]
+    value, headers = _binary(REQUEST_TYPE, REQUEST, time="2024-01-01T00:00:00Z")
+    assert intake.process(topic="in", partition=0, offset=4, key=b"fraud", value=value, headers=headers).records == []
+    now[0] = 9.0
+    assert intake.expired() == [] and intake.decoder.kserve.pending == 1
+    now[0] = 10.5
+    (letter,) = intake.expired()
+    assert (letter.reason, letter.topic, letter.offset, letter.key, letter.value) == ("unjoined", "in", 4, b"fraud", value)
+    assert letter.detail == "no counterpart joined it (dropped at an expiry check)"
+    assert (intake.decoder.kserve.pending, intake.decoder.kserve.dropped, intake.rejected["unjoined"]) == (0, 1, 1)
+    assert intake.expired() == []
+
+
+def test_gpu_messages_never_wait() -> None:
+    intake = Intake(GpuDecoder(Settings()))
+    assert intake.expired() == []
 
 
 def test_pending_halves_are_bounded() -> None:
