@@ -5,7 +5,8 @@ Faust agents, the CLI and the tests share the same rule: a message yields its
 records, or exactly one ``DeadLetter`` holding the original bytes and a reason;
 besides, earlier messages held for a later one (KServe halves) are dead-lettered
 when that one shows they cannot be used: a counterpart that cannot be joined
-with it, or a half dropped unjoined while it was decoded.
+with it, or a half dropped unjoined while it was decoded; ``Intake.expired`` gives
+those that waited too long when no message comes (a worker's timer asks).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ batch row is built: features from the request's input tensors, prediction,
 probabilities and confidence from the response's output tensors, latency from
 the two events' ``time`` attributes (or arrival times when absent).
 Unmatched halves are dropped after ``ttl_seconds`` (checked when the next half
-arrives) or when more than ``max_pending`` wait, oldest first, and counted in
-``dropped``, as is a half replaced by another with the same id and type.  A
+arrives, and by :meth:`KServeJoiner.expire`, which a worker's timer calls) or when
+more than ``max_pending`` wait, oldest first, and counted in ``dropped``, as is a
+half replaced by another with the same id and type.  A
 pair that cannot be joined is rejected with the second half.  Every waiting half
 let go unjoined (dropped, or the first of a pair that cannot be joined) is handed
 out by :meth:`KServeJoiner.take_released`, for a dead letter.
