@@ -4,10 +4,11 @@
 the synchronous ``Engine``: the inference and GPU agents consume in batches of
 records taken straight from the consumer's fetches (``streams.input_batches``;
 concurrency 1, faust-streaming issue #606 — scale by partitions), the
-forwarder agent delivers alerts to Alertmanager and acks only after it
-accepted, the control agent records reference commands.  Detector
-state lives in tables with changelog topics; the GPU state rows, host incidents
-and commands in single-partition global tables every worker reads whole.
+forwarder agent delivers alerts to Alertmanager (``streams.forwarder``) and
+acks only after it accepted, the control agent records reference commands.
+Detector state and waiting KServe halves (``streams.waiting_halves``) live in
+tables with changelog topics; the GPU state rows, host incidents and commands
+in single-partition global tables every worker reads whole.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from streams import eager_delivery, input_batches, input_flow
 from streams.alertmanager import AlertmanagerClient
+from streams.forwarder import AlertForwarder
 from streams.control import parse_command
 from streams.core import Engine
 from streams.core.correlation import HostView
@@ -35,19 +37,19 @@ from streams.core.gpu_monitor import GpuState
 from streams.deadletter import dead_letter, to_kafka
 from streams.errors import Rejected
 from streams.decoding import GpuDecoder, InferenceDecoder
-from streams.intake import Intake, message_headers
+from streams.intake import Intake, IntakeResult, message_headers
 from streams.input_batches import Chunk
 from streams.input_gate import InputGate
 from streams.metrics import Metrics
 from streams.offsets import Admission, Ticket
-from streams.records import Alert, DeadLetter
+from streams.records import DeadLetter
 from streams.settings import Settings
 from streams.tables import DecodedView, put
+from streams.waiting_halves import WaitingHalves
 
 __all__ = ["Service"]
 
 log = logging.getLogger(__name__)
-_ALERT_DECODER = msgspec.json.Decoder(Alert)
 _GPU_STATE_DECODER = msgspec.json.Decoder(GpuState)
 _MAX_READY_LAG = 1000
 
@@ -90,6 +92,7 @@ class Service:
         big = {"max.message.bytes": str(s.max_state_bytes)}
         self.model_state = app.Table("model_state", partitions=n_inf, value_type=bytes, extra_topic_configs=big)
         self.host_state = app.Table("host_state", partitions=n_gpu, value_type=bytes, extra_topic_configs=big)
+        self.kserve_waiting = app.Table("kserve_waiting", partitions=n_inf, value_type=bytes, extra_topic_configs=big)
         self.forwarder_state = app.Table("forwarder_state", partitions=n_alerts, value_type=bytes)
         self.gpu_states = app.GlobalTable("gpu_states", partitions=1, value_type=bytes)
         self.incidents = app.GlobalTable("incidents", partitions=1, value_type=bytes)
@@ -105,15 +108,16 @@ class Service:
         self.inference_decoder = InferenceDecoder(s)
         self.inference_intake = Intake(self.inference_decoder)
         self.gpu_intake = Intake(GpuDecoder(s))
-        self.alertmanager = AlertmanagerClient(s.alertmanager_url, ttl=s.alertmanager_ttl_seconds) if s.alertmanager_url else None
+        alertmanager = AlertmanagerClient(s.alertmanager_url, ttl=s.alertmanager_ttl_seconds) if s.alertmanager_url else None
+        self.forwarder = AlertForwarder(alertmanager, self.forwarder_state, self.metrics, stopping=lambda: bool(app.should_stop))
         # The worker's own account of processed input offsets decides what is committed (see streams.offsets).
         self.gate = InputGate(app, s.kafka_bootstrap, s.app_id, (s.inference_topic, s.gpu_topic), self.metrics)
         self.ledger = self.gate.ledger
+        self.waiting = WaitingHalves(self.kserve_waiting, self.inference_intake, self.ledger, app.consumer, s.inference_topic, self.metrics)
         self.inputs = input_batches.install(app.consumer, (s.inference_topic, s.gpu_topic))  # no Faust events per input record
         eager_delivery.install(app.consumer)  # no asyncio tasks per message of the other topics
         input_flow.install(app.consumer)  # no fetch stalls in front of the inputs
         self._batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
-        self._delivery_lock = asyncio.Lock()  # a re-send never overtakes the resolution of what it re-sends
         self.partition_of: dict[str, int] = {}
         self._dirty: dict[tuple[str, str], bool] = {}
         self._snapshot_at: dict[TP | None, float] = {}
@@ -214,25 +218,37 @@ class Service:
                 timestamp=m.timestamp / 1000.0 if m.timestamp is not None else 0.0,
             )
             kept.append((ticket, m))
-            if result.dead is not None:
-                await self._dead_letter(result.dead)
-            for letter in result.earlier:  # KServe halves held for this message or dropped unjoined meanwhile
-                await self._dead_letter(letter)
-            for record in result.records:
-                records.append(record)
-                key = getattr(record, "model", None) or record.host
-                self.partition_of[key] = m.partition
-                keys.add(key)
+            await self._take(result, m.partition, records, keys)
         return records, keys, kept
+
+    async def _take(self, result: IntakeResult[Any], partition: int, records: list[Any], keys: set[str]) -> None:
+        """Dead-letter what a decoded message let go (itself, or KServe halves held for it or dropped
+        unjoined meanwhile); add its records to ``records`` and their models or hosts to ``keys``."""
+        for letter in ([result.dead] if result.dead is not None else []) + result.earlier:
+            await self._dead_letter(letter)
+        for record in result.records:
+            records.append(record)
+            key = getattr(record, "model", None) or record.host
+            self.partition_of[key] = partition
+            keys.add(key)
+
+    async def _restore_waiting(self) -> tuple[list[Any], set[str]]:
+        """KServe halves persisted for partitions now ready (``streams.waiting_halves``), decoded again."""
+        records: list[Any] = []
+        keys: set[str] = set()
+        for message, result in self.waiting.restore():
+            await self._take(result, message.partition, records, keys)
+        return records, keys
 
     # -- handlers -------------------------------------------------------------
     async def on_inference(self, chunks: list[Chunk]) -> None:
         async with self._batch_lock:
-            records, models, admitted = await self._intake(chunks, self.inference_intake)
+            restored, models = await self._restore_waiting()
+            records, more, admitted = await self._intake(chunks, self.inference_intake)
             self.metrics.observe_kserve(self.inference_decoder.kserve.dropped, self.inference_decoder.kserve.pending)
-            for model in models:
+            for model in models | more:
                 self._apply_commands(model)
-            await self._run(self.engine.on_events, records, admitted)
+            await self._run(self.engine.on_events, restored + records, admitted)
 
     async def on_gpu(self, chunks: list[Chunk]) -> None:
         async with self._batch_lock:
@@ -255,6 +271,7 @@ class Service:
                     await self._reject(record, failure)
         tickets = [ticket for ticket, _ in admitted]
         self.ledger.done(tickets)  # the state in memory now holds the batch; _publish persists it
+        self.waiting.save()  # before any partition is persisted: its offsets never pass a half not saved
         if out is not None:
             await self._publish(out)
         self._persist_clean(tickets)
@@ -264,29 +281,6 @@ class Service:
         for command in json.loads(raw) if raw else []:
             if self.engine.command(command["id"], command["action"], model, command.get("version")):
                 self.metrics.reference_commands.labels(command["action"]).inc()
-
-    async def on_alert(self, event: Any) -> bool:
-        """Deliver one alert record; False (not acked) when the worker stops before Alertmanager took it."""
-        try:
-            alert = _ALERT_DECODER.decode(event.message.value)
-        except msgspec.DecodeError as exc:
-            log.error("skipping undecodable alert at %s@%d: %s", event.message.tp, event.message.offset, exc)
-            return True
-        async with self._delivery_lock:
-            if self.alertmanager is not None:
-                delivered = await self.alertmanager.deliver(
-                    [alert], on_failure=self.metrics.delivery_failures.inc, stopping=lambda: bool(self.app.should_stop)
-                )
-                if not delivered:
-                    return False
-                self.metrics.delivered.inc()
-            key, partition = alert.fingerprint, event.message.partition
-            if alert.status == "firing":
-                put(self.forwarder_state, key, event.message.value, partition)
-            elif key in self.forwarder_state.data:
-                del self.forwarder_state.data[key]
-                self.forwarder_state.send_changelog(partition, key, None)
-        return True
 
     async def on_control(self, event: Any) -> None:
         m = event.message
@@ -299,39 +293,6 @@ class Service:
         pending = [*pending[-9:], command]
         put(self.commands, command["model"], json.dumps(pending).encode(), 0)
         log.info("control: %s %s %s queued (id %s)", command["action"], command["model"], command.get("version") or "all versions", command["id"])
-
-    async def resend_firing(self) -> None:
-        """Re-post every firing alert this worker forwards, so Alertmanager keeps them open.
-
-        Under the delivery lock: a resolution delivered meanwhile would otherwise be
-        overtaken by this re-send of the alert it resolves, re-opening it until its TTL.
-        """
-        if self.alertmanager is None:
-            return
-        async with self._delivery_lock:
-            if not self.forwarder_state.data:
-                return
-            alerts = [_ALERT_DECODER.decode(v) for v in self.forwarder_state.data.values()]
-            try:
-                await self.alertmanager.post(alerts)
-                self.metrics.delivered.inc()
-            except Exception as exc:  # noqa: BLE001 - next round retries; the failure is counted and logged
-                self.metrics.delivery_failures.inc()
-                log.warning("re-send of %d firing alerts failed: %s", len(alerts), exc)
-
-    def update_lag(self) -> int:
-        """Set the lag gauges; returns the largest lag over assigned input partitions."""
-        worst = 0
-        consumer = self.app.consumer
-        for tp in consumer.assignment():
-            if tp.topic not in (self.settings.inference_topic, self.settings.gpu_topic):
-                continue
-            high = consumer.highwater(tp) or 0
-            done = self.ledger.expected(tp) or 0  # the committed offset until a message is admitted
-            lag = max(0, high - done)
-            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
-            worst = max(worst, lag)
-        return worst
 
     # -- wiring ---------------------------------------------------------------
     def _register(self) -> None:
@@ -353,7 +314,7 @@ class Service:
         async def forwarder(stream: Any) -> None:
             manual = stream.noack()  # the offset advances only past alerts Alertmanager accepted
             async for event in manual.events():
-                if await self.on_alert(event):
+                if await self.forwarder.on_alert(event):
                     await manual.ack(event)
 
         @app.agent(self.control_topic, name="control", concurrency=1)
@@ -363,14 +324,17 @@ class Service:
 
         @app.timer(s.alertmanager_resend_seconds)
         async def resend() -> None:
-            await self.resend_firing()
+            await self.forwarder.resend_firing()
 
         @app.timer(min(5.0, s.snapshot_interval_seconds))
         async def housekeeping() -> None:
-            self.update_lag()
-            async with self._batch_lock:  # KServe halves that waited too long, though no KServe half came to let them go
+            self.gate.update_lag()
+            async with self._batch_lock:  # KServe halves to restore, or that waited too long though no KServe half came
+                restored, _ = await self._restore_waiting()
+                await self._run(self.engine.on_events, restored, [])
                 for letter in self.inference_intake.expired():
                     await self._dead_letter(letter)
+                self.waiting.save()
                 self.metrics.observe_kserve(self.inference_decoder.kserve.dropped, self.inference_decoder.kserve.pending)
             out = self.engine.tick(time.time())
             await self._publish(out)
@@ -382,7 +346,7 @@ class Service:
         @app.page("/health")
         async def health(web: Any, request: Any) -> Any:
             assigned = bool(self.app.consumer.assignment()) if self.app.consumer else False
-            lag = self.update_lag() if assigned else None
+            lag = self.gate.update_lag() if assigned else None
             ok = assigned and lag is not None and lag <= _MAX_READY_LAG
             return web.json({"status": "ok" if ok else "starting", "assigned": assigned, "max_lag": lag}, status=200 if ok else 503)
 
@@ -393,6 +357,7 @@ class Service:
         @app.on_partitions_revoked.connect
         async def revoked(sender: Any, revoked: Any, **_: Any) -> None:
             async with self._batch_lock:  # the batch in flight finishes first
+                self.waiting.release(revoked)  # saved, then let go: their next owner restores them
                 self._snapshot(everything=True)  # hand over the latest state before another worker takes it
                 self.engine.forget(list(self.engine.models) + list(self.engine.hosts))
                 await self.gate.revoke(revoked)

@@ -71,6 +71,20 @@ class InputGate:
         await self.app.consumer.seek_wait({tp: expected})  # runs in the consumer thread (seek does not)
         return None
 
+    def update_lag(self) -> int:
+        """Set the lag gauges; returns the largest lag over assigned input partitions."""
+        worst = 0
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            if tp.topic not in self.topics:
+                continue
+            high = consumer.highwater(tp) or 0
+            done = self.ledger.expected(tp) or 0  # the committed offset until a message is admitted
+            lag = max(0, high - done)
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+            worst = max(worst, lag)
+        return worst
+
     async def assign(self, assigned: Iterable[Any]) -> None:
         """Own the input partitions among ``assigned``, each resuming at the group's committed offset."""
         inputs = [tp for tp in assigned if tp.topic in self.topics]

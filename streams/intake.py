@@ -7,13 +7,15 @@ besides, earlier messages held for a later one (KServe halves) are dead-lettered
 when that one shows they cannot be used: a counterpart that cannot be joined
 with it, or a half dropped unjoined while it was decoded; ``Intake.expired`` gives
 those that waited too long when no message comes (a worker's timer asks).
+``waiting`` / ``forget`` / ``resume`` let a worker persist the held messages and
+restore them on the partition's next owner (``streams.waiting_halves``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -46,10 +48,15 @@ class Decoder(Protocol[R]):
 
     def expire(self) -> None: ...
 
+    def waiting(self) -> list[object]: ...
+
+    def forget(self, which: Callable[[object], bool]) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Consumed:
-    """A consumed message as the ``Intake`` saw it: what a dead letter of it needs."""
+    """A consumed message as the ``Intake`` saw it: what a dead letter of it, or decoding it again
+    (a waiting KServe half restored by a worker), needs."""
 
     topic: str
     partition: int
@@ -57,6 +64,7 @@ class Consumed:
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes | None]]
+    timestamp: float = 0.0  # the broker's, epoch seconds (0: unknown)
 
 
 @dataclass(slots=True)
@@ -89,7 +97,7 @@ class Intake(Generic[R]):
         timestamp: float = 0.0,
     ) -> IntakeResult[R]:
         """Decode one message; a failure of any kind becomes a dead letter, logged with its coordinates."""
-        consumed = Consumed(topic, partition, offset, key, value, headers)
+        consumed = Consumed(topic, partition, offset, key, value, headers, timestamp)
         try:
             records = self.decoder.decode(value, headers, timestamp, consumed)
         except Rejected as exc:
@@ -110,6 +118,22 @@ class Intake(Generic[R]):
         asks, so they go on time when no message comes to let them go)."""
         self.decoder.expire()
         return self._released()
+
+    def waiting(self) -> list[Consumed]:
+        """The messages held by the decoder for a later one (KServe halves), oldest first."""
+        return [m for m in self.decoder.waiting() if isinstance(m, Consumed)]
+
+    def forget(self, partitions: Collection[tuple[str, int]]) -> int:
+        """Let the held messages of these ``(topic, partition)`` go silently: their next owner restores
+        them (``streams.waiting_halves``).  Returns how many."""
+        chosen = set(partitions)
+        return self.decoder.forget(lambda m: isinstance(m, Consumed) and (m.topic, m.partition) in chosen)
+
+    def resume(self, message: Consumed) -> IntakeResult[R]:
+        """Decode a held message again (restored after a restart or rebalance), as when it was consumed."""
+        m = message
+        return self.process(topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
+                            headers=m.headers, timestamp=m.timestamp)
 
     def _released(self, now: Consumed | None = None) -> list[DeadLetter]:
         """Dead letters of the earlier messages the decoder let go while ``now`` was decoded (``None``:

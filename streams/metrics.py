@@ -118,7 +118,7 @@ class Metrics:
         self.alerts_firing = Gauge("inferwatch_alerts_firing", "Alerts currently firing.", ["kind", "model"], registry=r)
         self.consumer_lag = Gauge("inferwatch_consumer_lag_messages", "Messages behind the end of each input partition.", ["topic", "partition"], registry=r)
         self.reference_commands = Counter("inferwatch_reference_commands_total", "Reference commands applied (reset / relearn).", ["action"], registry=r)
-        self.state_restored = Counter("inferwatch_state_restored_total", "Detector states restored from the changelog (by key kind).", ["kind"], registry=r)
+        self.state_restored = Counter("inferwatch_state_restored_total", "States restored from the changelogs, by kind: model and host detectors, kserve_half (waiting KServe halves).", ["kind"], registry=r)
         self.delivered = Counter("inferwatch_alertmanager_deliveries_total", "Alert batches accepted by Alertmanager.", registry=r)
         self.delivery_failures = Counter("inferwatch_alertmanager_delivery_failures_total", "Failed Alertmanager posts (retried).", registry=r)
         self.kserve_dropped = Counter(

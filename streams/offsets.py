@@ -48,6 +48,7 @@ class _Partition:
     processed: int | None  # next offset after everything processed (None: nothing yet)
     persisted: int | None = None  # ``processed`` when the state was last written whole
     sought_at: float | None = None  # when the consumer was sent back to ``admitted`` (monotonic)
+    resumed: int | None = None  # the committed offset this assignment resumed at (None: no commit yet)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class OffsetLedger:
     def assign(self, tp: Any, committed: int | None) -> None:
         """Start owning ``tp``: the consumer resumes at ``committed`` (None: no commit yet)."""
         self._epoch += 1
-        self._parts[tp] = _Partition(self._epoch, committed, None)
+        self._parts[tp] = _Partition(self._epoch, committed, None, resumed=committed)
 
     def revoke(self, tps: Iterable[Any]) -> None:
         """Stop owning ``tps``; batches admitted before are no longer marked processed."""
@@ -82,6 +83,12 @@ class OffsetLedger:
 
     def owns(self, tp: Any) -> bool:
         return tp in self._parts
+
+    def resumed_at(self, tp: Any) -> int | None:
+        """The committed offset ``tp``'s assignment resumed at (None: not owned, or no commit yet):
+        messages before it were processed and persisted by an earlier owner."""
+        part = self._parts.get(tp)
+        return part.resumed if part else None
 
     def expected(self, tp: Any) -> int | None:
         """The offset the next admitted message of ``tp`` must have."""

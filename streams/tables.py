@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-__all__ = ["DecodedView", "put"]
+__all__ = ["DecodedView", "delete", "put"]
 
 V = TypeVar("V")
 
@@ -21,6 +21,13 @@ def put(table: Any, key: str, value: bytes, partition: int) -> None:
     """Set ``table[key] = value`` and log it to the changelog's ``partition``."""
     table.data[key] = value
     table.send_changelog(partition, key, value)
+
+
+def delete(table: Any, key: str, partition: int) -> None:
+    """Remove ``table[key]`` (if there) and log a tombstone to the changelog's ``partition``."""
+    if key in table.data:
+        del table.data[key]
+        table.send_changelog(partition, key, None)
 
 
 class DecodedView(Mapping[str, V], Generic[V]):

@@ -42,6 +42,7 @@ DAY_MS = 24 * 3600 * 1000
 #: follows, or None for global tables (one partition, read whole by every worker).
 TABLES: dict[str, str | None] = {
     "model_state": "inference_topic",
+    "kserve_waiting": "inference_topic",
     "host_state": "gpu_topic",
     "forwarder_state": "alerts_topic",
     "gpu_states": None,

@@ -7,7 +7,7 @@ a KServe request waiting for its response), or raise ``Rejected``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import msgspec
 
@@ -79,6 +79,14 @@ class InferenceDecoder:
         """Let go the KServe halves that waited too long (:meth:`KServeJoiner.expire`)."""
         self.kserve.expire()
 
+    def waiting(self) -> list[object]:
+        """Sources of the KServe halves waiting (:meth:`KServeJoiner.waiting`)."""
+        return self.kserve.waiting()
+
+    def forget(self, which: Callable[[object], bool]) -> int:
+        """Let waiting KServe halves go silently (:meth:`KServeJoiner.forget`)."""
+        return self.kserve.forget(which)
+
 
 class GpuDecoder:
     """Native JSON GPU samples and Telegraf ``nvidia_smi`` JSON from the GPU topic."""
@@ -107,3 +115,11 @@ class GpuDecoder:
 
     def expire(self) -> None:
         """Nothing waits."""
+
+    def waiting(self) -> list[object]:
+        """None: nothing waits."""
+        return []
+
+    def forget(self, which: Callable[[object], bool]) -> int:
+        """Nothing waits to be let go."""
+        return 0

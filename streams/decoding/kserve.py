@@ -11,7 +11,9 @@ more than ``max_pending`` wait, oldest first, and counted in ``dropped``, as is 
 half replaced by another with the same id and type.  A
 pair that cannot be joined is rejected with the second half.  Every waiting half
 let go unjoined (dropped, or the first of a pair that cannot be joined) is handed
-out by :meth:`KServeJoiner.take_released`, for a dead letter.
+out by :meth:`KServeJoiner.take_released`, for a dead letter.  :meth:`KServeJoiner.waiting`
+lists the waiting halves' sources (a worker persists them, ``streams.waiting_halves``) and
+:meth:`KServeJoiner.forget` lets some go silently (their partition's next owner restores them).
 """
 
 from __future__ import annotations
@@ -139,6 +141,18 @@ class KServeJoiner:
             if oldest.arrived >= deadline:
                 break
             self._drop(self._pending.popitem(last=False)[1])
+
+    def waiting(self) -> list[object]:
+        """The ``source`` of every waiting half given one, oldest first (what a worker persists)."""
+        return [half.source for half in self._pending.values() if half.source is not None]
+
+    def forget(self, which: Callable[[object], bool]) -> int:
+        """Let go, silently (not dropped, not released), the waiting halves whose ``source`` ``which``
+        selects: their partition went to another worker, which restores them.  Returns how many."""
+        gone = [key for key, half in self._pending.items() if half.source is not None and which(half.source)]
+        for key in gone:
+            del self._pending[key]
+        return len(gone)
 
     def _drop(self, half: _Half) -> None:
         """Let ``half`` go unjoined: expired, over ``max_pending``, or replaced by one with its id and type."""

@@ -1,17 +1,47 @@
-"""A worker killed mid-incident: its successor resumes from the changelog and alerts once."""
+"""A worker killed mid-incident: its successor resumes from the changelog and alerts once; a
+KServe request waiting for its response when its worker is killed is joined by the successor."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from aiokafka import TopicPartition
 
+from streams.kafka_probe import committed_offsets
+from streams.metrics import events_per_model, sample_sum
 from streams.records import Alert
 from streams.scenario import builtin
+from streams.settings import Settings
 from streams.worker import spawn_worker, stop_worker, wait_healthy
-from tests.integration.service_helpers import metrics_text, read_alerts, replay_messages, run_settings, split, worker_log
+from tests.integration.service_helpers import metrics_text, produce, read_alerts, replay_messages, run_settings, split, worker_log
 
 pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def _worker(settings: Settings, log: Path, *earlier: Path, crash: bool = False) -> Iterator[None]:
+    """A worker running (healthy) for the block: killed after it when ``crash`` (no clean shutdown, no
+    final commit), else stopped; on a failure its log and the ``earlier`` workers' are printed."""
+    worker = spawn_worker(settings, log)
+    try:
+        wait_healthy(settings.web_port, worker, log)
+        yield
+    except Exception:
+        print(*(worker_log(path) for path in (*earlier, log)))
+        raise
+    finally:
+        if crash:
+            worker.kill()
+            worker.wait()
+        else:
+            stop_worker(worker)
 
 
 def _firing(alerts: list[Alert], kind: str) -> list[Alert]:
@@ -25,18 +55,11 @@ def test_killed_worker_is_replaced_and_the_straddling_incident_alerts_once(kafka
     before, after = split(scenario, contention.start + 25)  # cut in the middle of the GPU contention
     log_a, log_b = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
 
-    first = spawn_worker(settings, log_a)
-    try:
-        wait_healthy(settings.web_port, first, log_a)
+    with _worker(settings, log_a, crash=True):
         replay_messages(before, settings, speed=20.0)
         read_alerts(settings, lambda alerts: bool(_firing(alerts, "correlated")), settle=3.0)
-    finally:
-        first.kill()  # a crash: no clean shutdown, no final commit
-        first.wait()
 
-    second = spawn_worker(settings, log_b)
-    try:
-        wait_healthy(settings.web_port, second, log_b)
+    with _worker(settings, log_b, log_a):
         replay_messages(after, settings, speed=20.0)
 
         def done(alerts: list[Alert]) -> bool:
@@ -45,11 +68,6 @@ def test_killed_worker_is_replaced_and_the_straddling_incident_alerts_once(kafka
 
         alerts = read_alerts(settings, done, timeout=180.0, settle=5.0)
         text = metrics_text(settings.web_port)
-    except Exception:
-        print(worker_log(log_a), worker_log(log_b))
-        raise
-    finally:
-        stop_worker(second)
 
     assert [(a.model, a.host) for a in _firing(alerts, "correlated")] == [("churn-ranker", "gpu-node-2")]
     assert [(a.model, a.feature) for a in _firing(alerts, "input_drift")] == [("fraud-detector", "x1")]
@@ -60,3 +78,50 @@ def test_killed_worker_is_replaced_and_the_straddling_incident_alerts_once(kafka
     assert end >= scenario.at(contention.end)
     restored = dict(re.findall(r'inferwatch_state_restored_total\{kind="(\w+)"\} ([0-9.]+)', text))
     assert float(restored.get("model", 0)) >= 2 and float(restored.get("host", 0)) >= 2, restored
+
+
+def _kserve_half(kind: str, body: dict, time_: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    headers = [
+        ("ce_specversion", b"1.0"), ("ce_id", b"crash-1"), ("ce_type", f"org.kubeflow.serving.inference.{kind}".encode()),
+        ("ce_source", b"http://fraud-predictor/"), ("ce_time", time_.encode()),
+        ("ce_inferenceservicename", b"kserve-crash"), ("content-type", b"application/json"),
+    ]
+    return json.dumps(body).encode(), headers
+
+
+def _wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def _metric(text: str, sample: str) -> float:
+    found = re.search(rf"^{re.escape(sample)} ([0-9.e+-]+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_kserve_request_waiting_when_its_worker_is_killed_is_joined_by_its_successor(kafka_bootstrap: str, tmp_path) -> None:
+    settings = run_settings(kafka_bootstrap, snapshot_interval_seconds=1.0)
+    key = b"kserve-crash"
+    request = {"inputs": [{"name": "amount", "shape": [2], "datatype": "FP32", "data": [10.5, 99.0]}]}
+    response = {"outputs": [{"name": "probs", "shape": [2, 2], "datatype": "FP32", "data": [0.9, 0.1, 0.3, 0.7]}]}
+    tp = TopicPartition(settings.inference_topic, 0)
+    log_a, log_b = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
+
+    with _worker(settings, log_a, crash=True):
+        produce(settings, settings.inference_topic, key, [_kserve_half("request", request, "2023-11-14T22:13:20.000Z")])
+        # The request's offset is committed: before, its successor never saw it again.
+        _wait_for("the request's offset to be committed",
+                  lambda: (asyncio.run(committed_offsets(kafka_bootstrap, settings.app_id, [tp]))[tp] or 0) >= 1)
+        assert _metric(metrics_text(settings.web_port), "inferwatch_kserve_halves_pending") == 1.0
+
+    with _worker(settings, log_b, log_a):
+        produce(settings, settings.inference_topic, key, [_kserve_half("response", response, "2023-11-14T22:13:20.030Z")])
+        _wait_for("the joined events", lambda: events_per_model(metrics_text(settings.web_port))["kserve-crash"] == 2)
+        text = metrics_text(settings.web_port)
+    assert _metric(text, 'inferwatch_state_restored_total{kind="kserve_half"}') == 1.0
+    assert _metric(text, "inferwatch_kserve_halves_pending") == 0.0
+    assert _metric(text, "inferwatch_kserve_halves_dropped_total") == 0.0
+    assert sample_sum(text, "inferwatch_dead_letters_total") == 0.0

@@ -165,7 +165,7 @@ def test_kustomize_renders_the_example_overlay_and_every_resource_validates(rend
     kinds = Counter(d["kind"] for d in rendered)
     assert kinds["Deployment"] == kinds["DaemonSet"] == kinds["Service"] == kinds["Namespace"] == 1, kinds
     assert kinds["ServiceMonitor"] == kinds["PrometheusRule"] == kinds["Secret"] == 1, kinds
-    assert kinds["KafkaTopic"] == 11, kinds
+    assert kinds["KafkaTopic"] == 12, kinds
     for doc in rendered:
         _validate(doc)
         if doc["kind"] != "Namespace":
@@ -222,7 +222,7 @@ def test_kafka_topics_cover_the_settings_topics_and_every_changelog() -> None:
         if table in global_tables:
             assert spec["partitions"] == 1, table
     # co-partitioning: each table's changelog has the partitions of the topic it follows
-    follows = {"model_state": s.inference_topic, "host_state": s.gpu_topic, "forwarder_state": s.alerts_topic}
+    follows = {"model_state": s.inference_topic, "kserve_waiting": s.inference_topic, "host_state": s.gpu_topic, "forwarder_state": s.alerts_topic}
     assert set(follows) == set(tables), "a new table: say which topic its changelog follows"
     for table, topic in follows.items():
         assert topics[f"{s.app_id}-{table}-changelog"]["spec"]["partitions"] == topics[topic]["spec"]["partitions"]
@@ -246,7 +246,7 @@ def test_settings_configmap_holds_valid_inferwatch_settings(which: str, rendered
     assert settings.web_host == "0.0.0.0", "the web endpoint must listen on the pod IP for probes and scrapes"
     topics = {d["spec"]["topicName"] for d in _of_kind(rendered if which == "example" else rendered_base, "KafkaTopic")}
     assert {settings.inference_topic, settings.gpu_topic, settings.alerts_topic, settings.deadletter_topic, settings.control_topic} <= topics
-    assert {f"{settings.app_id}-{t}-changelog" for t in ("model_state", "host_state", "forwarder_state")} <= topics
+    assert {f"{settings.app_id}-{t}-changelog" for t in ("model_state", "kserve_waiting", "host_state", "forwarder_state")} <= topics
 
 
 def test_worker_probes_ports_and_scaling(rendered: list[dict[str, Any]]) -> None:
