@@ -11,6 +11,10 @@ empty: whichever two partitions each worker is given, both own models.
     events are processed exactly once across the two workers (sum of
     ``inferwatch_events_total`` over both == events produced);
 (b) the input drift and the GPU contention each alert once;
+(a') KServe requests (one model per partition) wait in the first worker when the
+    second joins; their responses come after the rebalance and every pair is
+    joined, on whichever worker now owns its partition (the halves were saved on
+    revocation and restored by the new owners), none dead-lettered ``unjoined``;
 (c) the worker owning the model with the GPU contention in progress is killed
     with SIGKILL while events keep coming; the survivor takes its partitions
     over, restores the detector state from the changelog, processes every event
@@ -41,12 +45,13 @@ from streams.records import Alert
 from streams.scenario import MODELS, Scenario, ScenarioMessage, builtin
 from streams.settings import Settings
 from streams.worker import ensure_topics, spawn_worker, stop_worker, wait_healthy
-from tests.integration.service_helpers import metrics_text, read_alerts, replay_messages, run_settings, worker_log
+from tests.integration.service_helpers import metrics_text, produce, read_alerts, replay_messages, run_settings, worker_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PARTITIONS = 4
 _GENERATION = re.compile(r"generation id (\d+) app consumers id")
+_UNJOINED = re.compile(r'^inferwatch_dead_letters_total\{[^}]*reason="unjoined"[^}]*\} [1-9]', re.M)
 _RESTORED = re.compile(r'^inferwatch_state_restored_total\{kind="(\w+)"\} ([0-9.e+]+)$', re.M)
 
 
@@ -142,9 +147,31 @@ def _with_extra_models(scenario: Scenario, extra: list[str], per_model_rate: flo
     return list(heapq.merge(scenario.messages(), renamed, key=lambda m: m.ts))
 
 
+def _send_kserve(settings: Settings, kind: str, models: list[str], at: float) -> None:
+    """One KServe request (or response) of two rows per model, keyed by the model."""
+    body = ({"inputs": [{"name": "amount", "shape": [2], "datatype": "FP32", "data": [10.5, 99.0]}]} if kind == "request"
+            else {"outputs": [{"name": "probs", "shape": [2, 2], "datatype": "FP32", "data": [0.9, 0.1, 0.3, 0.7]}]})
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + (".000Z" if kind == "request" else ".020Z")
+    for model in models:
+        produce(settings, settings.inference_topic, model.encode(), [(json.dumps(body).encode(), [
+            ("ce_specversion", b"1.0"), ("ce_id", f"{model}-1".encode()), ("ce_type", f"org.kubeflow.serving.inference.{kind}".encode()),
+            ("ce_source", b"http://predictor/"), ("ce_time", stamp.encode()), ("ce_inferenceservicename", model.encode()),
+            ("content-type", b"application/json"),
+        ])])
+
+
 def _produced(messages: list[ScenarioMessage]) -> Counter[str]:
     """Valid inference events per model (malformed messages carry the key ``broken``)."""
     return Counter(m.key.decode() for m in messages if m.topic == "inference" and m.key != b"broken")
+
+
+def _wait_pending(port: int, halves: int, timeout: float = 30.0) -> None:
+    """Until the worker on ``port`` holds ``halves`` KServe halves waiting."""
+    deadline = time.monotonic() + timeout
+    while f"inferwatch_kserve_halves_pending {float(halves)}" not in metrics_text(port):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the worker did not hold {halves} KServe halves in {timeout:.0f}s")
+        time.sleep(0.5)
 
 
 def _restored(text: str) -> dict[str, float]:
@@ -237,14 +264,19 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, t
     models += filler.models
     logs = {"a": tmp_path / "worker-a.log", "b": tmp_path / "worker-b.log"}
     ports = {"a": settings_a.web_port, "b": settings_b.web_port}
+    kserve_models = _models_on(set(range(PARTITIONS)), "kserve-model")
+    models += kserve_models
     workers = {"a": spawn_worker(settings_a, logs["a"], partitions=PARTITIONS)}
     try:
         wait_healthy(ports["a"], workers["a"], logs["a"])
+        _send_kserve(settings, "request", kserve_models, scenario.start)
+        _wait_pending(ports["a"], len(kserve_models))  # a holds them when b joins
         # -- (a) and (b): b joins while events flow, then the scenario ------------------
         filler.start()
         workers["b"] = spawn_worker(settings_b, logs["b"], partitions=PARTITIONS)
         wait_healthy(ports["b"], workers["b"], logs["b"])
         _wait_settled(list(logs.values()))
+        _send_kserve(settings, "response", kserve_models, scenario.start)
         time.sleep(2.0)
         filler.stop.set()
         filler.join()
@@ -252,7 +284,7 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, t
         assert not filler.capped, "the filler ran out before b had joined: the rebalance saw no traffic"
         replay_messages(before, settings, speed=20.0)
         phase1 = read_alerts(settings, lambda alerts: bool(_firing(alerts, "correlated")), timeout=120.0, settle=3.0)
-        produced = _produced(before) + filler.sent
+        produced = _produced(before) + filler.sent + Counter({m: 2 for m in kserve_models})
         # short wait: while the inputs are quiet, the workers advance event time with the wall
         # clock, and 30 s of it would resolve the contention that phase (c) needs still open
         per_worker = dict(zip(ports, _wait_counts(list(ports.values()), produced, timeout=20.0)))
@@ -267,6 +299,9 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, t
         print(f"models by worker: { {w: sorted(m for m in owners if owners[m] == [w]) for w in workers} }")
         assert [(a.model, a.feature) for a in _firing(phase1, "input_drift")] == [("fraud-detector", "x1")]
         assert [(a.model, a.host) for a in _firing(phase1, "correlated")] == [("churn-ranker", "gpu-node-2")]
+        texts = [metrics_text(port) for port in ports.values()]
+        assert sum(_restored(t).get("kserve_half", 0) for t in texts) >= len(kserve_models), "waiting halves not restored"
+        assert not any(_UNJOINED.search(t) for t in texts), "a KServe half was dead-lettered unjoined"
 
         # -- (c): kill -9 the worker that owns the model with the incident in progress --
         (victim,) = owners[MODELS[1]]
@@ -277,7 +312,7 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, t
         replay_messages(after, settings, speed=10.0)  # the survivor takes over meanwhile (session timeout)
         _wait_takeover(ports[survivor], settings.inference_topic)
         alerts = read_alerts(settings, _all_resolved, timeout=150.0, settle=5.0)
-        produced_all = _produced(messages) + filler.sent
+        produced_all = _produced(messages) + filler.sent + Counter({m: 2 for m in kserve_models})
         survivor_counts = _wait_counts([ports[survivor]], produced_all - per_worker[victim], timeout=30.0)[0]
         text = metrics_text(ports[survivor])
     except Exception:
