@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -31,6 +32,22 @@ def run_settings(kafka: str, alertmanager_url: str = "", **overrides: object) ->
     )
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
+
+
+#: Open Inference Protocol bodies of a KServe request of two rows and its response.
+KSERVE_REQUEST = {"inputs": [{"name": "amount", "shape": [2], "datatype": "FP32", "data": [10.5, 99.0]}]}
+KSERVE_RESPONSE = {"outputs": [{"name": "probs", "shape": [2, 2], "datatype": "FP32", "data": [0.9, 0.1, 0.3, 0.7]}]}
+
+
+def kserve_half(kind: str, ce_id: str, model: str, body: dict, time: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A KServe payload-logger CloudEvent in binary mode, ``(value, headers)``: ``kind`` is
+    ``"request"`` or ``"response"``, ``time`` its ``ce_time`` (ISO 8601)."""
+    headers = [
+        ("ce_specversion", b"1.0"), ("ce_id", ce_id.encode()), ("ce_type", f"org.kubeflow.serving.inference.{kind}".encode()),
+        ("ce_source", b"http://fraud-predictor/"), ("ce_time", time.encode()),
+        ("ce_inferenceservicename", model.encode()), ("content-type", b"application/json"),
+    ]
+    return json.dumps(body).encode(), headers
 
 
 def replay_messages(messages: Iterable[ScenarioMessage], settings: Settings, speed: float) -> dict[str, int]:

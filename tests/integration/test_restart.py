@@ -4,7 +4,6 @@ KServe request waiting for its response when its worker is killed is joined by t
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ from streams.records import Alert
 from streams.scenario import builtin
 from streams.settings import Settings
 from streams.worker import spawn_worker, stop_worker, wait_healthy
-from tests.integration.service_helpers import metrics_text, produce, read_alerts, replay_messages, run_settings, split, worker_log
+from tests.integration.service_helpers import KSERVE_REQUEST, KSERVE_RESPONSE, kserve_half, metrics_text, produce, read_alerts, replay_messages, run_settings, split, worker_log
 
 pytestmark = pytest.mark.integration
 
@@ -80,15 +79,6 @@ def test_killed_worker_is_replaced_and_the_straddling_incident_alerts_once(kafka
     assert float(restored.get("model", 0)) >= 2 and float(restored.get("host", 0)) >= 2, restored
 
 
-def _kserve_half(kind: str, body: dict, time_: str) -> tuple[bytes, list[tuple[str, bytes]]]:
-    headers = [
-        ("ce_specversion", b"1.0"), ("ce_id", b"crash-1"), ("ce_type", f"org.kubeflow.serving.inference.{kind}".encode()),
-        ("ce_source", b"http://fraud-predictor/"), ("ce_time", time_.encode()),
-        ("ce_inferenceservicename", b"kserve-crash"), ("content-type", b"application/json"),
-    ]
-    return json.dumps(body).encode(), headers
-
-
 def _wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -105,20 +95,18 @@ def _metric(text: str, sample: str) -> float:
 def test_a_kserve_request_waiting_when_its_worker_is_killed_is_joined_by_its_successor(kafka_bootstrap: str, tmp_path) -> None:
     settings = run_settings(kafka_bootstrap, snapshot_interval_seconds=1.0)
     key = b"kserve-crash"
-    request = {"inputs": [{"name": "amount", "shape": [2], "datatype": "FP32", "data": [10.5, 99.0]}]}
-    response = {"outputs": [{"name": "probs", "shape": [2, 2], "datatype": "FP32", "data": [0.9, 0.1, 0.3, 0.7]}]}
     tp = TopicPartition(settings.inference_topic, 0)
     log_a, log_b = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
 
     with _worker(settings, log_a, crash=True):
-        produce(settings, settings.inference_topic, key, [_kserve_half("request", request, "2023-11-14T22:13:20.000Z")])
+        produce(settings, settings.inference_topic, key, [kserve_half("request", "crash-1", "kserve-crash", KSERVE_REQUEST, "2023-11-14T22:13:20.000Z")])
         # The request's offset is committed: before, its successor never saw it again.
         _wait_for("the request's offset to be committed",
                   lambda: (asyncio.run(committed_offsets(kafka_bootstrap, settings.app_id, [tp]))[tp] or 0) >= 1)
         assert _metric(metrics_text(settings.web_port), "inferwatch_kserve_halves_pending") == 1.0
 
     with _worker(settings, log_b, log_a):
-        produce(settings, settings.inference_topic, key, [_kserve_half("response", response, "2023-11-14T22:13:20.030Z")])
+        produce(settings, settings.inference_topic, key, [kserve_half("response", "crash-1", "kserve-crash", KSERVE_RESPONSE, "2023-11-14T22:13:20.030Z")])
         _wait_for("the joined events", lambda: events_per_model(metrics_text(settings.web_port))["kserve-crash"] == 2)
         text = metrics_text(settings.web_port)
     assert _metric(text, 'inferwatch_state_restored_total{kind="kserve_half"}') == 1.0

@@ -45,7 +45,7 @@ from streams.records import Alert
 from streams.scenario import MODELS, Scenario, ScenarioMessage, builtin
 from streams.settings import Settings
 from streams.worker import ensure_topics, spawn_worker, stop_worker, wait_healthy
-from tests.integration.service_helpers import metrics_text, produce, read_alerts, replay_messages, run_settings, worker_log
+from tests.integration.service_helpers import KSERVE_REQUEST, KSERVE_RESPONSE, kserve_half, metrics_text, produce, read_alerts, replay_messages, run_settings, worker_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -149,15 +149,10 @@ def _with_extra_models(scenario: Scenario, extra: list[str], per_model_rate: flo
 
 def _send_kserve(settings: Settings, kind: str, models: list[str], at: float) -> None:
     """One KServe request (or response) of two rows per model, keyed by the model."""
-    body = ({"inputs": [{"name": "amount", "shape": [2], "datatype": "FP32", "data": [10.5, 99.0]}]} if kind == "request"
-            else {"outputs": [{"name": "probs", "shape": [2, 2], "datatype": "FP32", "data": [0.9, 0.1, 0.3, 0.7]}]})
+    body = KSERVE_REQUEST if kind == "request" else KSERVE_RESPONSE
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + (".000Z" if kind == "request" else ".020Z")
     for model in models:
-        produce(settings, settings.inference_topic, model.encode(), [(json.dumps(body).encode(), [
-            ("ce_specversion", b"1.0"), ("ce_id", f"{model}-1".encode()), ("ce_type", f"org.kubeflow.serving.inference.{kind}".encode()),
-            ("ce_source", b"http://predictor/"), ("ce_time", stamp.encode()), ("ce_inferenceservicename", model.encode()),
-            ("content-type", b"application/json"),
-        ])])
+        produce(settings, settings.inference_topic, model.encode(), [kserve_half(kind, f"{model}-1", model, body, stamp)])
 
 
 def _produced(messages: list[ScenarioMessage]) -> Counter[str]:

@@ -7,7 +7,6 @@ Kafka and are all delivered later.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from streams.localstack import LocalAlertmanager, WebhookRecorder, free_port
 from streams.records import Alert
 from streams.scenario import Scenario, builtin
 from streams.worker import spawn_worker, stop_worker, wait_healthy
-from tests.integration.service_helpers import metrics_text, produce, read_alerts, replay_messages, run_settings, worker_log
+from tests.integration.service_helpers import KSERVE_REQUEST, KSERVE_RESPONSE, kserve_half, metrics_text, produce, read_alerts, replay_messages, run_settings, worker_log
 
 pytestmark = pytest.mark.integration
 
@@ -52,15 +51,9 @@ def _kserve_messages() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
     request of two rows whose response has one (both dead-lettered as bad_tensor)."""
 
     def half(kind: str, ce_id: str, body: dict, time: str) -> tuple[bytes, list[tuple[str, bytes]]]:
-        headers = [
-            ("ce_specversion", b"1.0"), ("ce_id", ce_id.encode()), ("ce_type", f"org.kubeflow.serving.inference.{kind}".encode()),
-            ("ce_source", b"http://fraud-predictor/"), ("ce_time", time.encode()),
-            ("ce_inferenceservicename", KSERVE_MODEL.encode()), ("content-type", b"application/json"),
-        ]
-        return json.dumps(body).encode(), headers
+        return kserve_half(kind, ce_id, KSERVE_MODEL, body, time)
 
-    request = {"inputs": [{"name": "amount", "shape": [2], "datatype": "FP32", "data": [10.5, 99.0]}]}
-    response = {"outputs": [{"name": "probs", "shape": [2, 2], "datatype": "FP32", "data": [0.9, 0.1, 0.3, 0.7]}]}
+    request, response = KSERVE_REQUEST, KSERVE_RESPONSE
     return [
         half("request", "k1", request, "2023-11-14T22:13:20.000Z"),
         half("response", "k1", response, "2023-11-14T22:13:20.025Z"),
