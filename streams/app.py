@@ -329,12 +329,11 @@ class Service:
         @app.timer(min(5.0, s.snapshot_interval_seconds))
         async def housekeeping() -> None:
             self.gate.update_lag()
-            async with self._batch_lock:  # KServe halves to restore, or that waited too long though no KServe half came
-                restored, _ = await self._restore_waiting()
-                await self._run(self.engine.on_events, restored, [])
+            async with self._batch_lock:  # KServe halves that waited too long though no KServe half came, or to restore
                 for letter in self.inference_intake.expired():
                     await self._dead_letter(letter)
-                self.waiting.save()
+                restored, _ = await self._restore_waiting()
+                await self._run(self.engine.on_events, restored, [])  # saves the waiting halves, the expired ones gone
                 self.metrics.observe_kserve(self.inference_decoder.kserve.dropped, self.inference_decoder.kserve.pending)
             out = self.engine.tick(time.time())
             await self._publish(out)
