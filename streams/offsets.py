@@ -90,6 +90,12 @@ class OffsetLedger:
         part = self._parts.get(tp)
         return part.resumed if part else None
 
+    def processed(self, tp: Any) -> int | None:
+        """The next offset of ``tp`` after everything processed in this assignment (None: not owned,
+        or nothing processed yet)."""
+        part = self._parts.get(tp)
+        return part.processed if part else None
+
     def expected(self, tp: Any) -> int | None:
         """The offset the next admitted message of ``tp`` must have."""
         part = self._parts.get(tp)

@@ -5,12 +5,17 @@ A KServe half waits in the worker's memory (``KServeJoiner``) for its counterpar
 its message's offset is committed once its partition's state is persisted.  So before a
 partition is persisted, ``save`` writes what changed among the halves waiting from it to
 a table co-partitioned with the inference topic (one key per half,
-``"<partition>:<offset>"``, holding its message as consumed; a tombstone once it is joined
-or let go), and the partition's next owner ``restore``s them: each message is decoded
-again, as when it was consumed.  One at or beyond the offset the owner resumed at is not:
-the owner reads it again anyway.  A restored half waits ``INFERWATCH_KSERVE_JOIN_TTL_SECONDS``
-anew.  ``release`` (on revocation) saves, then lets the revoked partitions' halves go from
-memory silently.
+``"<partition>:<offset>"``, holding its message as consumed), and the partition's next
+owner ``restore``s them: each message is decoded again, as when it was consumed.  One at
+or beyond the offset the owner resumed at is not: the owner reads it again anyway.  A
+restored half waits ``INFERWATCH_KSERVE_JOIN_TTL_SECONDS`` anew.  ``release`` (on
+revocation) saves, then lets the revoked partitions' halves go from memory silently.
+
+A half no longer waiting (joined, or let go) is not tombstoned at once: after a crash the
+next owner processes again every message since the last commit, its counterpart among
+them, and must find it.  Its key is first marked *settled* at the offset processed so far
+(the message kept); the next owner restores a settled half only when it resumes before
+that offset, and the key is tombstoned once the consumer has committed that far.
 
 A partition is restored once its owner's ledger holds it and Faust has resumed fetching
 it, which Faust does only after the table's changelog is recovered.
@@ -19,7 +24,7 @@ it, which Faust does only after the table's changelog is recovered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -29,21 +34,22 @@ from streams.metrics import Metrics
 from streams.offsets import OffsetLedger
 from streams.tables import delete, put
 
-__all__ = ["WaitingHalves", "decode_message", "encode_message", "paused_partitions"]
+__all__ = ["WaitingHalves", "committed_offsets", "decode_message", "encode_message", "paused_partitions"]
 
 log = logging.getLogger(__name__)
 _ENCODER = msgspec.msgpack.Encoder()
-_DECODER = msgspec.msgpack.Decoder(Consumed)
+_DECODER = msgspec.msgpack.Decoder(Consumed | tuple[int, Consumed])
 
 
-def encode_message(message: Consumed) -> bytes:
-    """A held message as a table value."""
-    return _ENCODER.encode(message)
+def encode_message(message: Consumed, settled_at: int | None = None) -> bytes:
+    """A held message as a table value: waiting, or settled at offset ``settled_at``."""
+    return _ENCODER.encode(message if settled_at is None else (settled_at, message))
 
 
-def decode_message(raw: bytes) -> Consumed:
-    """The held message :func:`encode_message` wrote."""
-    return _DECODER.decode(raw)
+def decode_message(raw: bytes) -> tuple[Consumed, int | None]:
+    """The held message :func:`encode_message` wrote, and the offset it was settled at (None: waiting)."""
+    value = _DECODER.decode(raw)
+    return (value, None) if isinstance(value, Consumed) else (value[1], value[0])
 
 
 def paused_partitions(consumer: Any) -> Collection[Any]:
@@ -57,6 +63,17 @@ def paused_partitions(consumer: Any) -> Collection[Any]:
     return paused
 
 
+def committed_offsets(consumer: Any) -> Mapping[Any, int | None]:
+    """The offset Faust's consumer last committed, per partition (absent: none in this assignment).
+
+    Raises ``RuntimeError`` when the consumer lacks the faust-streaming internal this relies on.
+    """
+    committed = getattr(consumer, "_committed_offset", None)
+    if committed is None:
+        raise RuntimeError("this faust-streaming consumer has no _committed_offset: settled KServe halves cannot be let go safely")
+    return committed
+
+
 def _key(message: Consumed) -> str:
     return f"{message.partition}:{message.offset}"
 
@@ -66,61 +83,90 @@ class WaitingHalves:
 
     def __init__(self, table: Any, intake: Intake[Any], ledger: OffsetLedger, consumer: Any, topic: str, metrics: Metrics) -> None:
         self.table, self.intake, self.ledger, self.consumer, self.topic, self.metrics = table, intake, ledger, consumer, topic, metrics
-        self._saved: dict[Any, set[str]] = {}  # restored partitions -> their keys in the table
+        self._held: dict[Any, dict[str, Consumed]] = {}  # restored partitions -> their waiting halves in the table
+        self._settled: dict[Any, dict[str, int]] = {}  # restored partitions -> their settled halves' keys -> offset
         paused_partitions(consumer)  # fail at start-up, not at the first restore, if Faust's internals moved
+        committed_offsets(consumer)
 
     def _ready(self) -> list[Any]:
         """Owned inference partitions not yet restored whose table Faust has recovered."""
         paused = paused_partitions(self.consumer)
-        return [tp for tp in self.ledger.owned() if tp.topic == self.topic and tp not in self._saved and tp not in paused]
+        return [tp for tp in self.ledger.owned() if tp.topic == self.topic and tp not in self._held and tp not in paused]
 
     def restore(self) -> list[tuple[Consumed, IntakeResult[Any]]]:
         """Decode again the halves persisted for the partitions ready to restore, oldest first per
-        partition: each message with what decoding it gave (records of a pair it completes, dead letters)."""
+        partition: each message with what decoding it gave (records of a pair it completes, dead letters).
+
+        A half this owner reads again (at or beyond the offset it resumed at), or one settled before
+        that offset (its pair's events are in the committed state), is tombstoned instead.
+        """
         out: list[tuple[Consumed, IntakeResult[Any]]] = []
         for tp in self._ready():
-            prefix = f"{tp.partition}:"
-            keys = [k for k in self.table.data if isinstance(k, str) and k.startswith(prefix)]
-            self._saved[tp] = set(keys)  # in the table: save tombstones those no longer waiting
+            held: dict[str, Consumed] = {}
+            self._held[tp], self._settled[tp] = held, {}
             resumed = self.ledger.resumed_at(tp)
-            for message in sorted(self._read(keys), key=lambda m: m.offset):
-                if resumed is None or message.offset >= resumed:
-                    continue  # not committed: the owner reads it again
+            for key, message, settled_at in sorted(self._read(tp), key=lambda found: found[1].offset):
+                if resumed is None or message.offset >= resumed or (settled_at is not None and settled_at <= resumed):
+                    delete(self.table, key, tp.partition)
+                    continue
+                if settled_at is not None:
+                    put(self.table, key, encode_message(message), tp.partition)  # waits again
+                held[key] = message
                 out.append((message, self.intake.resume(message)))
                 self.metrics.state_restored.labels("kserve_half").inc()
         return out
 
-    def _read(self, keys: list[str]) -> list[Consumed]:
-        """The held messages under ``keys``; a value that is not one is logged and skipped (save removes it)."""
-        out = []
-        for key in keys:
+    def _read(self, tp: Any) -> Iterator[tuple[str, Consumed, int | None]]:
+        """``tp``'s held messages in the table with their keys and settled offsets; a value that is
+        not one is logged and tombstoned."""
+        prefix = f"{tp.partition}:"
+        for key in [k for k in self.table.data if isinstance(k, str) and k.startswith(prefix)]:
             try:
-                out.append(decode_message(self.table.data[key]))
+                yield (key, *decode_message(self.table.data[key]))
             except (msgspec.DecodeError, TypeError) as exc:
-                log.error("skipping key %r of the waiting KServe halves: not a held message (%s)", key, exc)
-        return out
+                log.error("removing key %r of the waiting KServe halves: not a held message (%s)", key, exc)
+                delete(self.table, key, tp.partition)
 
     def save(self) -> None:
-        """Write to the table what changed among the restored partitions' waiting halves (call before
-        persisting a partition: its committed offset then never passes a half that is not saved)."""
-        now: dict[Any, dict[str, Consumed]] = {tp: {} for tp in self._saved}
-        restored = {(tp.topic, tp.partition): tp for tp in self._saved}
+        """Write to the table what changed among the restored partitions' halves (call before persisting
+        a partition: its committed offset then never passes a half not saved): new waiting halves, halves
+        no longer waiting marked settled, and tombstones for settled ones the consumer committed past."""
+        now: dict[Any, dict[str, Consumed]] = {tp: {} for tp in self._held}
+        restored = {(tp.topic, tp.partition): tp for tp in self._held}
         for message in self.intake.waiting():
             tp = restored.get((message.topic, message.partition))
             if tp is not None:
                 now[tp][_key(message)] = message
+        committed = committed_offsets(self.consumer)
         for tp, current in now.items():
-            saved = self._saved[tp]
-            for key in current.keys() - saved:
+            held, settled = self._held[tp], self._settled[tp]
+            for key in current.keys() - held.keys():
                 put(self.table, key, encode_message(current[key]), tp.partition)
-            for key in saved - current.keys():
+                settled.pop(key, None)
+            gone = held.keys() - current.keys()
+            if gone:
+                at = self._processed(tp)
+                for key in gone:
+                    put(self.table, key, encode_message(held[key], at), tp.partition)
+                    settled[key] = at
+            self._held[tp] = current
+            done = committed.get(tp)
+            for key in [k for k, at in settled.items() if done is not None and at <= done]:
                 delete(self.table, key, tp.partition)
-            self._saved[tp] = set(current)
+                del settled[key]
+
+    def _processed(self, tp: Any) -> int:
+        """The next offset of ``tp`` after what is processed: a half settled now is in the state once
+        the commit reaches it."""
+        processed = self.ledger.processed(tp)
+        return processed if processed is not None else self.ledger.resumed_at(tp) or 0
 
     def release(self, revoked: Collection[Any]) -> None:
-        """Before ``revoked`` go to another worker: save, then let their halves go from memory."""
+        """Before ``revoked`` go to another worker: save, then let their halves go from memory (their
+        settled halves stay in the table: the next owner tombstones those it resumes past)."""
         self.save()
         mine = [tp for tp in revoked if tp.topic == self.topic]
         self.intake.forget([(tp.topic, tp.partition) for tp in mine])
         for tp in mine:
-            self._saved.pop(tp, None)
+            self._held.pop(tp, None)
+            self._settled.pop(tp, None)

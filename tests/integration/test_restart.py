@@ -1,9 +1,11 @@
 """A worker killed mid-incident: its successor resumes from the changelog and alerts once; a
-KServe request waiting for its response when its worker is killed is joined by the successor."""
+KServe request waiting for its response when its worker is killed is joined by the successor, and
+so is one joined after the last commit (the successor reads the response again)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -108,6 +110,37 @@ def test_a_kserve_request_waiting_when_its_worker_is_killed_is_joined_by_its_suc
     with _worker(settings, log_b, log_a):
         produce(settings, settings.inference_topic, key, [kserve_half("response", "crash-1", "kserve-crash", KSERVE_RESPONSE, "2023-11-14T22:13:20.030Z")])
         _wait_for("the joined events", lambda: events_per_model(metrics_text(settings.web_port))["kserve-crash"] == 2)
+        text = metrics_text(settings.web_port)
+    assert _metric(text, 'inferwatch_state_restored_total{kind="kserve_half"}') == 1.0
+    assert _metric(text, "inferwatch_kserve_halves_pending") == 0.0
+    assert _metric(text, "inferwatch_kserve_halves_dropped_total") == 0.0
+    assert sample_sum(text, "inferwatch_dead_letters_total") == 0.0
+
+
+def test_a_kserve_pair_joined_after_the_last_commit_is_joined_again_after_a_crash(kafka_bootstrap: str, tmp_path) -> None:
+    settings = run_settings(kafka_bootstrap, snapshot_interval_seconds=1.0)
+    model, key = "kserve-rejoin", b"kserve-rejoin"
+    tp = TopicPartition(settings.inference_topic, 0)
+
+    def committed() -> int:
+        return asyncio.run(committed_offsets(kafka_bootstrap, settings.app_id, [tp]))[tp] or 0
+
+    logs = [tmp_path / f"worker-{name}.log" for name in "abc"]
+    with _worker(settings, logs[0]):
+        produce(settings, settings.inference_topic, key, [kserve_half("request", "rejoin-1", model, KSERVE_REQUEST, "2023-11-14T22:13:20.000Z")])
+        _wait_for("the request's offset to be committed", lambda: committed() >= 1)
+
+    # The second worker restores the request and joins it, but persists (so commits) nothing before it is killed.
+    unpersisted = dataclasses.replace(settings, snapshot_interval_seconds=600.0)
+    with _worker(unpersisted, logs[1], logs[0], crash=True):
+        produce(settings, settings.inference_topic, key, [kserve_half("response", "rejoin-1", model, KSERVE_RESPONSE, "2023-11-14T22:13:20.030Z")])
+        _wait_for("the joined events", lambda: events_per_model(metrics_text(settings.web_port))[model] == 2)
+        time.sleep(2.0)  # what the worker wrote to its tables reaches their changelogs
+        assert committed() == 1
+
+    # Before, the request's key was tombstoned when joined: the response read again waited, then went unjoined.
+    with _worker(settings, logs[2], *logs[:2]):
+        _wait_for("the pair joined again", lambda: events_per_model(metrics_text(settings.web_port))[model] == 2)
         text = metrics_text(settings.web_port)
     assert _metric(text, 'inferwatch_state_restored_total{kind="kserve_half"}') == 1.0
     assert _metric(text, "inferwatch_kserve_halves_pending") == 0.0

@@ -18,7 +18,7 @@ from streams.intake import Consumed, Intake
 from streams.metrics import Metrics
 from streams.offsets import OffsetLedger
 from streams.settings import Settings
-from streams.waiting_halves import WaitingHalves, decode_message, encode_message, paused_partitions
+from streams.waiting_halves import WaitingHalves, committed_offsets, decode_message, encode_message, paused_partitions
 from tests.unit.test_kserve import REQUEST, RESPONSE, _binary
 
 TOPIC = "inference.events"
@@ -37,8 +37,11 @@ class FakeTable:
 
 
 class FakeConsumer:
-    def __init__(self) -> None:
+    """Faust's consumer as far as the store reads it: paused partitions, offsets last committed."""
+
+    def __init__(self, committed: dict[Any, int | None]) -> None:
         self._paused_partitions: set[Any] = set()
+        self._committed_offset = {tp: o for tp, o in committed.items() if o is not None}  # as Faust seeds it on assignment
 
 
 class Worker:
@@ -49,7 +52,7 @@ class Worker:
         self.ledger = OffsetLedger()
         for tp, committed in owned.items():
             self.ledger.assign(tp, committed)
-        self.consumer = FakeConsumer()
+        self.consumer = FakeConsumer(owned)
         self.metrics = Metrics(CollectorRegistry())
         self.waiting = WaitingHalves(table, self.intake, self.ledger, self.consumer, TOPIC, self.metrics)
 
@@ -66,20 +69,29 @@ class Worker:
 
 def test_a_held_message_round_trips_through_its_table_value() -> None:
     message = Consumed(TOPIC, 3, 17, b"k", b"{}", [("ce_id", b"x"), ("empty", None)], 1.7e9)
-    assert decode_message(encode_message(message)) == message
+    assert decode_message(encode_message(message)) == (message, None)
+    assert decode_message(encode_message(message, settled_at=18)) == (message, 18)
 
 
-def test_a_waiting_half_is_saved_and_its_key_tombstoned_once_joined() -> None:
+def test_a_waiting_half_is_saved_settled_once_joined_and_tombstoned_once_committed_past() -> None:
     table = FakeTable()
     worker = Worker(table, {P0: 0})
     assert worker.waiting.restore() == []  # nothing in the table yet; P0 now counts as restored
     assert worker.consume(P0, 0, REQUEST_TYPE, REQUEST).records == []
     worker.waiting.save()
     assert list(table.data) == ["0:0"] and [(p, k) for p, k, _ in table.changelog] == [(0, "0:0")]
-    assert decode_message(table.data["0:0"]).offset == 0
+    assert decode_message(table.data["0:0"])[0].offset == 0
     worker.waiting.save()  # nothing changed: nothing written
     assert len(table.changelog) == 1
     assert len(worker.consume(P0, 1, RESPONSE_TYPE, RESPONSE).records) == 2
+    worker.waiting.save()
+    # Joined, but a crash before the commit reaches offset 2 would have the response read again.
+    message, settled_at = decode_message(table.data["0:0"])
+    assert (message.offset, settled_at, len(table.changelog)) == (0, 2, 2)
+    worker.consumer._committed_offset[P0] = 1
+    worker.waiting.save()
+    assert "0:0" in table.data and len(table.changelog) == 2
+    worker.consumer._committed_offset[P0] = 2
     worker.waiting.save()
     assert table.data == {} and table.changelog[-1] == (0, "0:0", None)
 
@@ -105,7 +117,38 @@ def test_the_next_owner_restores_a_committed_half_and_joins_it() -> None:
     events = second.consume(P0, 2, RESPONSE_TYPE, RESPONSE).records
     assert [e.request_id for e in events] == ["abc#0", "abc#1"]
     second.waiting.save()
-    assert set(table.data) == {"0:1"}
+    assert decode_message(table.data["0:0"])[1] == 3 and decode_message(table.data["0:1"])[1] is None
+
+
+def _joined_after_commit(table: FakeTable) -> Worker:
+    """A worker whose request (offset 0) waited past a commit, then was joined by the response (offset 1)."""
+    first = Worker(table, {P0: 0})
+    first.waiting.restore()
+    first.consume(P0, 0, REQUEST_TYPE, REQUEST)
+    first.waiting.save()
+    first.consumer._committed_offset[P0] = 1
+    assert len(first.consume(P0, 1, RESPONSE_TYPE, RESPONSE).records) == 2
+    first.waiting.save()
+    return first
+
+
+def test_after_a_crash_a_half_settled_since_the_commit_is_restored_and_joined_again() -> None:
+    table = FakeTable()
+    _joined_after_commit(table)
+    second = Worker(table, {P0: 1})  # crashed before committing offset 2: the response is read again
+    ((message, result),) = second.waiting.restore()
+    assert (message.offset, result.records, second.restored()) == (0, [], 1)
+    assert decode_message(table.data["0:0"])[1] is None  # waits again
+    assert [e.request_id for e in second.consume(P0, 1, RESPONSE_TYPE, RESPONSE).records] == ["abc#0", "abc#1"]
+    assert (second.intake.decoder.kserve.pending, second.intake.expired()) == (0, [])
+
+
+def test_a_half_settled_before_the_commit_is_not_restored_but_tombstoned() -> None:
+    table = FakeTable()
+    _joined_after_commit(table)
+    second = Worker(table, {P0: 2})  # the join is in the committed state
+    assert second.waiting.restore() == [] and second.restored() == 0
+    assert table.data == {} and table.changelog[-1] == (0, "0:0", None)
 
 
 def test_nothing_is_restored_without_a_commit_nor_for_a_partition_not_owned() -> None:
@@ -116,8 +159,11 @@ def test_nothing_is_restored_without_a_commit_nor_for_a_partition_not_owned() ->
     first.consume(P1, 0, REQUEST_TYPE, REQUEST, ce_id="other")
     first.waiting.save()
     assert set(table.data) == {"0:0", "1:0"}
+    saved = dict(table.data)
     second = Worker(table, {P0: None})  # no commit: the owner reads offset 0 again
     assert second.waiting.restore() == []
+    assert set(table.data) == {"1:0"}  # P0's tombstoned (it waits again if it must); P1's left alone
+    table.data = saved
     third = Worker(table, {P0: 5})
     ((message, _),) = third.waiting.restore()  # P1's half belongs to P1's owner
     assert (message.partition, message.offset) == (0, 0)
@@ -143,10 +189,11 @@ def test_a_restored_half_that_cannot_be_used_now_is_dead_lettered() -> None:
     table.data["0:3"] = encode_message(Consumed(TOPIC, 0, 3, b"fraud", b"not json", [("ce_id", b"x"), ("ce_type", REQUEST_TYPE.encode())], 1.7e9))
     table.data["0:4"] = b"\xc1 not msgpack"
     worker = Worker(table, {P0: 10})
-    ((message, result),) = worker.waiting.restore()  # the undecodable value is skipped (logged)
+    ((message, result),) = worker.waiting.restore()  # the undecodable value is removed (logged)
     assert message.offset == 3 and result.dead is not None and result.dead.offset == 3
-    worker.waiting.save()
-    assert table.data == {}  # both gone from the table
+    assert list(table.data) == ["0:3"]
+    worker.waiting.save()  # settled at the offset resumed at, which is committed
+    assert table.data == {}
 
 
 def test_restored_halves_wait_their_ttl_anew_and_then_go_unjoined() -> None:
@@ -166,12 +213,14 @@ def test_restored_halves_wait_their_ttl_anew_and_then_go_unjoined() -> None:
     assert (letter.reason, letter.offset) == ("unjoined", 0)
 
 
-def test_the_consumer_must_expose_its_paused_partitions() -> None:
+def test_the_consumer_must_expose_its_paused_partitions_and_committed_offsets() -> None:
     with pytest.raises(RuntimeError, match="_paused_partitions"):
         paused_partitions(object())
+    with pytest.raises(RuntimeError, match="_committed_offset"):
+        committed_offsets(object())
 
 
 def test_faust_consumer_keeps_paused_partitions_where_the_store_reads_them() -> None:
     from faust.transport.consumer import Consumer
 
-    assert "_paused_partitions" in Consumer.__annotations__
+    assert "_paused_partitions" in Consumer.__annotations__ and "_committed_offset" in Consumer.__annotations__
