@@ -45,6 +45,7 @@ from streams.offsets import Admission, Ticket
 from streams.records import DeadLetter
 from streams.settings import Settings
 from streams.tables import DecodedView, put
+from streams.routing import Routing
 from streams.waiting_halves import WaitingHalves
 
 __all__ = ["Service"]
@@ -118,7 +119,7 @@ class Service:
         eager_delivery.install(app.consumer)  # no asyncio tasks per message of the other topics
         input_flow.install(app.consumer)  # no fetch stalls in front of the inputs
         self._batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
-        self.partition_of: dict[str, int] = {}
+        self.routing = Routing(self.metrics)
         self._dirty: dict[tuple[str, str], bool] = {}
         self._snapshot_at: dict[TP | None, float] = {}
         self._register()
@@ -143,7 +144,7 @@ class Service:
 
     def _input_tp(self, kind: str, name: str) -> TP | None:
         """The input partition whose events a model's (or host's) state follows."""
-        partition = self.partition_of.get(name)
+        partition = self.routing.partition_of.get(name)
         if partition is None:
             return None
         return TP(self.settings.inference_topic if kind == "model" else self.settings.gpu_topic, partition)
@@ -165,10 +166,10 @@ class Service:
                 kind, name = item
                 if kind == "model" and name in self.engine.models:
                     key, data = self.engine.snapshot_model(name)
-                    put(self.model_state, key, data, self.partition_of[name])
+                    put(self.model_state, key, data, self.routing.partition_of[name])
                 elif kind == "host" and name in self.engine.hosts:
                     key, data = self.engine.snapshot_host(name)
-                    put(self.host_state, key, data, self.partition_of[name])
+                    put(self.host_state, key, data, self.routing.partition_of[name])
                 del self._dirty[item]
             self._snapshot_at[tp] = now
             if tp is not None and self.ledger.owns(tp):
@@ -218,18 +219,19 @@ class Service:
                 timestamp=m.timestamp / 1000.0 if m.timestamp is not None else 0.0,
             )
             kept.append((ticket, m))
-            await self._take(result, m.partition, records, keys)
+            await self._take(result, m.topic, m.partition, records, keys)
         return records, keys, kept
 
-    async def _take(self, result: IntakeResult[Any], partition: int, records: list[Any], keys: set[str]) -> None:
+    async def _take(self, result: IntakeResult[Any], topic: str, partition: int, records: list[Any], keys: set[str]) -> None:
         """Dead-letter what a decoded message let go (itself, or KServe halves held for it or dropped
         unjoined meanwhile); add its records to ``records`` and their models or hosts to ``keys``."""
         for letter in ([result.dead] if result.dead is not None else []) + result.earlier:
             await self._dead_letter(letter)
         for record in result.records:
             records.append(record)
-            key = getattr(record, "model", None) or record.host
-            self.partition_of[key] = partition
+            model = getattr(record, "model", None)
+            key = model or record.host
+            self.routing.see(topic, partition, "model" if model else "host", key)
             keys.add(key)
 
     async def _restore_waiting(self) -> tuple[list[Any], set[str]]:
@@ -237,7 +239,7 @@ class Service:
         records: list[Any] = []
         keys: set[str] = set()
         for message, result in self.waiting.restore():
-            await self._take(result, message.partition, records, keys)
+            await self._take(result, message.topic, message.partition, records, keys)
         return records, keys
 
     # -- handlers -------------------------------------------------------------

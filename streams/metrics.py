@@ -85,6 +85,11 @@ class Metrics:
             "inferwatch_redelivered_messages_total", "Input messages consumed again after processing (dropped, not processed twice).",
             ["topic"], registry=r,
         )
+        self.misrouted = Counter(
+            "inferwatch_misrouted_records_total",
+            "Input records of a model (host) that arrived on another partition than its previous ones: the Kafka key is not the model (host).",
+            ["topic"], registry=r,
+        )
         self.refetched = Counter(
             "inferwatch_consumer_seeks_total", "Times the consumer skipped input messages and was sent back to the first one.",
             ["topic"], registry=r,

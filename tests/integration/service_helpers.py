@@ -54,15 +54,16 @@ def replay_messages(messages: Iterable[ScenarioMessage], settings: Settings, spe
     return asyncio.run(replay((m.value for m in messages), settings, speed=speed))
 
 
-def produce(settings: Settings, topic: str, key: bytes, messages: Iterable[tuple[bytes, list[tuple[str, bytes]]]]) -> None:
-    """Produce ``(value, headers)`` messages to ``topic`` with ``key``, in order."""
+def produce(settings: Settings, topic: str, key: bytes, messages: Iterable[tuple[bytes, list[tuple[str, bytes]]]],
+            partition: int | None = None) -> None:
+    """Produce ``(value, headers)`` messages to ``topic`` with ``key``, in order (to ``partition``: else the key's)."""
 
     async def go() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
         await producer.start()
         try:
             for value, headers in messages:
-                await producer.send_and_wait(topic, value, key=key, headers=headers)
+                await producer.send_and_wait(topic, value, key=key, headers=headers, partition=partition)
         finally:
             await producer.stop()
 
