@@ -1,7 +1,7 @@
 """KServe payload-logger CloudEvents: request and response joined on ``ce_id``.
 
 Each half is validated when it arrives (so a bad half is rejected with its own
-bytes) and held until its counterpart comes; then one ``InferenceEvent`` per
+bytes) and held until its counterpart comes (its tensors, not its parsed body); then one ``InferenceEvent`` per
 batch row is built: features from the request's input tensors, prediction,
 probabilities and confidence from the response's output tensors, latency from
 the two events' ``time`` attributes (or arrival times when absent).
@@ -22,7 +22,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -39,6 +39,8 @@ __all__ = ["REQUEST_TYPE", "RESPONSE_TYPE", "KServeJoiner", "is_kserve"]
 REQUEST_TYPE = "org.kubeflow.serving.inference.request"
 RESPONSE_TYPE = "org.kubeflow.serving.inference.response"
 _PROB_TOLERANCE = 1e-3
+#: What a joined pair reads of the response body besides its tensors (a waiting half keeps only these).
+_BODY_KEPT = ("model_name", "model_version")
 
 
 def is_kserve(event: CloudEvent) -> bool:
@@ -102,9 +104,10 @@ class KServeJoiner:
         if event.type not in (REQUEST_TYPE, RESPONSE_TYPE):
             raise reject("bad_cloudevent", f"CloudEvent type {event.type!r} is not a KServe request/response")
         is_request = event.type == REQUEST_TYPE
+        tensors = parse_tensors(event.data, "inputs" if is_request else "outputs")
         half = _Half(
-            event=event,
-            tensors=parse_tensors(event.data, "inputs" if is_request else "outputs"),
+            event=replace(event, data={k: event.data[k] for k in _BODY_KEPT if k in event.data}),  # the tensors hold the rest
+            tensors=tensors,
             at=_event_time(event, received_at, self.max_ahead_seconds),
             arrived=self._clock(),
             source=source,

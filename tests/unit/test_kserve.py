@@ -68,6 +68,16 @@ def test_request_and_response_join_into_one_event_per_row(mode, response_first: 
     assert (e1.confidence, e1.prediction) == (0.7, 1)
 
 
+def test_a_waiting_half_holds_its_tensors_not_its_parsed_body() -> None:
+    """The join reads the response body's model_name / model_version and the tensors: nothing else of
+    the parsed JSON is kept while a half waits (it cost 47.6 KB per request of 64 one-value tensors)."""
+    decoder = InferenceDecoder(Settings())
+    decoder.decode(*_binary(RESPONSE_TYPE, RESPONSE, time="2024-01-01T00:00:00.025Z"))
+    decoder.decode(*_binary(REQUEST_TYPE, REQUEST, ce_id="other", time="2024-01-01T00:00:00.000Z"))
+    held = {kind: half.event.data for (_, kind), half in decoder.kserve._pending.items()}
+    assert held == {RESPONSE_TYPE: {"model_name": "fraud", "model_version": "7"}, REQUEST_TYPE: {}}
+
+
 def test_unmatched_halves_expire_and_are_counted() -> None:
     now = [0.0]
     decoder = InferenceDecoder(Settings(kserve_join_ttl_seconds=10.0))

@@ -1,0 +1,87 @@
+"""Memory a waiting KServe half costs a worker, for sizing ``INFERWATCH_KSERVE_JOIN_MAX_PENDING``.
+
+``python -m bench.kserve_memory [--halves N] [--json OUT]`` feeds ``N`` KServe requests
+(binary-mode CloudEvents, no response) to the worker's intake and reports, per waiting
+half and per request shape: the message's bytes, what the joiner holds beyond them
+(traced with ``tracemalloc``: its tensors and CloudEvent attributes), the record the
+worker writes to the ``kserve_waiting`` table, and their total.  Two shapes: one
+``[1, 64]`` FP32 tensor (a typical tabular model) and 64 one-value tensors (the
+worst case: an object per tensor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from bench._output import emit
+from streams.decoding import InferenceDecoder
+from streams.decoding.kserve import REQUEST_TYPE
+from streams.intake import Intake
+from streams.settings import Settings
+from streams.waiting_halves import encode_message
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "one_1x64_tensor": {"inputs": [{"name": "input-0", "shape": [1, 64], "datatype": "FP32", "data": [[0.5 + i for i in range(64)]]}]},
+    "64_one_value_tensors": {"inputs": [{"name": f"f{i}", "shape": [1], "datatype": "FP32", "data": [0.5 + i]} for i in range(64)]},
+}
+_AT = 1_700_000_000.0
+
+
+def _headers(ce_id: str) -> list[tuple[str, bytes]]:
+    return [
+        ("ce_specversion", b"1.0"), ("ce_id", ce_id.encode()), ("ce_type", REQUEST_TYPE.encode()),
+        ("ce_source", b"http://fraud-predictor/"), ("ce_time", b"2023-11-14T22:13:20Z"),
+        ("ce_inferenceservicename", b"fraud"), ("content-type", b"application/json"),
+    ]
+
+
+def measure(body: dict[str, Any], halves: int) -> dict[str, float]:
+    """Bytes per waiting half of requests with ``body``."""
+    value = json.dumps(body).encode()
+    messages = [(_headers(f"req-{i}"), value) for i in range(halves)]
+    intake = Intake(InferenceDecoder(Settings(kserve_join_max_pending=halves)))
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for offset, (headers, raw) in enumerate(messages):
+        intake.process(topic="inference.events", partition=0, offset=offset, key=b"fraud", value=raw, headers=headers, timestamp=_AT)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    waiting = intake.waiting()
+    if len(waiting) != halves:
+        raise RuntimeError(f"{len(waiting)} halves waiting, {halves} expected")
+    table = sum(len(encode_message(m)) for m in waiting) / halves
+    per_half = {"message_bytes": float(len(value)), "joiner_bytes": held / halves, "table_record_bytes": table}
+    per_half["total_bytes"] = sum(per_half.values())
+    return per_half
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--halves", type=int, default=5000, help="requests held at once per shape (default 5000)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    args = parser.parse_args(argv)
+    if args.halves < 1:
+        parser.error("--halves must be at least 1")
+    logging.disable(logging.WARNING)  # the intake logs nothing here; keep the output JSON only
+    started = time.perf_counter()
+    shapes = {name: measure(body, args.halves) for name, body in SHAPES.items()}
+    max_pending = Settings().kserve_join_max_pending
+    result = {
+        "halves": args.halves,
+        "per_half": shapes,
+        "at_default_max_pending_mb": {name: round(s["total_bytes"] * max_pending / 1e6, 1) for name, s in shapes.items()},
+        "default_max_pending": max_pending,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    emit(result, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
