@@ -43,9 +43,9 @@ from streams.input_gate import InputGate
 from streams.metrics import Metrics
 from streams.offsets import Admission, Ticket
 from streams.records import DeadLetter
+from streams.routing import Routing
 from streams.settings import Settings
 from streams.tables import DecodedView, put
-from streams.routing import Routing
 from streams.waiting_halves import WaitingHalves
 
 __all__ = ["Service"]

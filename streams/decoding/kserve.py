@@ -1,10 +1,11 @@
 """KServe payload-logger CloudEvents: request and response joined on ``ce_id``.
 
 Each half is validated when it arrives (so a bad half is rejected with its own
-bytes) and held until its counterpart comes (its tensors, not its parsed body); then one ``InferenceEvent`` per
-batch row is built: features from the request's input tensors, prediction,
-probabilities and confidence from the response's output tensors, latency from
-the two events' ``time`` attributes (or arrival times when absent).
+bytes) and held until its counterpart comes (its tensors, not its parsed body);
+then one ``InferenceEvent`` per batch row is built: features from the request's
+input tensors, prediction, probabilities and confidence from the response's
+output tensors, latency from the two events' ``time`` attributes (or arrival
+times when absent).
 Unmatched halves are dropped after ``ttl_seconds`` (checked when the next half
 arrives, and by :meth:`KServeJoiner.expire`, which a worker's timer calls) or when
 more than ``max_pending`` wait, oldest first, and counted in ``dropped``, as is a
