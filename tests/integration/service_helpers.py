@@ -6,7 +6,8 @@ import asyncio
 import json
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from uuid import uuid4
 
@@ -18,6 +19,7 @@ from streams.records import Alert
 from streams.replay import replay
 from streams.scenario import Scenario, ScenarioMessage
 from streams.settings import Settings
+from streams.worker import spawn_worker, stop_worker, wait_healthy
 
 
 def run_settings(kafka: str, alertmanager_url: str = "", **overrides: object) -> Settings:
@@ -108,3 +110,31 @@ def metrics_text(port: int) -> str:
 
 def worker_log(path: Path) -> str:
     return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Poll ``check`` every half second until it holds; ``AssertionError`` naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+@contextmanager
+def running_worker(settings: Settings, log: Path, *earlier: Path, crash: bool = False, partitions: int = 1) -> Iterator[None]:
+    """A worker running (healthy) for the block: killed after it when ``crash`` (no clean shutdown, no
+    final commit), else stopped; on a failure its log and the ``earlier`` workers' are printed."""
+    worker = spawn_worker(settings, log, partitions=partitions)
+    try:
+        wait_healthy(settings.web_port, worker, log)
+        yield
+    except Exception:
+        print(*(worker_log(path) for path in (*earlier, log)))
+        raise
+    finally:
+        if crash:
+            worker.kill()
+            worker.wait()
+        else:
+            stop_worker(worker)

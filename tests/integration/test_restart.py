@@ -8,9 +8,6 @@ import asyncio
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from aiokafka import TopicPartition
@@ -19,30 +16,9 @@ from streams.kafka_probe import committed_offsets
 from streams.metrics import events_per_model, sample_sum
 from streams.records import Alert
 from streams.scenario import builtin
-from streams.settings import Settings
-from streams.worker import spawn_worker, stop_worker, wait_healthy
-from tests.integration.service_helpers import KSERVE_REQUEST, KSERVE_RESPONSE, kserve_half, metrics_text, produce, read_alerts, replay_messages, run_settings, split, worker_log
+from tests.integration.service_helpers import KSERVE_REQUEST, KSERVE_RESPONSE, kserve_half, metrics_text, produce, read_alerts, replay_messages, run_settings, running_worker, split, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def _worker(settings: Settings, log: Path, *earlier: Path, crash: bool = False) -> Iterator[None]:
-    """A worker running (healthy) for the block: killed after it when ``crash`` (no clean shutdown, no
-    final commit), else stopped; on a failure its log and the ``earlier`` workers' are printed."""
-    worker = spawn_worker(settings, log)
-    try:
-        wait_healthy(settings.web_port, worker, log)
-        yield
-    except Exception:
-        print(*(worker_log(path) for path in (*earlier, log)))
-        raise
-    finally:
-        if crash:
-            worker.kill()
-            worker.wait()
-        else:
-            stop_worker(worker)
 
 
 def _firing(alerts: list[Alert], kind: str) -> list[Alert]:
@@ -56,11 +32,11 @@ def test_killed_worker_is_replaced_and_the_straddling_incident_alerts_once(kafka
     before, after = split(scenario, contention.start + 25)  # cut in the middle of the GPU contention
     log_a, log_b = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
 
-    with _worker(settings, log_a, crash=True):
+    with running_worker(settings, log_a, crash=True):
         replay_messages(before, settings, speed=20.0)
         read_alerts(settings, lambda alerts: bool(_firing(alerts, "correlated")), settle=3.0)
 
-    with _worker(settings, log_b, log_a):
+    with running_worker(settings, log_b, log_a):
         replay_messages(after, settings, speed=20.0)
 
         def done(alerts: list[Alert]) -> bool:
@@ -81,14 +57,6 @@ def test_killed_worker_is_replaced_and_the_straddling_incident_alerts_once(kafka
     assert float(restored.get("model", 0)) >= 2 and float(restored.get("host", 0)) >= 2, restored
 
 
-def _wait_for(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
 def _metric(text: str, sample: str) -> float:
     found = re.search(rf"^{re.escape(sample)} ([0-9.e+-]+)$", text, re.M)
     return float(found.group(1)) if found else 0.0
@@ -100,16 +68,16 @@ def test_a_kserve_request_waiting_when_its_worker_is_killed_is_joined_by_its_suc
     tp = TopicPartition(settings.inference_topic, 0)
     log_a, log_b = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
 
-    with _worker(settings, log_a, crash=True):
+    with running_worker(settings, log_a, crash=True):
         produce(settings, settings.inference_topic, key, [kserve_half("request", "crash-1", "kserve-crash", KSERVE_REQUEST, "2023-11-14T22:13:20.000Z")])
         # The request's offset is committed: before, its successor never saw it again.
-        _wait_for("the request's offset to be committed",
+        wait_for("the request's offset to be committed",
                   lambda: (asyncio.run(committed_offsets(kafka_bootstrap, settings.app_id, [tp]))[tp] or 0) >= 1)
         assert _metric(metrics_text(settings.web_port), "inferwatch_kserve_halves_pending") == 1.0
 
-    with _worker(settings, log_b, log_a):
+    with running_worker(settings, log_b, log_a):
         produce(settings, settings.inference_topic, key, [kserve_half("response", "crash-1", "kserve-crash", KSERVE_RESPONSE, "2023-11-14T22:13:20.030Z")])
-        _wait_for("the joined events", lambda: events_per_model(metrics_text(settings.web_port))["kserve-crash"] == 2)
+        wait_for("the joined events", lambda: events_per_model(metrics_text(settings.web_port))["kserve-crash"] == 2)
         text = metrics_text(settings.web_port)
     assert _metric(text, 'inferwatch_state_restored_total{kind="kserve_half"}') == 1.0
     assert _metric(text, "inferwatch_kserve_halves_pending") == 0.0
@@ -126,21 +94,21 @@ def test_a_kserve_pair_joined_after_the_last_commit_is_joined_again_after_a_cras
         return asyncio.run(committed_offsets(kafka_bootstrap, settings.app_id, [tp]))[tp] or 0
 
     logs = [tmp_path / f"worker-{name}.log" for name in "abc"]
-    with _worker(settings, logs[0]):
+    with running_worker(settings, logs[0]):
         produce(settings, settings.inference_topic, key, [kserve_half("request", "rejoin-1", model, KSERVE_REQUEST, "2023-11-14T22:13:20.000Z")])
-        _wait_for("the request's offset to be committed", lambda: committed() >= 1)
+        wait_for("the request's offset to be committed", lambda: committed() >= 1)
 
     # The second worker restores the request and joins it, but persists (so commits) nothing before it is killed.
     unpersisted = dataclasses.replace(settings, snapshot_interval_seconds=600.0)
-    with _worker(unpersisted, logs[1], logs[0], crash=True):
+    with running_worker(unpersisted, logs[1], logs[0], crash=True):
         produce(settings, settings.inference_topic, key, [kserve_half("response", "rejoin-1", model, KSERVE_RESPONSE, "2023-11-14T22:13:20.030Z")])
-        _wait_for("the joined events", lambda: events_per_model(metrics_text(settings.web_port))[model] == 2)
+        wait_for("the joined events", lambda: events_per_model(metrics_text(settings.web_port))[model] == 2)
         time.sleep(2.0)  # what the worker wrote to its tables reaches their changelogs
         assert committed() == 1
 
     # Before, the request's key was tombstoned when joined: the response read again waited, then went unjoined.
-    with _worker(settings, logs[2], *logs[:2]):
-        _wait_for("the pair joined again", lambda: events_per_model(metrics_text(settings.web_port))[model] == 2)
+    with running_worker(settings, logs[2], *logs[:2]):
+        wait_for("the pair joined again", lambda: events_per_model(metrics_text(settings.web_port))[model] == 2)
         text = metrics_text(settings.web_port)
     assert _metric(text, 'inferwatch_state_restored_total{kind="kserve_half"}') == 1.0
     assert _metric(text, "inferwatch_kserve_halves_pending") == 0.0
