@@ -144,7 +144,7 @@ class Service:
 
     def _input_tp(self, kind: str, name: str) -> TP | None:
         """The input partition whose events a model's (or host's) state follows."""
-        partition = self.routing.partition_of.get(name)
+        partition = self.routing.partition(kind, name)
         if partition is None:
             return None
         return TP(self.settings.inference_topic if kind == "model" else self.settings.gpu_topic, partition)
@@ -160,19 +160,19 @@ class Service:
             by_tp.setdefault(self._input_tp(*item), []).append(item)
         for tp, items in by_tp.items():
             due = everything or any(i in urgent for i in items) or now - self._snapshot_at.get(tp, 0.0) >= self.settings.snapshot_interval_seconds
-            if not due:
+            if not due or tp is None:  # None: never, every dirty model or host came from a partition
                 continue
             for item in items:
                 kind, name = item
                 if kind == "model" and name in self.engine.models:
                     key, data = self.engine.snapshot_model(name)
-                    put(self.model_state, key, data, self.routing.partition_of[name])
+                    put(self.model_state, key, data, tp.partition)
                 elif kind == "host" and name in self.engine.hosts:
                     key, data = self.engine.snapshot_host(name)
-                    put(self.host_state, key, data, self.routing.partition_of[name])
+                    put(self.host_state, key, data, tp.partition)
                 del self._dirty[item]
             self._snapshot_at[tp] = now
-            if tp is not None and self.ledger.owns(tp):
+            if self.ledger.owns(tp):
                 self.ledger.persist(tp)
 
     def _persist_clean(self, tickets: list[Ticket]) -> None:

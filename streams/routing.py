@@ -29,18 +29,22 @@ class Routing:
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self.partition_of: dict[str, int] = {}
+        self._partition_of: dict[tuple[str, str], int] = {}  # (kind, name): a model and a host may share a name
         self._warned: set[tuple[str, str]] = set()
+
+    def partition(self, kind: str, name: str) -> int | None:
+        """The partition of the last record taken of ``kind`` (``"model"`` or ``"host"``) ``name``, if any."""
+        return self._partition_of.get((kind, name))
 
     def see(self, topic: str, partition: int, kind: str, name: str) -> None:
         """A record of ``kind`` (``"model"`` or ``"host"``) ``name`` taken from ``topic``'s ``partition``."""
-        earlier = self.partition_of.get(name)
-        self.partition_of[name] = partition
+        earlier = self._partition_of.get((kind, name))
+        self._partition_of[kind, name] = partition
         if earlier is None or earlier == partition:
             return
         self.metrics.misrouted.labels(topic).inc()
-        if (topic, name) not in self._warned:
-            self._warned.add((topic, name))
+        if (kind, name) not in self._warned:
+            self._warned.add((kind, name))
             log.warning(
                 "records of %r arrive on partitions %d and %d of %s: key each message by its %s, so that its "
                 "detectors and their state live on one partition (these are processed, but a rebalance may split them)",
