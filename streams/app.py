@@ -28,7 +28,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from streams import eager_delivery, input_batches, input_flow
 from streams.alertmanager import AlertmanagerClient
-from streams.forwarder import AlertForwarder
 from streams.control import parse_command
 from streams.core import Engine
 from streams.core.correlation import HostView
@@ -37,6 +36,7 @@ from streams.core.gpu_monitor import GpuState
 from streams.deadletter import dead_letter, to_kafka
 from streams.errors import Rejected
 from streams.decoding import GpuDecoder, InferenceDecoder
+from streams.forwarder import AlertForwarder
 from streams.intake import Intake, IntakeResult, message_headers
 from streams.input_batches import Chunk
 from streams.input_gate import InputGate

@@ -34,7 +34,7 @@ from streams.metrics import Metrics
 from streams.offsets import OffsetLedger
 from streams.tables import delete, put
 
-__all__ = ["WaitingHalves", "committed_offsets", "decode_message", "encode_message", "paused_partitions"]
+__all__ = ["WaitingHalves", "decode_message", "encode_message", "last_commits", "paused_partitions"]
 
 log = logging.getLogger(__name__)
 _ENCODER = msgspec.msgpack.Encoder()
@@ -52,26 +52,28 @@ def decode_message(raw: bytes) -> tuple[Consumed, int | None]:
     return (value, None) if isinstance(value, Consumed) else (value[1], value[0])
 
 
+def _internal(consumer: Any, name: str, purpose: str) -> Any:
+    """``consumer.<name>``, a faust-streaming internal; ``RuntimeError`` naming ``purpose`` when it is missing."""
+    value = getattr(consumer, name, None)
+    if value is None:
+        raise RuntimeError(f"this faust-streaming consumer has no {name}: {purpose}")
+    return value
+
+
 def paused_partitions(consumer: Any) -> Collection[Any]:
     """The partitions Faust's consumer holds paused (all assigned ones until their tables are recovered).
 
     Raises ``RuntimeError`` when the consumer lacks the faust-streaming internal this relies on.
     """
-    paused = getattr(consumer, "_paused_partitions", None)
-    if paused is None:
-        raise RuntimeError("this faust-streaming consumer has no _paused_partitions: waiting KServe halves cannot be restored safely")
-    return paused
+    return _internal(consumer, "_paused_partitions", "waiting KServe halves cannot be restored safely")
 
 
-def committed_offsets(consumer: Any) -> Mapping[Any, int | None]:
+def last_commits(consumer: Any) -> Mapping[Any, int | None]:
     """The offset Faust's consumer last committed, per partition (absent: none in this assignment).
 
     Raises ``RuntimeError`` when the consumer lacks the faust-streaming internal this relies on.
     """
-    committed = getattr(consumer, "_committed_offset", None)
-    if committed is None:
-        raise RuntimeError("this faust-streaming consumer has no _committed_offset: settled KServe halves cannot be let go safely")
-    return committed
+    return _internal(consumer, "_committed_offset", "settled KServe halves cannot be let go safely")
 
 
 def _key(message: Consumed) -> str:
@@ -86,7 +88,7 @@ class WaitingHalves:
         self._held: dict[Any, dict[str, Consumed]] = {}  # restored partitions -> their waiting halves in the table
         self._settled: dict[Any, dict[str, int]] = {}  # restored partitions -> their settled halves' keys -> offset
         paused_partitions(consumer)  # fail at start-up, not at the first restore, if Faust's internals moved
-        committed_offsets(consumer)
+        last_commits(consumer)
 
     def _ready(self) -> list[Any]:
         """Owned inference partitions not yet restored whose table Faust has recovered."""
@@ -137,7 +139,7 @@ class WaitingHalves:
             tp = restored.get((message.topic, message.partition))
             if tp is not None:
                 now[tp][_key(message)] = message
-        committed = committed_offsets(self.consumer)
+        commits = last_commits(self.consumer)
         for tp, current in now.items():
             held, settled = self._held[tp], self._settled[tp]
             for key in current.keys() - held.keys():
@@ -150,10 +152,11 @@ class WaitingHalves:
                     put(self.table, key, encode_message(held[key], at), tp.partition)
                     settled[key] = at
             self._held[tp] = current
-            done = committed.get(tp)
-            for key in [k for k, at in settled.items() if done is not None and at <= done]:
-                delete(self.table, key, tp.partition)
-                del settled[key]
+            committed = commits.get(tp)
+            if committed is not None:
+                for key in [k for k, at in settled.items() if at <= committed]:
+                    delete(self.table, key, tp.partition)
+                    del settled[key]
 
     def _processed(self, tp: Any) -> int:
         """The next offset of ``tp`` after what is processed: a half settled now is in the state once

@@ -12,8 +12,9 @@ from pathlib import Path
 from uuid import uuid4
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.kafka_probe import committed_offsets
 from streams.localstack import free_port
 from streams.records import Alert
 from streams.replay import replay
@@ -138,3 +139,9 @@ def running_worker(settings: Settings, log: Path, *earlier: Path, crash: bool = 
             worker.wait()
         else:
             stop_worker(worker)
+
+
+def committed_inference_offset(settings: Settings, partition: int = 0) -> int:
+    """The offset the run's consumer group has committed on an inference partition (0: none yet)."""
+    tp = TopicPartition(settings.inference_topic, partition)
+    return asyncio.run(committed_offsets(settings.kafka_bootstrap, settings.app_id, [tp]))[tp] or 0

@@ -4,19 +4,16 @@ so is one joined after the last commit (the successor reads the response again).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
 import time
 
 import pytest
-from aiokafka import TopicPartition
 
-from streams.kafka_probe import committed_offsets
 from streams.metrics import events_per_model, sample_sum
 from streams.records import Alert
 from streams.scenario import builtin
-from tests.integration.service_helpers import KSERVE_REQUEST, KSERVE_RESPONSE, kserve_half, metrics_text, produce, read_alerts, replay_messages, run_settings, running_worker, split, wait_for
+from tests.integration.service_helpers import KSERVE_REQUEST, KSERVE_RESPONSE, committed_inference_offset, kserve_half, metrics_text, produce, read_alerts, replay_messages, run_settings, running_worker, split, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -65,14 +62,12 @@ def _metric(text: str, sample: str) -> float:
 def test_a_kserve_request_waiting_when_its_worker_is_killed_is_joined_by_its_successor(kafka_bootstrap: str, tmp_path) -> None:
     settings = run_settings(kafka_bootstrap, snapshot_interval_seconds=1.0)
     key = b"kserve-crash"
-    tp = TopicPartition(settings.inference_topic, 0)
     log_a, log_b = tmp_path / "worker-a.log", tmp_path / "worker-b.log"
 
     with running_worker(settings, log_a, crash=True):
         produce(settings, settings.inference_topic, key, [kserve_half("request", "crash-1", "kserve-crash", KSERVE_REQUEST, "2023-11-14T22:13:20.000Z")])
         # The request's offset is committed: before, its successor never saw it again.
-        wait_for("the request's offset to be committed",
-                  lambda: (asyncio.run(committed_offsets(kafka_bootstrap, settings.app_id, [tp]))[tp] or 0) >= 1)
+        wait_for("the request's offset to be committed", lambda: committed_inference_offset(settings) >= 1)
         assert _metric(metrics_text(settings.web_port), "inferwatch_kserve_halves_pending") == 1.0
 
     with running_worker(settings, log_b, log_a):
@@ -88,15 +83,10 @@ def test_a_kserve_request_waiting_when_its_worker_is_killed_is_joined_by_its_suc
 def test_a_kserve_pair_joined_after_the_last_commit_is_joined_again_after_a_crash(kafka_bootstrap: str, tmp_path) -> None:
     settings = run_settings(kafka_bootstrap, snapshot_interval_seconds=1.0)
     model, key = "kserve-rejoin", b"kserve-rejoin"
-    tp = TopicPartition(settings.inference_topic, 0)
-
-    def committed() -> int:
-        return asyncio.run(committed_offsets(kafka_bootstrap, settings.app_id, [tp]))[tp] or 0
-
     logs = [tmp_path / f"worker-{name}.log" for name in "abc"]
     with running_worker(settings, logs[0]):
         produce(settings, settings.inference_topic, key, [kserve_half("request", "rejoin-1", model, KSERVE_REQUEST, "2023-11-14T22:13:20.000Z")])
-        wait_for("the request's offset to be committed", lambda: committed() >= 1)
+        wait_for("the request's offset to be committed", lambda: committed_inference_offset(settings) >= 1)
 
     # The second worker restores the request and joins it, but persists (so commits) nothing before it is killed.
     unpersisted = dataclasses.replace(settings, snapshot_interval_seconds=600.0)
@@ -104,7 +94,7 @@ def test_a_kserve_pair_joined_after_the_last_commit_is_joined_again_after_a_cras
         produce(settings, settings.inference_topic, key, [kserve_half("response", "rejoin-1", model, KSERVE_RESPONSE, "2023-11-14T22:13:20.030Z")])
         wait_for("the joined events", lambda: events_per_model(metrics_text(settings.web_port))[model] == 2)
         time.sleep(2.0)  # what the worker wrote to its tables reaches their changelogs
-        assert committed() == 1
+        assert committed_inference_offset(settings) == 1
 
     # Before, the request's key was tombstoned when joined: the response read again waited, then went unjoined.
     with running_worker(settings, logs[2], *logs[:2]):

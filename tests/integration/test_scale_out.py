@@ -45,7 +45,7 @@ from streams.records import Alert
 from streams.scenario import MODELS, Scenario, ScenarioMessage, builtin
 from streams.settings import Settings
 from streams.worker import ensure_topics, spawn_worker, stop_worker, wait_healthy
-from tests.integration.service_helpers import KSERVE_REQUEST, KSERVE_RESPONSE, kserve_half, metrics_text, produce, read_alerts, replay_messages, run_settings, worker_log
+from tests.integration.service_helpers import KSERVE_REQUEST, KSERVE_RESPONSE, kserve_half, metrics_text, produce, read_alerts, replay_messages, run_settings, wait_for, worker_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -160,15 +160,6 @@ def _produced(messages: list[ScenarioMessage]) -> Counter[str]:
     return Counter(m.key.decode() for m in messages if m.topic == "inference" and m.key != b"broken")
 
 
-def _wait_pending(port: int, halves: int, timeout: float = 30.0) -> None:
-    """Until the worker on ``port`` holds ``halves`` KServe halves waiting."""
-    deadline = time.monotonic() + timeout
-    while f"inferwatch_kserve_halves_pending {float(halves)}" not in metrics_text(port):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the worker did not hold {halves} KServe halves in {timeout:.0f}s")
-        time.sleep(0.5)
-
-
 def _restored(text: str) -> dict[str, float]:
     return {kind: float(v) for kind, v in _RESTORED.findall(text)}
 
@@ -265,7 +256,8 @@ def test_two_workers_share_partitions_and_survive_a_kill(kafka_bootstrap: str, t
     try:
         wait_healthy(ports["a"], workers["a"], logs["a"])
         _send_kserve(settings, "request", kserve_models, scenario.start)
-        _wait_pending(ports["a"], len(kserve_models))  # a holds them when b joins
+        waiting = f"inferwatch_kserve_halves_pending {float(len(kserve_models))}"
+        wait_for("worker a to hold the KServe requests", lambda: waiting in metrics_text(ports["a"]), timeout=30.0)  # when b joins
         # -- (a) and (b): b joins while events flow, then the scenario ------------------
         filler.start()
         workers["b"] = spawn_worker(settings_b, logs["b"], partitions=PARTITIONS)

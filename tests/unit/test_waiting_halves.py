@@ -18,7 +18,7 @@ from streams.intake import Consumed, Intake
 from streams.metrics import Metrics
 from streams.offsets import OffsetLedger
 from streams.settings import Settings
-from streams.waiting_halves import WaitingHalves, committed_offsets, decode_message, encode_message, paused_partitions
+from streams.waiting_halves import WaitingHalves, decode_message, encode_message, last_commits, paused_partitions
 from tests.unit.test_kserve import REQUEST, RESPONSE, _binary
 
 TOPIC = "inference.events"
@@ -217,7 +217,7 @@ def test_the_consumer_must_expose_its_paused_partitions_and_committed_offsets() 
     with pytest.raises(RuntimeError, match="_paused_partitions"):
         paused_partitions(object())
     with pytest.raises(RuntimeError, match="_committed_offset"):
-        committed_offsets(object())
+        last_commits(object())
 
 
 def test_faust_consumer_keeps_paused_partitions_where_the_store_reads_them() -> None:
