@@ -85,9 +85,11 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
     *level_shift* and the short reference are not in use: against every phase of the
     cycle the daily high read as a level shift every day (a cycle of 288 requests, log
     amplitude 0.3: 5x the budget).  The value's single-event tails (*spike*, *drop*)
-    stay: a value far beyond every phase is still news.  A short period's residual
-    feeds *seasonal_shift* once per block of ``season_block`` events, the block's
-    median ranked against earlier blocks' (:mod:`~models.anomaly.season_blocks`).
+    stay: a value far beyond every phase is still news.  The residual feeds
+    *seasonal_shift* once per block of ``season_block`` events, the block's median
+    ranked against earlier blocks' (:mod:`~models.anomaly.season_blocks`): a short
+    period's always, a long one's while it does not wander
+    (:mod:`~models.anomaly.latency_season`).
 
     The surprisal ``s = -ln p`` is then Exp(1).  The CUSUMs take it averaged over
     the tie-breaking draw
@@ -161,8 +163,8 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
         Look for a fixed part of the values (with ``min_value`` set; every ``window`` events until one
         is found) and map the rest (``False``: ``asinh(x)`` always).
     season_block
-        Residuals per block whose median *seasonal_shift* scores while a short period holds
-        (``0``: every residual, as before); 0 or in [2, ``window // 16``].
+        Residuals per block whose median *seasonal_shift* scores while a short period holds, or a long
+        one whose residual does not wander (``0``: every residual, as before); 0 or in [2, ``window // 16``].
     level_block
         Values per block whose median *level_shift* scores while the values wander (lag-1
         autocorrelation at least 0.8; ``0``: every value, as before); 0 or in [2, ``window // 16``].
@@ -226,6 +228,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
         self._floor_yields = True  # a floor found before a period is dropped once one holds
         self._floor_refuted_below = -math.inf  # a value below this gives the floor up (set when one is found)
         self._plain_until_season_ready = True  # the plain views stay in use until the residual's reference is ready
+        self._long_season_blocks = True  # a long period's level shifts are scored in blocks while its residual is steady
         self._k = [getattr(self, attr) for *_, attr in CUSUMS]
         self._h_plain, self._h_season, self._h_season_blocks, self._h_level_blocks = thresholds(
             self._k, budget.arl, drops=drops, short_window=short_window, season_block=season_block, level_block=level_block
@@ -252,7 +255,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
         self._whitener = Whitener(window, tail) if whiten else None
         # The long-cycle residual's whitening (see ``_long_whitener``), made when a long period is first found.
         self._season_whitener: Whitener | None = None
-        # A short period's residual in blocks (see ``season_blocks``), made when a period first holds.
+        # The residual in blocks (see ``season_blocks``), made when a period first holds.
         self._season_blocks: SeasonBlocks | None = None
         # The values in blocks, whose medians level_shift scores while they wander (``latency_levels``).
         self._level_blocks, self._level_by_blocks = SeasonBlocks(level_block, window, LEVEL_BLOCK_LAG) if level_block else None, False
@@ -320,7 +323,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
                     continue  # scored per block, below
                 if hs[i] != math.inf:  # one not in use stays at 0 (no increment carried into later use)
                     cusum[i] = max(0.0, cusum[i] + s - k[i])
-        self._season_block_step(season, views, cusum, k)
+        self._season_block_step(season, cusum, k)
         level_median = self._level_block_step(y, season.in_season, k[LEVEL_SHIFT])
         ratios = [c / h for c, h in zip(self._cusum, hs)]
         best = max(range(len(ratios)), key=ratios.__getitem__)

@@ -12,8 +12,9 @@ A *view* is one number per event scored against its own sliding reference
 * while a period holds, the *seasonal residual* (the value minus the median of the
   same phase in the last three periods, or fifteen once that many are kept), both
   tails: *seasonal_spike* (``spike_k``) and *seasonal_shift* (``shift_k``; for a
-  short period once per block of residuals, their median against earlier blocks':
-  :mod:`~models.anomaly.season_blocks`, its threshold for an ARL in blocks);
+  short period, and a long one whose residual does not wander, once per block of
+  residuals, their median against earlier blocks': :mod:`~models.anomaly.season_blocks`,
+  its threshold for an ARL in blocks);
 * the value's lower tail against the value's reference: *drop* (``spike_k``), far
   faster than usual, e.g. requests failing fast (the step view alone sees only the
   edge of a drop, and only as large as the steps before it);
@@ -66,7 +67,7 @@ CUSUMS = (
     ("spike", "short", "upper", "spike_k"),
 )
 SEASONAL = (6, 7)  # CUSUMs used only while a period holds
-#: The seasonal_shift CUSUM, which a short period's residual feeds once per block (``season_blocks``).
+#: The seasonal_shift CUSUM, which the residual feeds once per block (``season_blocks``; see ``latency_season``).
 SEASONAL_SHIFT = next(i for i, c in enumerate(CUSUMS) if c[:2] == ("seasonal_shift", "season"))
 #: The value's level_shift CUSUM, which the values feed once per block while they wander (``latency_levels``).
 LEVEL_SHIFT = next(i for i, c in enumerate(CUSUMS) if c[:2] == ("level_shift", "value"))
@@ -92,7 +93,7 @@ def thresholds(
     ks: Sequence[float], arl: float, *, drops: bool, short_window: int, season_block: int = 0, level_block: int = 0
 ) -> tuple[list[float], list[float], list[float], list[float]]:
     """Thresholds ``h`` of every CUSUM (reference values ``ks``, in ``CUSUMS`` order) while no period
-    holds, while one does, while a short period's residual is scored in blocks of ``season_block``,
+    holds, while one does, while the residual is scored in blocks of ``season_block``,
     and while no period holds and the values' level_shift is scored in blocks of ``level_block``
     (``inf``: not in use), for an in-control run length of ``arl`` events in all.
 

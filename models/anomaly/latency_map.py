@@ -54,6 +54,7 @@ _CARRIED = (
     "_short_precedent",
     "_floor_yields",
     "_plain_until_season_ready",
+    "_long_season_blocks",
 )
 
 

@@ -67,6 +67,8 @@ def upgrade(state: dict[str, Any], n_cusums: int, views: Iterable[str]) -> dict[
     if "season_block" not in state:
         state.update(season_block=0, _season_blocks=None, _h_season_blocks=list(state["_h_season"]))
     state.setdefault("_plain_until_season_ready", False)
+    # Taken before a long period's residual was scored in blocks: whitened, per event, as it was.
+    state.setdefault("_long_season_blocks", False)
     # Taken before the values' level_shift was scored in blocks while they wander: per event, as it was.
     if "level_block" not in state:
         state.update(level_block=0, _level_blocks=None, _level_by_blocks=False, _h_level_blocks=list(state["_h_plain"]))
