@@ -1,4 +1,4 @@
-"""Memory a waiting KServe half costs a worker, for sizing ``INFERWATCH_KSERVE_JOIN_MAX_PENDING``.
+"""Memory (and per-batch CPU) a waiting KServe half costs a worker, for sizing ``INFERWATCH_KSERVE_JOIN_MAX_PENDING``.
 
 ``python -m bench.kserve_memory [--halves N] [--json OUT]`` feeds ``N`` KServe requests
 (binary-mode CloudEvents, no response) to the worker's intake and reports, per waiting
@@ -7,6 +7,13 @@ half and per request shape: the message's bytes, what the joiner holds beyond th
 worker writes to the ``kserve_waiting`` table, and their total.  Two shapes: one
 ``[1, 64]`` FP32 tensor (a typical tabular model) and 64 one-value tensors (the
 worst case: an object per tensor).
+
+It also times what the held halves cost each batch: the worker saves what changed
+among them (``WaitingHalves.save``) after every batch, and finds the changes by
+walking every half held.  With ``N`` held and nothing changed, one save is timed next
+to decoding a batch of 1,000 more requests in the same run (the ratio is what the
+saves add to a batch's decoding); the table and Faust's consumer are stand-ins (a
+dict, no commits), the intake, ledger and metrics the worker's own.
 """
 
 from __future__ import annotations
@@ -19,12 +26,17 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
 from bench._output import emit
 from streams.decoding import InferenceDecoder
 from streams.decoding.kserve import REQUEST_TYPE
 from streams.intake import Intake
+from streams.metrics import Metrics
+from streams.offsets import OffsetLedger
 from streams.settings import Settings
-from streams.waiting_halves import encode_message
+from streams.waiting_halves import WaitingHalves, encode_message
 
 SHAPES: dict[str, dict[str, Any]] = {
     "one_1x64_tensor": {"inputs": [{"name": "input-0", "shape": [1, 64], "datatype": "FP32", "data": [[0.5 + i for i in range(64)]]}]},
@@ -41,15 +53,24 @@ def _headers(ce_id: str) -> list[tuple[str, bytes]]:
     ]
 
 
+_TOPIC = "inference.events"
+#: Requests decoded next to one save (a batch at the worker's default ``INFERWATCH_BATCH_SIZE``).
+BATCH = 1000
+
+
+def _feed(intake: Intake[Any], value: bytes, offsets: range) -> None:
+    """Requests with body ``value`` at ``offsets`` of partition 0, each with its own id (none is answered)."""
+    for offset in offsets:
+        intake.process(topic=_TOPIC, partition=0, offset=offset, key=b"fraud", value=value, headers=_headers(f"req-{offset}"), timestamp=_AT)
+
+
 def measure(body: dict[str, Any], halves: int) -> dict[str, float]:
     """Bytes per waiting half of requests with ``body``."""
     value = json.dumps(body).encode()
-    messages = [(_headers(f"req-{i}"), value) for i in range(halves)]
     intake = Intake(InferenceDecoder(Settings(kserve_join_max_pending=halves)))
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    for offset, (headers, raw) in enumerate(messages):
-        intake.process(topic="inference.events", partition=0, offset=offset, key=b"fraud", value=raw, headers=headers, timestamp=_AT)
+    _feed(intake, value, range(halves))
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     waiting = intake.waiting()
@@ -59,6 +80,44 @@ def measure(body: dict[str, Any], halves: int) -> dict[str, float]:
     per_half = {"message_bytes": float(len(value)), "joiner_bytes": held / halves, "table_record_bytes": table}
     per_half["total_bytes"] = sum(per_half.values())
     return per_half
+
+
+class _Table:
+    """A Faust table as ``WaitingHalves`` writes it: ``data``, and a changelog that goes nowhere."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def send_changelog(self, partition: int, key: str, value: bytes | None) -> None:
+        pass
+
+
+def save_cost(body: dict[str, Any], halves: int, repeats: int = 20) -> dict[str, float]:
+    """Milliseconds of one save with ``halves`` requests with ``body`` held and nothing changed, next to
+    decoding :data:`BATCH` more of them, and their ratio."""
+    value = json.dumps(body).encode()
+    tp = TP(_TOPIC, 0)
+    intake = Intake(InferenceDecoder(Settings(kserve_join_max_pending=halves + BATCH)))
+    ledger = OffsetLedger()
+    ledger.assign(tp, 0)
+    consumer = type("Consumer", (), {"_paused_partitions": set(), "_committed_offset": {}})()
+    waiting = WaitingHalves(_Table(), intake, ledger, consumer, _TOPIC, Metrics(CollectorRegistry()))
+    waiting.restore()  # the partition is restored (nothing held in the table): its halves are saved from now on
+    _feed(intake, value, range(halves))
+    waiting.save()  # writes them all once
+    started = time.perf_counter()
+    for _ in range(repeats):
+        waiting.save()
+    save_ms = (time.perf_counter() - started) / repeats * 1e3
+    started = time.perf_counter()
+    _feed(intake, value, range(halves, halves + BATCH))
+    decode_ms = (time.perf_counter() - started) * 1e3
+    return {"save_ms": _figures(save_ms), f"decode_{BATCH}_requests_ms": _figures(decode_ms), "save_vs_decode": _figures(save_ms / decode_ms)}
+
+
+def _figures(x: float) -> float:
+    """``x`` to three significant figures."""
+    return float(f"{x:.3g}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,11 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     shapes = {name: measure(body, args.halves) for name, body in SHAPES.items()}
     max_pending = Settings().kserve_join_max_pending
+    held = sorted({min(args.halves, 1000), args.halves, max_pending})
     result = {
         "halves": args.halves,
         "per_half": shapes,
         "at_default_max_pending_mb": {name: round(s["total_bytes"] * max_pending / 1e6, 1) for name, s in shapes.items()},
         "default_max_pending": max_pending,
+        "save_per_batch": {str(n): save_cost(SHAPES["one_1x64_tensor"], n) for n in held},
         "seconds": round(time.perf_counter() - started, 2),
     }
     emit(result, args.json)
