@@ -5,8 +5,9 @@ the value's), or, on a stream that is nearly a random walk, the value and drop
 views against the innovations' reference
 (:meth:`~models.anomaly.dependence.Whitener.innovations`).  Beyond a reference's
 range the p-value comes from its fitted tail, unless a crossing kept out of it is
-precedent there (:mod:`~models.anomaly.precedents`); the short view's tail is
-trusted only as far as the long reference allows.
+precedent there (:mod:`~models.anomaly.precedents`), to within
+:data:`PRECEDENT_SLACK` of the reference's range; the short view's tail is trusted
+only as far as the long reference allows.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from models.anomaly.conformal import MAX_SURPRISAL, ConformalReference, surprisa
 from models.anomaly.latency_cusums import REF_OF, SIDES
 from models.anomaly.precedents import KeptOut, count, short_view_cap
 
-__all__ = ["ViewScoring"]
+__all__ = ["PRECEDENT_SLACK", "ViewScoring"]
+
+#: Share of a reference's range by which a value may lie beyond a precedent crossing and still be
+#: reached by it.  Precedents are kept as scored, and a whitened value moves with the whitening's
+#: ``rho``: on a noise-free daily pattern (NAB art_daily_no_noise) each day's falling edge, scored
+#: as the value net of its lag-1 dependence, lay 0.004 below the day before's (rho 0.987 -> 0.99,
+#: range 1.4), and each alarmed as a new extreme low (surprisal 50).
+PRECEDENT_SLACK = 0.01
 
 
 class ViewScoring:
@@ -55,10 +63,12 @@ class ViewScoring:
             default=0.0,
         )
 
-    def _precedents(self, name: str, y: float, upper: bool, strict: bool = False) -> int:
-        """Crossings kept out of reference ``name`` that are precedent now, at or beyond ``y``."""
+    def _precedents(self, name: str, y: float, upper: bool, strict: bool = False, slack: float = 0.0) -> int:
+        """Crossings kept out of reference ``name`` that are precedent now, at or beyond ``y`` (or short
+        of it by at most ``slack``)."""
         if self.precedent_after is None:
             return 0
+        y = y - slack if upper else y + slack
         return count(self._kept_out[name], y, upper, n=self._n, window=self.window, after=self.precedent_after, strict=strict)
 
     def _short_cap(self, y: float) -> float:
@@ -76,7 +86,7 @@ class ViewScoring:
         views are ranked against instead of the value's (``None``: not in use).
         ``fit``: a value beyond the reference's range gets the fitted tail's p-value.  Not
         when a crossing kept out of that reference, at least ``precedent_after`` events old,
-        lies at or beyond it: the value has precedent and gets its plain conformal rank
+        lies at or beyond it (or short of it by at most ``PRECEDENT_SLACK`` of the range): the value has precedent and gets its plain conformal rank
         (``u / (n + 1)``, valid whatever the tail).  Precedents are kept on the values' own
         scale, so not for the innovations.
         """
@@ -89,6 +99,7 @@ class ViewScoring:
                 if ref is not None and ref.ready:
                     y, fit = views[view], True
                     if view != "short" and not on_innovations and (y > ref.highest or y < ref.lowest):
-                        fit = not self._precedents(name, y, upper=y > ref.highest)
+                        slack = PRECEDENT_SLACK * (ref.highest - ref.lowest)
+                        fit = not self._precedents(name, y, upper=y > ref.highest, slack=slack)
                     out.append((view, side, ref, fit))
         return out

@@ -612,6 +612,24 @@ def test_a_recurring_spike_becomes_precedent():
     assert {1000, 1300, 1900, 2200, 2700} <= set(LatencyAnomaly(seed=0, precedent_after=None).update_many(x).tolist())
 
 
+def _daily_edges(n: int = 4032) -> np.ndarray:
+    """A noise-free daily pattern (a cycle of 288 at 80 ms for 100 events, else 32 ms), as NAB's art_daily_no_noise."""
+    i = np.arange(n)
+    return np.where(((i + 60) % 288) < 100, 80.0, 32.0)
+
+
+def test_a_recurring_edge_of_a_noise_free_pattern_alarms_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Scored net of its lag-1 dependence, each day's falling edge lies a little below the one
+    # before (rho creeping up to 0.99): within PRECEDENT_SLACK of the reference's range, the
+    # edge kept out a day earlier still vouches for it.
+    import models.anomaly.latency_scoring as scoring
+
+    x = _daily_edges()
+    assert LatencyAnomaly(seed=0).update_many(x).tolist() == [328]
+    monkeypatch.setattr(scoring, "PRECEDENT_SLACK", 0.0)
+    assert LatencyAnomaly(seed=0).update_many(x).tolist() == [328, 616]
+
+
 def test_snapshot_round_trip_keeps_the_kept_out_crossings():
     x = _recurring_spikes()
     det = LatencyAnomaly(seed=0)
