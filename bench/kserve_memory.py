@@ -24,6 +24,7 @@ import logging
 import time
 import tracemalloc
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from faust.types import TP
@@ -100,7 +101,7 @@ def save_cost(body: dict[str, Any], halves: int, repeats: int = 20) -> dict[str,
     intake = Intake(InferenceDecoder(Settings(kserve_join_max_pending=halves + BATCH)))
     ledger = OffsetLedger()
     ledger.assign(tp, 0)
-    consumer = type("Consumer", (), {"_paused_partitions": set(), "_committed_offset": {}})()
+    consumer = SimpleNamespace(_paused_partitions=set(), _committed_offset={})  # Faust's: none paused, none committed
     waiting = WaitingHalves(_Table(), intake, ledger, consumer, _TOPIC, Metrics(CollectorRegistry()))
     waiting.restore()  # the partition is restored (nothing held in the table): its halves are saved from now on
     _feed(intake, value, range(halves))
