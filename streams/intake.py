@@ -7,7 +7,7 @@ besides, earlier messages held for a later one (KServe halves) are dead-lettered
 when that one shows they cannot be used: a counterpart that cannot be joined
 with it, or a half dropped unjoined while it was decoded; ``Intake.expired`` gives
 those that waited too long when no message comes (a worker's timer asks).
-``waiting`` / ``forget`` / ``resume`` let a worker persist the held messages and
+``waiting`` (or ``waiting_changes``) / ``forget`` / ``resume`` let a worker persist the held messages and
 restore them on the partition's next owner (``streams.waiting_halves``).
 """
 
@@ -49,6 +49,10 @@ class Decoder(Protocol[R]):
     def expire(self) -> None: ...
 
     def waiting(self) -> list[object]: ...
+
+    def track(self) -> None: ...
+
+    def take_changes(self) -> list[tuple[object, bool]]: ...
 
     def forget(self, which: Callable[[object], bool]) -> int: ...
 
@@ -122,6 +126,17 @@ class Intake(Generic[R]):
     def waiting(self) -> list[Consumed]:
         """The messages held by the decoder for a later one (KServe halves), oldest first."""
         return [m for m in self.decoder.waiting() if isinstance(m, Consumed)]
+
+    def track_waiting(self) -> None:
+        """Start recording which held messages start or stop being held, for :meth:`waiting_changes`
+        (which must then be called regularly: the record grows until it is taken)."""
+        self.decoder.track()
+
+    def waiting_changes(self) -> list[tuple[Consumed, bool]]:
+        """The messages that started (``True``) or stopped (``False``) being held since the last call,
+        in that order (joined, let go or forgotten: stopped); replayed over :meth:`waiting` as it was
+        then, they give :meth:`waiting` now."""
+        return [(m, held) for m, held in self.decoder.take_changes() if isinstance(m, Consumed)]
 
     def forget(self, partitions: Collection[tuple[str, int]]) -> int:
         """Let the held messages of these ``(topic, partition)`` go silently: their next owner restores

@@ -17,6 +17,10 @@ them, and must find it.  Its key is first marked *settled* at the offset process
 (the message kept); the next owner restores a settled half only when it resumes before
 that offset, and the key is tombstoned once the consumer has committed that far.
 
+A save looks only at the halves that started or stopped waiting since the last one (the
+intake records them, :meth:`~streams.intake.Intake.waiting_changes`), so its cost follows the
+batch, not how many halves are held; a partition restored since is looked at whole once.
+
 A partition is restored once its owner's ledger holds it and Faust has resumed fetching
 it, which Faust does only after the table's changelog is recovered.
 """
@@ -87,8 +91,14 @@ class WaitingHalves:
         self.table, self.intake, self.ledger, self.consumer, self.topic, self.metrics = table, intake, ledger, consumer, topic, metrics
         self._held: dict[Any, dict[str, Consumed]] = {}  # restored partitions -> their waiting halves in the table
         self._settled: dict[Any, dict[str, int]] = {}  # restored partitions -> their settled halves' keys -> offset
+        # The halves waiting in memory, per (topic, partition), as of the last save; and the keys whose
+        # halves started or stopped waiting since (what save looks at, not every half held).
+        self._waiting: dict[tuple[str, int], dict[str, Consumed]] = {}
+        self._touched: dict[tuple[str, int], set[str]] = {}
+        self._fresh: set[Any] = set()  # partitions restored since the last save: every key looked at once
         paused_partitions(consumer)  # fail at start-up, not at the first restore, if Faust's internals moved
         last_commits(consumer)
+        intake.track_waiting()
 
     def _ready(self) -> list[Any]:
         """Owned inference partitions not yet restored whose table Faust has recovered."""
@@ -106,6 +116,7 @@ class WaitingHalves:
         for tp in self._ready():
             held: dict[str, Consumed] = {}
             self._held[tp], self._settled[tp] = held, {}
+            self._fresh.add(tp)
             resumed = self.ledger.resumed_at(tp)
             for key, message, settled_at in sorted(self._read(tp), key=lambda found: found[1].offset):
                 if resumed is None or message.offset >= resumed or (settled_at is not None and settled_at <= resumed):
@@ -132,31 +143,48 @@ class WaitingHalves:
     def save(self) -> None:
         """Write to the table what changed among the restored partitions' halves (call before persisting
         a partition: its committed offset then never passes a half not saved): new waiting halves, halves
-        no longer waiting marked settled, and tombstones for settled ones the consumer committed past."""
-        now: dict[Any, dict[str, Consumed]] = {tp: {} for tp in self._held}
-        restored = {(tp.topic, tp.partition): tp for tp in self._held}
-        for message in self.intake.waiting():
-            tp = restored.get((message.topic, message.partition))
-            if tp is not None:
-                now[tp][_key(message)] = message
+        no longer waiting marked settled, and tombstones for settled ones the consumer committed past.
+
+        Only the halves that started or stopped waiting since the last save are looked at
+        (:meth:`~streams.intake.Intake.waiting_changes`), and every one of a partition restored since.
+        """
+        for message, waiting in self.intake.waiting_changes():
+            where, key = (message.topic, message.partition), _key(message)
+            if waiting:
+                self._waiting.setdefault(where, {})[key] = message
+            else:
+                self._waiting.get(where, {}).pop(key, None)
+            self._touched.setdefault(where, set()).add(key)
         commits = last_commits(self.consumer)
-        for tp, current in now.items():
-            held, settled = self._held[tp], self._settled[tp]
-            for key in current.keys() - held.keys():
-                put(self.table, key, encode_message(current[key]), tp.partition)
-                settled.pop(key, None)
-            gone = held.keys() - current.keys()
-            if gone:
-                at = self._processed(tp)
-                for key in gone:
-                    put(self.table, key, encode_message(held[key], at), tp.partition)
-                    settled[key] = at
-            self._held[tp] = current
+        for tp, held in self._held.items():
+            current = self._waiting.get((tp.topic, tp.partition), {})
+            touched = self._touched.get((tp.topic, tp.partition), set())
+            if tp in self._fresh:
+                touched = touched | current.keys() | held.keys()
+            self._write(tp, held, current, touched)
             committed = commits.get(tp)
+            settled = self._settled[tp]
             if committed is not None:
                 for key in [k for k, at in settled.items() if at <= committed]:
                     delete(self.table, key, tp.partition)
                     del settled[key]
+        self._touched.clear()  # a partition not restored yet is looked at whole once it is (``_fresh``)
+        self._fresh.clear()
+
+    def _write(self, tp: Any, held: dict[str, Consumed], current: Mapping[str, Consumed], touched: Collection[str]) -> None:
+        """Bring ``tp``'s ``held`` halves (those waiting in the table) to ``current`` (those waiting in
+        memory) for the ``touched`` keys: a new one is put waiting, one gone is marked settled."""
+        settled, at = self._settled[tp], None
+        for key in touched:
+            if key in current:
+                if key not in held:
+                    held[key] = current[key]
+                    put(self.table, key, encode_message(current[key]), tp.partition)
+                    settled.pop(key, None)
+            elif key in held:
+                at = self._processed(tp) if at is None else at
+                put(self.table, key, encode_message(held.pop(key), at), tp.partition)
+                settled[key] = at
 
     def _processed(self, tp: Any) -> int:
         """The next offset of ``tp`` after what is processed: a half settled now is in the state once
@@ -173,3 +201,4 @@ class WaitingHalves:
         for tp in mine:
             self._held.pop(tp, None)
             self._settled.pop(tp, None)
+            self._waiting.pop((tp.topic, tp.partition), None)

@@ -83,6 +83,14 @@ class InferenceDecoder:
         """Sources of the KServe halves waiting (:meth:`KServeJoiner.waiting`)."""
         return self.kserve.waiting()
 
+    def track(self) -> None:
+        """Start recording which KServe halves start or stop waiting (:meth:`KServeJoiner.track`)."""
+        self.kserve.track()
+
+    def take_changes(self) -> list[tuple[object, bool]]:
+        """KServe halves that started or stopped waiting since the last call (:meth:`KServeJoiner.take_changes`)."""
+        return self.kserve.take_changes()
+
     def forget(self, which: Callable[[object], bool]) -> int:
         """Let waiting KServe halves go silently (:meth:`KServeJoiner.forget`)."""
         return self.kserve.forget(which)
@@ -117,6 +125,13 @@ class GpuDecoder:
         """Nothing waits."""
 
     def waiting(self) -> list[object]:
+        """None: nothing waits."""
+        return []
+
+    def track(self) -> None:
+        """Nothing waits: nothing to record."""
+
+    def take_changes(self) -> list[tuple[object, bool]]:
         """None: nothing waits."""
         return []
 

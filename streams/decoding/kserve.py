@@ -13,8 +13,10 @@ half replaced by another with the same id and type.  A
 pair that cannot be joined is rejected with the second half.  Every waiting half
 let go unjoined (dropped, or the first of a pair that cannot be joined) is handed
 out by :meth:`KServeJoiner.take_released`, for a dead letter.  :meth:`KServeJoiner.waiting`
-lists the waiting halves' sources (a worker persists them, ``streams.waiting_halves``) and
-:meth:`KServeJoiner.forget` lets some go silently (their partition's next owner restores them).
+lists the waiting halves' sources, :meth:`KServeJoiner.take_changes` (once :meth:`KServeJoiner.track`
+is called) those that started or stopped waiting since it was last called (a worker persists
+them, ``streams.waiting_halves``), and :meth:`KServeJoiner.forget` lets some go silently (their
+partition's next owner restores them).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class KServeJoiner:
         self._pending: OrderedDict[tuple[str, str], _Half] = OrderedDict()
         self.dropped = 0
         self._released: list[Released] = []  # halves let go unjoined since take_released
+        self._changes: list[tuple[object, bool]] | None = None  # since take_changes, once track is called
 
     @property
     def pending(self) -> int:
@@ -125,9 +128,11 @@ class KServeJoiner:
             if replaced is not None:  # the same half again (a retry?): the newer one waits, the older is dropped
                 self._drop(replaced)
             self._pending[(event.id, event.type)] = half
+            self._changed(half, True)
             while len(self._pending) > self.max_pending:
                 self._drop(self._pending.popitem(last=False)[1])
             return []
+        self._changed(other, False)
         request, response = (half, other) if is_request else (other, half)
         try:
             return self._join(request, response)
@@ -155,12 +160,33 @@ class KServeJoiner:
         selects: their partition went to another worker, which restores them.  Returns how many."""
         gone = [key for key, half in self._pending.items() if half.source is not None and which(half.source)]
         for key in gone:
-            del self._pending[key]
+            self._changed(self._pending.pop(key), False)
         return len(gone)
+
+    def track(self) -> None:
+        """Start recording which halves start or stop waiting, for :meth:`take_changes` (call it
+        regularly from then on: the record grows until it is taken)."""
+        if self._changes is None:
+            self._changes = []
+
+    def take_changes(self) -> list[tuple[object, bool]]:
+        """The ``source`` of each half given one that started (``True``) or stopped (``False``) waiting
+        since the last call, in that order: joined, let go and forgotten halves all stop.  Replayed in
+        order over :meth:`waiting` as it was at the last call, they give :meth:`waiting` now.  Empty
+        until :meth:`track` is called."""
+        out = self._changes or []
+        if self._changes is not None:
+            self._changes = []
+        return out
+
+    def _changed(self, half: _Half, waiting: bool) -> None:
+        if self._changes is not None and half.source is not None:
+            self._changes.append((half.source, waiting))
 
     def _drop(self, half: _Half) -> None:
         """Let ``half`` go unjoined: expired, over ``max_pending``, or replaced by one with its id and type."""
         self.dropped += 1
+        self._changed(half, False)
         self._release(half, "unjoined", lambda now: f"no counterpart joined it (dropped {f'while {now} was decoded' if now else 'at an expiry check'})")
 
     def _release(self, half: _Half, reason: str, detail: Callable[[str | None], str]) -> None:

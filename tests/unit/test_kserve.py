@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import collections
 import json
+import random
 
 import pytest
 
@@ -198,3 +200,35 @@ def test_a_half_replaced_by_one_with_the_same_id_is_counted_as_dropped() -> None
     decoder.decode(*_binary(REQUEST_TYPE, REQUEST, time="2024-01-01T00:00:00Z"))
     decoder.decode(*_binary(REQUEST_TYPE, REQUEST, time="2024-01-01T00:00:01Z"))
     assert (decoder.kserve.pending, decoder.kserve.dropped) == (1, 1)
+
+
+def test_the_changes_taken_replayed_in_order_give_the_halves_waiting() -> None:
+    # A worker saves only what changed among the held messages (streams.waiting_halves): the
+    # record must say every way a half starts or stops waiting, in order.
+    now = [0.0]
+    intake = Intake(InferenceDecoder(Settings(kserve_join_max_pending=4, kserve_join_ttl_seconds=10.0)))
+    intake.decoder.kserve._clock = lambda: now[0]
+    assert intake.waiting_changes() == []  # nothing recorded before track_waiting
+    intake.track_waiting()
+    rng = random.Random(3)
+    one_row = {**RESPONSE, "outputs": [{"name": "label", "shape": [1], "datatype": "INT64", "data": [1]}]}
+    mirror: dict[tuple[int, int], object] = {}
+    ways = collections.Counter()
+    for offset in range(400):
+        partition, ce_id = rng.randrange(2), f"id{rng.randrange(8)}"
+        ce_type, body = rng.choice([(REQUEST_TYPE, REQUEST), (RESPONSE_TYPE, RESPONSE), (RESPONSE_TYPE, one_row)])
+        now[0] += rng.expovariate(1.0)  # now and then a half outlives the TTL
+        value, headers = _binary(ce_type, body, ce_id=ce_id, time="2024-01-01T00:00:00Z")
+        result = intake.process(topic="inference", partition=partition, offset=offset, key=None, value=value, headers=headers)
+        ways["joined" if result.records else "rejected" if result.dead else "held"] += 1
+        ways["let go"] += len(result.earlier)
+        if rng.random() < 0.05:
+            ways["forgotten"] += intake.forget([("inference", rng.randrange(2))])
+        if rng.random() < 0.3:
+            for message, held in intake.waiting_changes():
+                if held:
+                    mirror[(message.partition, message.offset)] = message
+                else:
+                    del mirror[(message.partition, message.offset)]
+            assert set(mirror) == {(m.partition, m.offset) for m in intake.waiting()}
+    assert min(ways.values()) > 0, ways  # every way in and out was taken
