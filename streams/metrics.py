@@ -45,7 +45,17 @@ GPU_GAUGES: dict[str, tuple[str, str, float]] = {
     "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": ("inferwatch_gpu_ecc_uncorrectable_errors", "Volatile double-bit (uncorrectable) ECC errors.", 1.0),
 }
 
+#: Older DCGM names of a re-exported field, read when a sample lacks the current name.
+GPU_FIELD_ALIASES = {"DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": "DCGM_FI_DEV_CLOCKS_EVENT_REASONS"}
+
 _GPU_LABELS = ("host", "gpu", "uuid")
+
+
+def _top_confidence(event: InferenceEvent) -> float | None:
+    """The event's confidence, else its top-class probability (``None``: it has neither)."""
+    if event.confidence is not None:
+        return event.confidence
+    return max(event.probabilities) if event.probabilities else None
 
 
 def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
@@ -172,7 +182,7 @@ class Metrics:
         for (model, version, host), batch in groups.items():
             self.events.labels(model, version).inc(len(batch))
             observe_many(self.latency.labels(model, version, host), [e.latency_ms / 1000.0 for e in batch])
-            observe_many(self.confidence.labels(model, version), [e.confidence for e in batch if e.confidence is not None])
+            observe_many(self.confidence.labels(model, version), [c for c in map(_top_confidence, batch) if c is not None])
             classes: CounterOf[str] = CounterOf()
             for prediction, n in CounterOf(e.prediction for e in batch if e.prediction is not None).items():
                 classes[self.class_label(model, version, prediction)] += n  # first-seen order, as event by event
@@ -186,6 +196,11 @@ class Metrics:
         labels = (sample.host, str(sample.gpu), sample.uuid or "")
         self.gpu_samples.labels(sample.host).inc()
         for field, value in sample.fields.items():
+            current = GPU_FIELD_ALIASES.get(field)
+            if current is not None:
+                if current in sample.fields:
+                    continue  # the current name wins
+                field = current
             spec = GPU_GAUGES.get(field)
             if spec is not None:
                 self.gpu_fields[field].labels(*labels).set(value * spec[2])

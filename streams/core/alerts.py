@@ -34,12 +34,13 @@ def more_severe(signal: Signal, than: Signal) -> bool:
 
 
 def dashboard_url(base: str, signal: Signal, start: float, end: float | None) -> str | None:
-    """Link to the dashboard for the signal's kind, at the incident's time range (±5 min)."""
+    """Link to the dashboard for the signal's kind, at the incident's time range (±5 min), with its
+    model, version and host selected (and, on the drift dashboard, its feature)."""
     if not base:
         return None
     uid = _DASHBOARDS.get(signal.kind, "inferwatch-model")
     params = {"from": int((start - 300) * 1000), "to": int(((end or start) + 300) * 1000)}
-    for name in ("model", "version", "host"):
+    for name in ("model", "version", "host", *(("feature",) if uid == _DASHBOARDS["input_drift"] else ())):
         value = getattr(signal, name)
         if value is not None:
             params[f"var-{name}"] = value
