@@ -15,7 +15,7 @@ help:
 	@echo "make demo    set up, start the local Kafka and run the built-in scenario"
 	@echo "make test    set up and run the whole test suite (unit + real Kafka/Prometheus/Alertmanager)"
 	@echo "make up | down | status    the local stack (Kafka :9092, Alertmanager :9093, Prometheus :9090)"
-	@echo "make bench   the benchmarks, JSON into bench/results/"
+	@echo "make bench   the decoding benchmark, JSON into bench/results/ (the others: bench/README.md)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

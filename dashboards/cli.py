@@ -1,8 +1,7 @@
 """``inferwatch dashboards``: build the dashboard JSON, check it, publish it to Grafana.
 
-Registered in the main CLI with ``main.add_command(dashboards)``
-(``from dashboards.cli import dashboards``); also runnable alone as
-``python -m dashboards.cli``.
+The main CLI loads it when ``inferwatch dashboards`` is invoked (``streams.cli``); also
+runnable alone as ``python -m dashboards.cli``.
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def gpu_collect(interval: float, host: str | None, rounds: int | None, output: P
 
 @main.command("gpu-bridge")
 @click.option("--scrape", "url", required=True, help="dcgm-exporter metrics URL, e.g. http://node:9400/metrics.")
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between scrapes.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.0, min_open=True), help="Seconds between scrapes.")
 @click.option("--host", default="unknown", show_default=True, help="Host label when the exporter sets none.")
 def gpu_bridge(url: str, interval: float, host: str) -> None:
     """Scrape a dcgm-exporter and produce its GPU samples into the GPU topic."""
@@ -229,13 +229,13 @@ def schemas(check: bool) -> None:
         click.echo(f"wrote {path}")
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True}, add_help_option=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def stack(args: tuple[str, ...]) -> None:
     """Start, stop or inspect the local stack: stack up|down|status [--help]."""
     from streams.localstack.__main__ import main as stack_main
 
-    sys.exit(stack_main(list(args)))
+    sys.exit(stack_main(list(args), prog="inferwatch stack"))  # its own --help, and each subcommand's
 
 
 if __name__ == "__main__":

@@ -89,8 +89,8 @@ class Settings:
     data_dir: str = _env("DATA_DIR", os.path.join(tempfile.gettempdir(), "inferwatch"), "Where a worker keeps local files (Faust's data dir, one folder per app id).")
     web_port: int = _env("WEB_PORT", 6066, "Port of the worker's /metrics and /health endpoint.")
     web_host: str = _env("WEB_HOST", "127.0.0.1", "Interface the worker's web endpoint binds to.")
-    kserve_join_ttl_seconds: float = _env("KSERVE_JOIN_TTL_SECONDS", 60.0, "How long a KServe request waits for its response.")
-    kserve_join_max_pending: int = _env("KSERVE_JOIN_MAX_PENDING", 10_000, "KServe requests held while waiting (oldest dropped).")
+    kserve_join_ttl_seconds: float = _env("KSERVE_JOIN_TTL_SECONDS", 60.0, "How long a KServe request or response waits for its counterpart.")
+    kserve_join_max_pending: int = _env("KSERVE_JOIN_MAX_PENDING", 10_000, "KServe halves (requests or responses) held waiting for their counterpart, at most (oldest dropped).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -57,9 +57,9 @@ def _saved(state_dir: Path) -> dict[str, Any]:
         return dict(DEFAULTS)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None, prog: str = "python -m streams.localstack") -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m streams.localstack",
+        prog=prog,
         description="Start, stop or inspect the local Kafka + Alertmanager (+ webhook "
         "recorder) + Prometheus stack. Jars and binaries come from deploy/install.sh.",
     )
@@ -93,8 +93,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m streams.localstack") -> int:
+    args = parse_args(argv, prog)
     state_dir: Path = args.state_dir.resolve()
     if args.cmd == "up":
         cfg = _saved(state_dir)

@@ -212,3 +212,17 @@ def test_plot_draws_latency_and_shades_alert_spans() -> None:
     alert = Alert(fingerprint="f", kind="latency_anomaly", status="firing", severity="warning", model="m", score=1, threshold=0.5, starts_at=10.0)
     svg = latency_svg({"m": [(float(t), 20.0 + t) for t in range(30)]}, [alert])
     assert svg.startswith("<svg") and "<polyline" in svg and "<rect" in svg and "latency_anomaly" in svg
+
+
+@pytest.mark.parametrize("args, shows", [
+    (["stack", "--help"], "usage: inferwatch stack [-h]"),
+    (["stack", "up", "--help"], "--scrape-target HOST:PORT"),  # the subcommand's own options, not the wrapper's
+])
+def test_stack_help_is_the_stacks_own(args: list[str], shows: str, capsys: pytest.CaptureFixture[str]) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0 and shows in result.output + capsys.readouterr().out
+
+
+def test_gpu_bridge_rejects_an_interval_that_is_not_positive() -> None:
+    result = CliRunner().invoke(main, ["gpu-bridge", "--scrape", "http://127.0.0.1:1/metrics", "--interval", "0"])
+    assert result.exit_code == 2 and "--interval" in result.output
