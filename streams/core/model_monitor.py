@@ -2,8 +2,10 @@
 
 The feature schema is fixed from the first ``schema_events`` events (buffered,
 then replayed): features whose values are numbers or booleans are numeric,
-strings categorical, up to ``max_features`` in order of first appearance;
-features appearing later are counted in ``unmonitored`` and ignored.
+strings categorical, up to ``max_features`` in order of first appearance (those
+beyond are listed in ``unmonitored``); features appearing later are ignored.  The
+missing-value rate is watched for every monitored feature: a numeric one missing,
+null or not a number, a categorical one missing or not a string.
 ``process(events)`` updates every detector in batch and returns a ``Signal``
 for each alarm, at the event that raised it.
 """
@@ -72,6 +74,7 @@ class VersionMonitor:
         self._pending: list[InferenceEvent] | None = []
         self.numeric_names: tuple[str, ...] = ()
         self.categorical_names: tuple[str, ...] = ()
+        self.missing_names: tuple[str, ...] = ()  # the features whose missing-value rate is watched
         self.unmonitored: set[str] = set()
         self.numeric = self.missing = self.multivariate = None  # type: ignore[assignment]
         self.categorical: dict[str, Any] = {}
@@ -93,9 +96,11 @@ class VersionMonitor:
         self.numeric_names = tuple(n for n, k in kinds.items() if k == "numeric")
         self.categorical_names = tuple(n for n, k in kinds.items() if k == "categorical")
         f = self.factory
+        self.missing_names = self.numeric_names + self.categorical_names
         if self.numeric_names:
             self.numeric = f.numeric(self.numeric_names)
-            self.missing = f.missing(self.numeric_names)
+        if self.missing_names:
+            self.missing = f.missing(self.missing_names)
         if len(self.numeric_names) >= 2:
             self.multivariate = f.multivariate(self.numeric_names)
         self.categorical = {name: f.categorical() for name in self.categorical_names}
@@ -111,16 +116,17 @@ class VersionMonitor:
             self._fix_schema(events)
         self.events += len(events)
         signals: list[Signal] = []
-        if self.numeric_names:
-            rows = _matrix(events, self.numeric_names)
+        rows = _matrix(events, self.numeric_names) if self.numeric_names else None
+        labels = {name: [v if isinstance(v := e.features.get(name), str) else None for e in events] for name in self.categorical}
+        if rows is not None:
             signals += self._vector(self.numeric, rows, events, "input_drift", self.numeric_names)
-            signals += self._vector(self.missing, rows, events, "input_drift", self.numeric_names)
-            if self.multivariate is not None:
-                for i in self.multivariate.update_many(rows):
-                    signals.append(self._signal("input_drift", MULTIVARIATE, events[i].ts, self.multivariate, self.multivariate.evidence()))
+        if self.missing is not None:
+            signals += self._vector(self.missing, self._missing_rows(rows, labels, len(events)), events, "input_drift", self.missing_names)
+        if rows is not None and self.multivariate is not None:
+            for i in self.multivariate.update_many(rows):
+                signals.append(self._signal("input_drift", MULTIVARIATE, events[i].ts, self.multivariate, self.multivariate.evidence()))
         for name, detector in self.categorical.items():
-            values = [e.features.get(name) for e in events]
-            for i in detector.update_many([v if isinstance(v, str) else None for v in values]):
+            for i in detector.update_many(labels[name]):
                 signals.append(self._signal("input_drift", name, events[i].ts, detector, detector.evidence()))
         conf = [e.probabilities if e.probabilities else e.confidence for e in events]
         if any(c is not None for c in conf):
@@ -130,6 +136,20 @@ class VersionMonitor:
             for i in self.prediction.update_many(preds):
                 signals.append(self._signal("prediction_drift", "prediction", events[i].ts, self.prediction, self.prediction.evidence()))
         return signals
+
+    def _missing_rows(self, rows: np.ndarray | None, labels: dict[str, list[str | None]], n: int) -> np.ndarray:
+        """Events x :attr:`missing_names`: the numeric ``rows``, then per categorical feature 0 where
+        the event has a label and NaN where not (a monitor restored from before categorical features
+        were watched has only the numeric ones)."""
+        columns = [rows] if rows is not None else []
+        extra = self.missing_names[len(self.numeric_names) :]
+        if extra:
+            columns.append(np.array([[math.nan if v is None else 0.0 for v in labels[name]] for name in extra], dtype=float).T.reshape(n, len(extra)))
+        return np.hstack(columns) if len(columns) > 1 else columns[0]
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("missing_names", state.get("numeric_names", ()))  # before categorical features' missing rate
+        self.__dict__.update(state)
 
     def _vector(self, detector: Any, rows: Any, events: Sequence[InferenceEvent], kind: str, names: tuple[str, ...]) -> list[Signal]:
         fired = detector.update_many(rows)
