@@ -217,6 +217,7 @@ class Engine:
             monitor = state.versions.get(version)
             if monitor is None:
                 monitor = state.versions[version] = VersionMonitor(name, version, self.factory, max_features=self.settings.max_features)
+                log.info("%s: version %s first seen; learning its reference from its first %d events", name, version, self.factory.warmup)
             signals += monitor.process(batch)
             self._export_drift(name, version, monitor)
         for (version, host), batch in by_host.items():

@@ -7,11 +7,13 @@ beyond are listed in ``unmonitored``); features appearing later are ignored.  Th
 missing-value rate is watched for every monitored feature: a numeric one missing,
 null or not a number, a categorical one missing or not a string.
 ``process(events)`` updates every detector in batch and returns a ``Signal``
-for each alarm, at the event that raised it.
+for each alarm, at the event that raised it; a detector that finishes learning its
+reference in the batch is logged (INFO).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 from collections.abc import Sequence
@@ -26,6 +28,7 @@ from streams.records import InferenceEvent
 __all__ = ["VersionMonitor"]
 
 MULTIVARIATE = "_all_features"
+log = logging.getLogger(__name__)
 
 
 def _number(value: Any) -> float:
@@ -114,7 +117,20 @@ class VersionMonitor:
                 return []
             events, self._pending = self._pending, None
             self._fix_schema(events)
+        learning = [d for d in self.detectors() if getattr(d, "phase", None) == "learning"]
+        signals = self._update(events)
         self.events += len(events)
+        learned = [self._label(d) for d in learning if getattr(d, "phase", None) != "learning"]
+        if learned:
+            log.info("%s %s: reference learned, monitoring from event %d: %s", self.model, self.version, self.events, ", ".join(learned))
+        return signals
+
+    def _label(self, detector: Any) -> str:
+        """The detector's name, and its feature for a categorical one."""
+        feature = next((name for name, d in self.categorical.items() if d is detector), None)
+        return f"{detector.name}[{feature}]" if feature is not None else str(detector.name)
+
+    def _update(self, events: Sequence[InferenceEvent]) -> list[Signal]:
         signals: list[Signal] = []
         rows = _matrix(events, self.numeric_names) if self.numeric_names else None
         labels = {name: [v if isinstance(v := e.features.get(name), str) else None for e in events] for name in self.categorical}
