@@ -32,7 +32,7 @@ def _parse_bool(raw: str) -> bool:
 
 Range = tuple[Callable[[float], bool], str]
 #: Numeric settings that may be 0 (a count or a wait that can be none); every other one must be > 0.
-_MAY_BE_ZERO = frozenset({"metrics_max_features", "warmup_events", "gpu_warmup_samples", "gpu_grace_seconds", "correlation_grace_seconds"})
+_MAY_BE_ZERO = frozenset({"false_alerts_per_model_per_day", "metrics_max_features", "warmup_events", "gpu_warmup_samples", "gpu_grace_seconds", "correlation_grace_seconds"})
 #: Numeric settings with a range of their own.
 _RANGES: dict[str, Range] = {
     "false_alarms_per_million": (lambda v: 0.0 < v < 1e6, "in (0, 1e6)"),
@@ -69,6 +69,7 @@ class Settings:
     max_event_ahead_seconds: float = _env("MAX_EVENT_AHEAD_SECONDS", 3600.0, "An event or sample timed more than this after its Kafka message's timestamp is dead-lettered (bad_timestamp): one far-future time would move the event-time clock that holds and resolves alerts ahead for good.")
     metrics_max_features: int = _env("METRICS_MAX_FEATURES", 50, "Distinct feature label values per model in metrics.")
     false_alarms_per_million: float = _env("FALSE_ALARMS_PER_MILLION", 1.0, "False-alarm budget per detector.")
+    false_alerts_per_model_per_day: float = _env("FALSE_ALERTS_PER_MODEL_PER_DAY", 0.0, "With no change, false alerts per model version per day, spread over its detectors at the event rate of its first events (0: off, every detector takes FALSE_ALARMS_PER_MILLION).")
     latency_whiten: bool = _env("LATENCY_WHITEN", True, "The latency detector scores values net of their lag-1 autocorrelation, so latency that wanders with load stays within the budget ('false': raw values, quicker on level shifts, but hundreds of false alarms per million on such latency).")
     latency_floor: bool = _env("LATENCY_FLOOR", True, "The latency detector looks for the latency's fixed part (a service time it never goes below) and scores the rest, whose spread does not change with load, so latency that wanders with load stays within the budget ('false': asinh of the latency as it is).")
     batch_size: int = _env("BATCH_SIZE", 1000, "Input records an agent takes per batch (at least, when that many are waiting; a batch holds whole fetches of up to twice as many).")

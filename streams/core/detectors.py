@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from models.anomaly import GpuAnomaly, LatencyAnomaly
 from models.calibration import FalseAlarmBudget
@@ -26,6 +26,10 @@ class DetectorFactory:
     @property
     def budget(self) -> FalseAlarmBudget:
         return FalseAlarmBudget(self.false_alarms_per_million)
+
+    def with_budget(self, false_alarms_per_million: float) -> DetectorFactory:
+        """The same factory with another budget per detector."""
+        return replace(self, false_alarms_per_million=false_alarms_per_million)
 
     def numeric(self, features: tuple[str, ...]) -> NumericDrift:
         return NumericDrift(warmup=self.warmup, budget=self.budget, features=features)

@@ -216,7 +216,9 @@ class Engine:
         for version, batch in by_version.items():
             monitor = state.versions.get(version)
             if monitor is None:
-                monitor = state.versions[version] = VersionMonitor(name, version, self.factory, max_features=self.settings.max_features)
+                monitor = state.versions[version] = VersionMonitor(
+                    name, version, self.factory, max_features=self.settings.max_features, alerts_per_day=self.settings.false_alerts_per_model_per_day
+                )
                 log.info("%s: version %s first seen; learning its reference from its first %d events", name, version, self.factory.warmup)
             signals += monitor.process(batch)
             self._export_drift(name, version, monitor)
@@ -232,9 +234,11 @@ class Engine:
         self._settle_model(state, state.last_ts, out)
 
     def _latency(self, state: ModelState, model: str, version: str, host: str, events: list[InferenceEvent]) -> list[Signal]:
+        factory = state.versions[version].factory  # the version's budget (once its schema is fixed, with a daily one)
         detector = state.latency.get((version, host))
-        if detector is None:
-            detector = state.latency[(version, host)] = self.factory.latency()
+        if detector is None or detector.budget != factory.budget:
+            # one made before the version's own budget was set (its first events) starts over with it
+            detector = state.latency[(version, host)] = factory.latency()
         fired = detector.update_many(np.array([e.latency_ms for e in events], dtype=float))
         if self.metrics is not None:
             self.metrics.latency_score.labels(model, version, host).set(float(detector.score))

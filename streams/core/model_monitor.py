@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from streams.core.detectors import DetectorFactory
+from streams.core.model_budget import budget_units, event_rate, per_million
 from streams.core.signals import Signal
 from streams.records import InferenceEvent
 
@@ -68,10 +69,13 @@ def _feature_detail(evidence: dict[str, Any], feature: str) -> dict[str, Any]:
 class VersionMonitor:
     """Drift detectors of one (model, version)."""
 
-    def __init__(self, model: str, version: str, factory: DetectorFactory, *, max_features: int = 256, schema_events: int = 100) -> None:
+    def __init__(
+        self, model: str, version: str, factory: DetectorFactory, *, max_features: int = 256, schema_events: int = 100, alerts_per_day: float = 0.0
+    ) -> None:
         self.model = model
         self.version = version
-        self.factory = factory
+        self.factory = factory  # with the version's own budget once the schema is fixed, if ``alerts_per_day``
+        self.alerts_per_day = alerts_per_day
         self.max_features = max_features
         self.schema_events = schema_events
         self._pending: list[InferenceEvent] | None = []
@@ -98,6 +102,8 @@ class VersionMonitor:
                 kinds[name] = "categorical" if isinstance(value, str) else "numeric"
         self.numeric_names = tuple(n for n, k in kinds.items() if k == "numeric")
         self.categorical_names = tuple(n for n, k in kinds.items() if k == "categorical")
+        if self.alerts_per_day > 0:
+            self._spread_budget(events)
         f = self.factory
         self.missing_names = self.numeric_names + self.categorical_names
         if self.numeric_names:
@@ -107,6 +113,22 @@ class VersionMonitor:
         if len(self.numeric_names) >= 2:
             self.multivariate = f.multivariate(self.numeric_names)
         self.categorical = {name: f.categorical() for name in self.categorical_names}
+
+    def _spread_budget(self, events: Sequence[InferenceEvent]) -> None:
+        """Give every detector the version's daily budget divided as :mod:`~streams.core.model_budget` says,
+        at the rate of ``events`` (its first; none has been learned yet)."""
+        numeric, categorical = len(self.numeric_names), len(self.categorical_names)
+        units = budget_units(numeric, numeric + categorical, categorical, numeric >= 2)
+        rate = event_rate(events)
+        if rate is None:
+            log.warning("%s %s: its first %d events span no time, so no event rate to spread %g false alerts a day over: "
+                        "each detector keeps %g false alarms per million events", self.model, self.version, len(events),
+                        self.alerts_per_day, self.factory.false_alarms_per_million)
+            return
+        self.factory = self.factory.with_budget(per_million(self.alerts_per_day, rate, units))
+        self.confidence, self.prediction = self.factory.confidence(), self.factory.prediction()
+        log.info("%s %s: %g false alerts a day over %d detector budgets at %.3g events/s: %.3g false alarms per million events each",
+                 self.model, self.version, self.alerts_per_day, units, rate, self.factory.false_alarms_per_million)
 
     # -- learning ---------------------------------------------------------
     def process(self, events: Sequence[InferenceEvent]) -> list[Signal]:
@@ -165,6 +187,7 @@ class VersionMonitor:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("missing_names", state.get("numeric_names", ()))  # before categorical features' missing rate
+        state.setdefault("alerts_per_day", 0.0)  # before a daily budget per model
         self.__dict__.update(state)
 
     def _vector(self, detector: Any, rows: Any, events: Sequence[InferenceEvent], kind: str, names: tuple[str, ...]) -> list[Signal]:

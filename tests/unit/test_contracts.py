@@ -39,7 +39,8 @@ def test_a_boolean_setting_that_does_not_parse_is_named() -> None:
      ("INFERWATCH_WARMUP_EVENTS", "-5", "must be >= 0"), ("INFERWATCH_FALSE_ALARMS_PER_MILLION", "0", r"must be in \(0, 1e6\)"),
      ("INFERWATCH_FALSE_ALARMS_PER_MILLION", "nan", r"must be in \(0, 1e6\)"), ("INFERWATCH_WEB_PORT", "70000", r"must be in \[1, 65535\]"),
      ("INFERWATCH_BATCH_SIZE", "0", "must be > 0"), ("INFERWATCH_SNAPSHOT_INTERVAL_SECONDS", "0", "must be > 0"),
-     ("INFERWATCH_MAX_EVENT_AHEAD_SECONDS", "inf", "must be > 0"), ("INFERWATCH_RESOLVE_AFTER_SECONDS", "-30", "must be > 0")],
+     ("INFERWATCH_MAX_EVENT_AHEAD_SECONDS", "inf", "must be > 0"), ("INFERWATCH_RESOLVE_AFTER_SECONDS", "-30", "must be > 0"),
+     ("INFERWATCH_FALSE_ALERTS_PER_MODEL_PER_DAY", "-1", "must be >= 0")],
 )
 def test_numeric_settings_out_of_range_are_named_at_start_up(variable: str, raw: str, message: str) -> None:
     with pytest.raises(SettingsError, match=f"{variable}='{raw}' .*{message}"):
