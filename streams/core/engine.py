@@ -25,6 +25,7 @@ import numpy as np
 from streams.core.alerts import AlertTracker, make_alert, more_severe
 from streams.core.correlation import CORRELATABLE, HostView, gpu_context
 from streams.core.detectors import DetectorFactory
+from streams.core.gpu_lookup import GpuIndexByUuid
 from streams.core.gpu_monitor import GpuState, HostMonitor, gpu_key
 from streams.core.model_monitor import VersionMonitor
 from streams.core.signals import Signal
@@ -108,6 +109,7 @@ class Engine:
             gpu_warmup=settings.gpu_warmup_samples,
         )
         self.gpu_states: Mapping[str, GpuState] = gpu_states if gpu_states is not None else {}
+        self._gpu_index = GpuIndexByUuid(self.gpu_states)  # for events that name their GPU by UUID only
         self.incidents: Mapping[str, HostView] = incidents if incidents is not None else {}
         self._store = store or (lambda key: None)
         self.metrics = metrics
@@ -161,6 +163,7 @@ class Engine:
     def on_events(self, events: Sequence[InferenceEvent]) -> Output:
         """Update every model's detectors with ``events`` (stream order per model)."""
         out = Output()
+        self._gpu_index.next_batch()
         by_model: dict[str, list[InferenceEvent]] = defaultdict(list)
         for event in events:
             by_model[event.model].append(event)
@@ -205,13 +208,19 @@ class Engine:
         state = self.model(name)
         by_version: dict[str, list[InferenceEvent]] = defaultdict(list)
         by_host: dict[tuple[str, str], list[InferenceEvent]] = defaultdict(list)
+        by_uuid: set[tuple[str, str, str, str]] = set()  # GPUs named by UUID only, found: (version, host, index, UUID)
         for event in events:
             by_version[event.version].append(event)
             by_host[(event.version, event.host or "unknown")].append(event)
             if event.host is not None:
-                state.gpus[(event.host, None if event.gpu is None else str(event.gpu))] = event.ts
+                gpu = str(event.gpu) if event.gpu is not None else event.gpu_uuid and self._gpu_index.index(event.host, event.gpu_uuid)
+                state.gpus[(event.host, gpu or None)] = event.ts
+                if gpu and event.gpu is None:
+                    by_uuid.add((event.version, event.host, gpu, event.gpu_uuid or ""))
         if self.metrics is not None:
             self.metrics.observe_events(events)
+            for version, host, gpu, uuid in by_uuid:
+                self.metrics.model_gpu.labels(name, version, host, gpu, uuid).set(1)
         signals: list[Signal] = []
         for version, batch in by_version.items():
             monitor = state.versions.get(version)
