@@ -182,6 +182,7 @@ def _bernoulli_rate(p: float, a: float, b: float, h: float, theta: float) -> flo
 
 
 @functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=4096)
 def bernoulli_cusum_threshold(p0: float, p1: float, rate: float, n_ref: float = math.inf) -> float:
     """Threshold of the Bernoulli log-likelihood-ratio CUSUM for ``p0 -> p1``.
 

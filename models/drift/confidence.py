@@ -116,7 +116,7 @@ class PredictionDrift(CategoricalDrift):
     >>> preds = np.concatenate([rng.choice(3, 4000, p=[0.6, 0.3, 0.1]), rng.choice(3, 2000, p=[0.5, 0.3, 0.2])])
     >>> det = PredictionDrift(warmup=2000)
     >>> int(det.update_many(preds.tolist())[0])
-    4366
+    4462
     """
 
     name = "prediction_drift"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -31,6 +33,31 @@ def test_missing_rate_quiet_at_reference_rate():
     xs = rng.normal(size=(40_000, 5))
     xs[rng.random(xs.shape) < 0.1] = np.nan
     assert MissingRate(warmup=5000).update_many(xs).size == 0
+
+
+def test_missing_rate_reference_grows_so_a_warm_up_that_fell_low_does_not_alarm_again_and_again():
+    rng = np.random.default_rng(5)
+    n = 200_000
+    xs = rng.normal(size=(n, 2))
+    xs[rng.random(xs.shape) < np.where(np.arange(n) < 2000, 0.005, 0.01)[:, None]] = np.nan  # the warm-up saw half the rate
+    grown, frozen = MissingRate(warmup=2000), MissingRate(warmup=2000)
+    frozen.update_many(xs[:2000])
+    frozen._grow_after = None  # its reference stays the warm-up's, as before it grew
+    assert frozen.update_many(xs[2000:]).size >= 10
+    assert grown.update_many(xs).size <= 3
+    assert grown._ref_n.tolist() == [128_000.0, 128_000.0] and grown._grow_after is None  # 64 warm-ups, then it stays
+    assert abs(grown.evidence()["events"] - n) == 0 and np.allclose(grown._p_hat, 0.01, atol=0.0015)
+
+
+def test_missing_rate_feature_that_alarmed_does_not_learn_the_rise():
+    rng = np.random.default_rng(6)
+    xs = rng.normal(size=(12_000, 2))
+    xs[rng.random(xs.shape) < np.where(np.arange(12_000)[:, None] < 2500, [0.02, 0.02], [0.02, 0.2])] = np.nan
+    det = MissingRate(warmup=2000)
+    fired = det.update_many(xs[:5000])
+    assert fired.size and set(np.concatenate(det.fired_features).tolist()) == {1}
+    assert det._ref_n.tolist() == [4000.0, 2000.0]  # grown at 4,000 events for the quiet feature only
+    assert det.update_many(xs[5000:]).size  # the rise still alarms
 
 
 # -- CategoricalDrift ------------------------------------------------------------
@@ -230,7 +257,9 @@ def test_categorical_snapshot_from_before_several_windows_restores(cut):
         assert old_layout._labels == ["a", "b", "c", "d", "e", "__other__"] and det._labels == ["a", "b", "c", "d", "e", "__other__", "__unseen__"]
     old = CategoricalDrift.restore(pickle.dumps((SNAPSHOT_VERSION, old_layout)))
     if det.phase == "monitoring":
-        det._rises.reset()  # an old snapshot had no share CUSUMs: the restored detector starts them now
+        # an old snapshot had no share CUSUMs: the restored detector starts them now, fresh from its
+        # reference (their own reference grows from there on)
+        det._rises = copy.deepcopy(old._rises)
     assert old.windows == (200,) and old.phase == det.phase
     expected = det.update_many(values[cut:]).tolist()
     assert expected

@@ -45,7 +45,7 @@ def test_missing_rate():
     xs = rng.normal(size=(6000, 2))
     rates = np.where(np.arange(6000)[:, None] < 3000, [0.0, 0.05], [0.01, 0.1])
     xs[rng.random((6000, 2)) < rates] = np.nan
-    assert first_alarm_per_feature(MissingRate(warmup=1000), xs) == {1: 3695, 0: 4537}
+    assert first_alarm_per_feature(MissingRate(warmup=1000), xs) == {1: 3639, 0: 3630}
 
 
 def test_categorical():
@@ -53,8 +53,8 @@ def test_categorical():
     before = rng.choice(list("abcd"), 3000, p=[0.4, 0.3, 0.2, 0.1])
     after = rng.choice(list("abcd"), 2000, p=[0.3, 0.3, 0.2, 0.2])
     stream = list(before) + list(after)
-    assert CategoricalDrift(warmup=1000, windows=(200,), stride=50).update_many(stream)[:3].tolist() == [3149, 3349, 3364]
-    assert CategoricalDrift(warmup=1000, windows=(100, 200, 400, 800)).update_many(stream)[:3].tolist() == [3159, 3364, 3399]
+    assert CategoricalDrift(warmup=1000, windows=(200,), stride=50).update_many(stream)[:3].tolist() == [3149, 3339, 3349]
+    assert CategoricalDrift(warmup=1000, windows=(100, 200, 400, 800)).update_many(stream)[:3].tolist() == [3159, 3339, 3399]
 
 
 def test_multivariate_shift_spread_over_features():
