@@ -1,0 +1,102 @@
+"""False alerts per model per day at ``INFERWATCH_FALSE_ALERTS_PER_MODEL_PER_DAY``, against it.
+
+    python -m bench.model_budget [--days N] [--rate R] [--seeds S] [--json OUT]
+
+A model serves ``R`` requests a second (event time) for ``N`` days with no change:
+four numeric features (normal, lognormal, a small count, a flag), one categorical
+(three countries, 1 % null), confidence and a predicted class, lognormal latency
+from two hosts.  The detection core (``streams.core.Engine``, the worker's own) runs
+it in batches of 1,000; every alert it opens is false.  Per setting — daily budgets
+of 1 and 10, and the per-million default (1 per detector) for comparison — the
+alerts opened per day (mean over seeds and days, with the upper 95 % Poisson bound)
+and by kind, next to the setting.  The daily budget holds when the mean stays within it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench._output import emit, progress_log
+from streams.core import Engine
+from streams.records import InferenceEvent
+from streams.settings import Settings
+
+log = progress_log("model_budget")
+_BATCH = 1000
+
+
+def events(n: int, rate: float, rng: np.random.Generator) -> list[InferenceEvent]:
+    """``n`` requests at ``rate`` a second (Poisson arrivals), with no change."""
+    ts = 1.7e9 + np.cumsum(rng.exponential(1.0 / rate, n))
+    normal, spread, count, flag = rng.normal(size=n), rng.lognormal(3.0, 0.5, n), rng.poisson(2.0, n), rng.random(n) < 0.2
+    country = rng.choice(np.array(["DE", "FR", "US"], dtype=object), n, p=[0.5, 0.3, 0.2])
+    null = rng.random(n) < 0.01
+    conf, latency, host = rng.beta(8.0, 2.0, n), rng.lognormal(3.0, 0.4, n), rng.integers(0, 2, n)
+    return [
+        InferenceEvent(
+            ts=float(ts[i]), model="fraud", model_version="v1", host=f"node-{host[i]}", latency_ms=float(latency[i]),
+            features={"amount": float(spread[i]), "score": float(normal[i]), "items": int(count[i]), "new": bool(flag[i]),
+                      "country": None if null[i] else country[i]},
+            prediction="fraud" if conf[i] < 0.5 else "ok", confidence=float(conf[i]),
+        )
+        for i in range(n)
+    ]
+
+
+def alerts_opened(settings: Settings, stream: list[InferenceEvent]) -> Counter[str]:
+    """Alerts the engine opens over ``stream``, by kind."""
+    engine, kinds = Engine(settings), Counter[str]()
+    for i in range(0, len(stream), _BATCH):
+        for alert in engine.on_events(stream[i : i + _BATCH]).alerts:
+            if alert.status == "firing":
+                kinds[alert.kind] += 1
+    return kinds
+
+
+def _upper95(count: int) -> float:
+    """Upper 95 % bound of a Poisson mean from ``count`` (exact, chi-square via Wilson-Hilferty)."""
+    k = count + 1
+    return k * (1.0 - 1.0 / (9.0 * k) + 1.645 / (3.0 * math.sqrt(k))) ** 3
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=float, default=2.0, help="days of event time per seed (default 2)")
+    ap.add_argument("--rate", type=float, default=2.0, help="requests a second (default 2: 172,800 a day)")
+    ap.add_argument("--seeds", type=int, default=3, help="streams (default 3)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if args.days <= 0 or args.rate <= 0 or args.seeds < 1:
+        ap.error("--days and --rate must be > 0, --seeds >= 1")
+    n = int(args.days * 86_400 * args.rate)
+    settings = {"1_per_day": Settings(false_alerts_per_model_per_day=1.0), "10_per_day": Settings(false_alerts_per_model_per_day=10.0),
+                "1_per_million_per_detector": Settings()}
+    started, kinds = time.perf_counter(), {name: Counter[str]() for name in settings}
+    for seed in range(args.seeds):
+        stream = events(n, args.rate, np.random.default_rng(seed))
+        for name, s in settings.items():
+            kinds[name] += alerts_opened(s, stream)
+            log(f"seed {seed} {name}: {sum(kinds[name].values())} alerts so far")
+    days = args.days * args.seeds
+    result: dict[str, Any] = {"events_per_seed": n, "rate_per_second": args.rate, "days": days, "settings": {}}
+    for name, s in settings.items():
+        total = sum(kinds[name].values())
+        result["settings"][name] = {
+            "budget_per_day": s.false_alerts_per_model_per_day or None,
+            "alerts": total, "alerts_per_day": round(total / days, 3), "alerts_per_day_upper95": round(_upper95(total) / days, 3),
+            "by_kind": dict(kinds[name]),
+        }
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    emit(result, args.json)
+    return result
+
+
+if __name__ == "__main__":
+    main()
