@@ -265,3 +265,22 @@ def test_what_a_save_writes_matches_every_half_held_whatever_came_between() -> N
                 assert all(at > worker.consumer._committed_offset[p] for _, at in stored.values() if at is not None)
     kserve = worker.intake.decoder.kserve
     assert kserve.dropped > 0 and len(table.changelog) > 100  # halves were let go, and many written
+
+
+def test_a_save_with_nothing_changed_looks_at_no_half(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its cost follows what changed, not how many halves are held (bench.kserve_memory times it).
+    import streams.waiting_halves as module
+
+    table = FakeTable()
+    worker = Worker(table, {P0: 0})
+    worker.waiting.restore()
+    for offset in range(200):
+        worker.consume(P0, offset, REQUEST_TYPE, REQUEST, ce_id=f"r{offset}")
+    worker.waiting.save()
+    looked: list[str] = []
+    monkeypatch.setattr(module, "_key", lambda message: looked.append("x") or f"{message.partition}:{message.offset}")
+    worker.waiting.save()
+    assert looked == [] and len(table.data) == 200
+    worker.consume(P0, 200, RESPONSE_TYPE, RESPONSE, ce_id="r7")  # joins one
+    worker.waiting.save()
+    assert len(looked) == 1 and decode_message(table.data["0:7"])[1] == 201
