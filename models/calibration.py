@@ -150,22 +150,26 @@ def gaussian_cusum_threshold(k: float, rate: float, n_ref: float = math.inf, tau
     return hi
 
 
-def _tilt_root(p0: float, a: float, b: float) -> float:
-    """Root ``theta > 0`` of ``p0 e^(theta a) + (1 - p0) e^(-theta b) = 1`` (0 if none)."""
-    if p0 * a - (1 - p0) * b >= 0:
-        return 0.0
-    f = lambda t: math.log(p0) + t * a - math.log1p(-(1 - p0) * math.exp(-t * b))  # noqa: E731
-    lo, hi = 1e-9, 1.0
-    while f(hi) < 0:
-        hi *= 2.0
+def _tilt_roots(p0: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Roots ``theta > 0`` of ``p0 e^(theta a) + (1 - p0) e^(-theta b) = 1``, one per ``p0`` (0 where none),
+    by bisection (all at once)."""
+    out = np.zeros(p0.shape)
+    has = p0 * a - (1 - p0) * b < 0
+    q = p0[has]
+    f = lambda t: np.log(q) + t * a - np.log1p(-(1 - q) * np.exp(-t * b))  # noqa: E731
+    lo, hi = np.full(q.shape, 1e-9), np.ones(q.shape)
+    while (short := f(hi) < 0).any():
+        hi[short] *= 2.0
     for _ in range(80):
         mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
-    return hi
+        below = f(mid) < 0
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    out[has] = hi
+    return out
 
 
-def _bernoulli_rate(p: float, a: float, b: float, h: float, theta: float) -> float:
-    """False alarms per event of the CUSUM with increments ``+a`` (prob ``p``) / ``-b``.
+def _bernoulli_rates(p: np.ndarray, a: float, b: float, h: float, theta: np.ndarray) -> np.ndarray:
+    """False alarms per event of the CUSUM with increments ``+a`` (prob ``p``) / ``-b``, per ``p``.
 
     Wald-Siegmund form ``ARL = (exp(theta h) - theta h - 1) / (theta |mu|)`` with
     ``theta`` the root of ``E[exp(theta * increment)] = 1`` and ``mu`` the mean
@@ -173,21 +177,24 @@ def _bernoulli_rate(p: float, a: float, b: float, h: float, theta: float) -> flo
     increments drift upwards, the Gaussian-moment Siegmund formula.
     """
     mu = p * a - (1 - p) * b
-    if mu >= 0:
-        sd = math.sqrt(p * (1 - p)) * (a + b)
-        return 1.0 / float(siegmund_arl(mu / sd, h / sd))
-    th = theta * h
-    arl = (math.expm1(th) - th) / (theta * -mu) if th < 700 else math.inf
-    return 1.0 / arl
+    up = mu >= 0
+    rates = np.empty(p.shape)
+    if up.any():
+        sd = np.sqrt(p[up] * (1 - p[up])) * (a + b)
+        rates[up] = 1.0 / np.asarray(siegmund_arl(mu[up] / sd, h / sd))
+    th = theta[~up] * h
+    with np.errstate(over="ignore"):
+        arl = np.where(th < 700, (np.expm1(np.minimum(th, 700.0)) - th) / (theta[~up] * -mu[~up]), np.inf)
+    rates[~up] = 1.0 / arl
+    return rates
 
 
 @functools.lru_cache(maxsize=1024)
-@functools.lru_cache(maxsize=4096)
 def bernoulli_cusum_threshold(p0: float, p1: float, rate: float, n_ref: float = math.inf) -> float:
     """Threshold of the Bernoulli log-likelihood-ratio CUSUM for ``p0 -> p1``.
 
     The run length follows the Wald-Siegmund approximation (see
-    ``_bernoulli_rate``); with ``n_ref`` reference events the true in-control
+    ``_bernoulli_rates``); with ``n_ref`` reference events the true in-control
     rate is integrated over its Beta posterior around the estimate ``p0``, so
     the budget holds on average over warm-ups (planning for ``SAFETY`` of it).
 
@@ -198,21 +205,20 @@ def bernoulli_cusum_threshold(p0: float, p1: float, rate: float, n_ref: float = 
         raise ValueError(f"need 0 < p0 < p1 < 1, 0 < rate < 1, n_ref > 1; got {p0}, {p1}, {rate}, {n_ref}")
     a, b = math.log(p1 / p0), math.log((1 - p0) / (1 - p1))
     if math.isinf(n_ref):
-        nodes, weights = [p0], [1.0]
+        nodes, weights = np.array([p0]), np.array([1.0])
     else:
         # The posterior around the estimate is a little narrower than the sampling
         # spread of estimates below the true rate: simulated fleets ran ~10 % over.
         rate *= SAFETY
         x = p0 * n_ref
         u = np.linspace(-5.0, 5.0, 101)  # quantiles on a normal-score grid: tails resolved
-        nodes = [float(v) for v in stats.beta.ppf(stats.norm.cdf(u), x + 0.5, n_ref - x + 0.5)]
-        weights = list(stats.norm.pdf(u) / stats.norm.pdf(u).sum())
+        nodes = np.asarray(stats.beta.ppf(stats.norm.cdf(u), x + 0.5, n_ref - x + 0.5), dtype=float)
+        weights = stats.norm.pdf(u) / stats.norm.pdf(u).sum()
 
-    thetas = [_tilt_root(p, a, b) for p in nodes]
+    thetas = _tilt_roots(nodes, a, b)
 
     def avg_rate(h: float) -> float:
-        terms = zip(nodes, weights, thetas, strict=True)
-        return sum(w * _bernoulli_rate(p, a, b, h, t) for p, w, t in terms)
+        return float(np.dot(weights, _bernoulli_rates(nodes, a, b, h, thetas)))
 
     lo, hi = 0.0, 1e3
     if avg_rate(hi) > rate:
