@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter as CounterOf
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -49,6 +49,11 @@ GPU_GAUGES: dict[str, tuple[str, str, float]] = {
 GPU_FIELD_ALIASES = {"DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": "DCGM_FI_DEV_CLOCKS_EVENT_REASONS"}
 
 _GPU_LABELS = ("host", "gpu", "uuid")
+
+
+def _gpu_index(event: InferenceEvent) -> str | None:
+    """The index of the GPU the event names (``None``: it names none by index)."""
+    return None if event.gpu is None else str(event.gpu)
 
 
 def _top_confidence(event: InferenceEvent) -> float | None:
@@ -174,8 +179,10 @@ class Metrics:
         self._kserve_dropped_seen = dropped
         self.kserve_pending.set(pending)
 
-    def observe_events(self, events: Sequence[InferenceEvent]) -> None:
-        """Counters and histograms for a batch: label lookups once per group, bucket counts in one numpy pass."""
+    def observe_events(self, events: Sequence[InferenceEvent], gpu_of: Callable[[InferenceEvent], str | None] = _gpu_index) -> None:
+        """Counters and histograms for a batch: label lookups once per group, bucket counts in one numpy pass.
+        ``gpu_of`` gives the index of the GPU an event with a host ran on (``None``: not known), for
+        ``inferwatch_model_gpu_info``."""
         groups: dict[tuple[str, str, str], list[InferenceEvent]] = defaultdict(list)
         for event in events:
             groups[(event.model, event.version, event.host or "unknown")].append(event)
@@ -188,7 +195,7 @@ class Metrics:
                 classes[self.class_label(model, version, prediction)] += n  # first-seen order, as event by event
             for label, n in classes.items():
                 self.predictions.labels(model, version, label).inc(n)
-            for gpu, uuid in {(str(e.gpu), e.gpu_uuid or "") for e in batch if e.host is not None and e.gpu is not None}:
+            for gpu, uuid in {(g, e.gpu_uuid or "") for e in batch if e.host is not None and (g := gpu_of(e)) is not None}:
                 self.model_gpu.labels(model, version, host, gpu, uuid).set(1)
 
     def observe_gpu(self, sample: GpuSample) -> None:

@@ -208,19 +208,13 @@ class Engine:
         state = self.model(name)
         by_version: dict[str, list[InferenceEvent]] = defaultdict(list)
         by_host: dict[tuple[str, str], list[InferenceEvent]] = defaultdict(list)
-        by_uuid: set[tuple[str, str, str, str]] = set()  # GPUs named by UUID only, found: (version, host, index, UUID)
         for event in events:
             by_version[event.version].append(event)
             by_host[(event.version, event.host or "unknown")].append(event)
             if event.host is not None:
-                gpu = str(event.gpu) if event.gpu is not None else event.gpu_uuid and self._gpu_index.index(event.host, event.gpu_uuid)
-                state.gpus[(event.host, gpu or None)] = event.ts
-                if gpu and event.gpu is None:
-                    by_uuid.add((event.version, event.host, gpu, event.gpu_uuid or ""))
+                state.gpus[(event.host, self._gpu_of(event))] = event.ts
         if self.metrics is not None:
-            self.metrics.observe_events(events)
-            for version, host, gpu, uuid in by_uuid:
-                self.metrics.model_gpu.labels(name, version, host, gpu, uuid).set(1)
+            self.metrics.observe_events(events, self._gpu_of)
         signals: list[Signal] = []
         for version, batch in by_version.items():
             monitor = state.versions.get(version)
@@ -241,6 +235,13 @@ class Engine:
             context = self.triage.context(state.gpus, self.gpu_states, signal.host)
             self._open_model_alert(state, self.triage.decide(signal, state.tracker, state.pending, context), out)
         self._settle_model(state, state.last_ts, out)
+
+    def _gpu_of(self, event: InferenceEvent) -> str | None:
+        """The index of the GPU an event with a host ran on: its own, else the one its UUID names on
+        that host (``None``: neither known)."""
+        if event.gpu is not None:
+            return str(event.gpu)
+        return self._gpu_index.index(event.host, event.gpu_uuid) if event.host and event.gpu_uuid else None
 
     def _latency(self, state: ModelState, model: str, version: str, host: str, events: list[InferenceEvent]) -> list[Signal]:
         factory = state.versions[version].factory  # the version's budget (once its schema is fixed, with a daily one)
