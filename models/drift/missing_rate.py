@@ -148,10 +148,11 @@ class MissingRate(WarmupDetector):
             stop = min(len(chunk), start + int(self._grow_after - self._since)) if grow else len(chunk)
             part = chunk[start:stop]
             before = len(self.fired_features)
-            fired += [start + e for e in self._monitor_span(part)]
+            hits, missed = self._monitor_span(part)
+            fired += [start + e for e in hits]
             if grow:
                 self._since += len(part)
-                self._missed_since += np.isnan(part).sum(0)
+                self._missed_since += missed
                 for hit in self.fired_features[before:]:
                     self._alarmed_since[hit] = True
                 if self._since >= self._grow_after:
@@ -167,9 +168,10 @@ class MissingRate(WarmupDetector):
         self._seen[rows] = 0.0
         self._missed[rows] = 0.0
 
-    def _monitor_span(self, chunk: np.ndarray) -> list[int]:
+    def _monitor_span(self, chunk: np.ndarray) -> tuple[list[int], np.ndarray]:
         """Process rows at once (exact CUSUM paths, see ``_cusum``), jumping from one
-        alarm to the next; results match one event at a time exactly."""
+        alarm to the next; results match one event at a time exactly.  Returns the rows that
+        fired and each feature's missing values among them."""
         n = len(chunk)
         n0 = self.n_events
         missed = np.zeros((chunk.shape[1], n + 1))
@@ -202,10 +204,7 @@ class MissingRate(WarmupDetector):
         self._seen = base_seen + (seen[n] - since)
         self._missed = base_missed + (missed[:, n] - missed[:, since])
         self.n_events = n0 + n
-        self._fired = bool(fired) and fired[-1] == n - 1
-        if not self._fired:
-            self._alarm_scores = None
-        return fired
+        return fired, missed[:, n]
 
     def _alarm(self, hit: np.ndarray) -> None:
         self._alarm_scores = self._s / self._h
