@@ -27,6 +27,7 @@ import numpy as np
 from river import drift as river_drift
 
 from bench._output import progress_log
+from bench._stats import poisson_upper
 from bench._streams import CATEGORICAL_FAMILIES, SCENARIOS, Scenario, generate, oracle_llr
 from models.calibration import DEFAULT_BUDGET, gaussian_cusum_threshold
 from models.drift import CategoricalDrift, MissingRate, NumericDrift
@@ -189,7 +190,7 @@ def no_change(family: str, seeds: int, events: int, fleet: tuple[int, int], rive
         c, oc, m = ours_quiet(family, streams, n, base)
         total, total_events = total + c, total_events + m
         rows.append({"detector": "inferwatch", "run": label, "events": m, "false_alarms": c, "per_million": c / m * 1e6,
-                     "upper95_per_million": _poisson_upper(c) / m * 1e6,
+                     "upper95_per_million": poisson_upper(c) / m * 1e6,
                      "note": f"{streams} streams x {n:,} events, the first {WARMUP} of each are warm-up",
                      "seconds": round(time.perf_counter() - t0, 1)})
         if family == "numeric":
@@ -197,7 +198,7 @@ def no_change(family: str, seeds: int, events: int, fleet: tuple[int, int], rive
                          "per_million": oc / m * 1e6})
     rows.append({"detector": "inferwatch", "run": "pooled", "events": total_events, "false_alarms": total,
                  "per_million": total / total_events * 1e6,
-                 "upper95_per_million": _poisson_upper(total) / total_events * 1e6})
+                 "upper95_per_million": poisson_upper(total) / total_events * 1e6})
     sc = Scenario(f"no_change_{family}", family, "none")
     xs = generate(sc, max(river_events, kswin_events), 10**12, seeds, base_seed=7)
     if family == "missing":
@@ -211,12 +212,6 @@ def no_change(family: str, seeds: int, events: int, fleet: tuple[int, int], rive
     for r in rows:
         r["stream"] = family
     return rows
-
-
-def _poisson_upper(k: int, conf: float = 0.95) -> float:
-    from scipy import stats
-
-    return float(stats.chi2.ppf(conf, 2 * k + 2) / 2)
 
 
 def targets(scen: list[dict[str, Any]], quiet: list[dict[str, Any]]) -> dict[str, Any]:

@@ -15,7 +15,6 @@ and by kind, next to the setting.  The daily budget holds when the mean stays wi
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bench._output import emit, progress_log
+from bench._stats import poisson_upper
 from streams.core import Engine
 from streams.records import InferenceEvent
 from streams.settings import Settings
@@ -60,12 +60,6 @@ def alerts_opened(settings: Settings, stream: list[InferenceEvent]) -> Counter[s
     return kinds
 
 
-def _upper95(count: int) -> float:
-    """Upper 95 % bound of a Poisson mean from ``count`` (exact, chi-square via Wilson-Hilferty)."""
-    k = count + 1
-    return k * (1.0 - 1.0 / (9.0 * k) + 1.645 / (3.0 * math.sqrt(k))) ** 3
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=float, default=2.0, help="days of event time per seed (default 2)")
@@ -90,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         total = sum(kinds[name].values())
         result["settings"][name] = {
             "budget_per_day": s.false_alerts_per_model_per_day or None,
-            "alerts": total, "alerts_per_day": round(total / days, 3), "alerts_per_day_upper95": round(_upper95(total) / days, 3),
+            "alerts": total, "alerts_per_day": round(total / days, 3), "alerts_per_day_upper95": round(poisson_upper(total) / days, 3),
             "by_kind": dict(kinds[name]),
         }
     result["seconds"] = round(time.perf_counter() - started, 1)
