@@ -102,10 +102,10 @@ class VersionMonitor:
                 kinds[name] = "categorical" if isinstance(value, str) else "numeric"
         self.numeric_names = tuple(n for n, k in kinds.items() if k == "numeric")
         self.categorical_names = tuple(n for n, k in kinds.items() if k == "categorical")
+        self.missing_names = self.numeric_names + self.categorical_names
         if self.alerts_per_day > 0:
             self._spread_budget(events)
         f = self.factory
-        self.missing_names = self.numeric_names + self.categorical_names
         if self.numeric_names:
             self.numeric = f.numeric(self.numeric_names)
         if self.missing_names:
@@ -117,8 +117,8 @@ class VersionMonitor:
     def _spread_budget(self, events: Sequence[InferenceEvent]) -> None:
         """Give every detector the version's daily budget divided as :mod:`~streams.core.model_budget` says,
         at the rate of ``events`` (its first; none has been learned yet)."""
-        numeric, categorical = len(self.numeric_names), len(self.categorical_names)
-        units = budget_units(numeric, numeric + categorical, categorical, numeric >= 2)
+        numeric = len(self.numeric_names)
+        units = budget_units(numeric, len(self.missing_names), len(self.categorical_names), numeric >= 2)
         rate = event_rate(events)
         if rate is None:
             log.warning("%s %s: its first %d events span no time, so no event rate to spread %g false alerts a day over: "
