@@ -28,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from streams import eager_delivery, input_batches, input_flow
 from streams.alertmanager import AlertmanagerClient
+from streams.baselines import Baselines
 from streams.control import parse_command
 from streams.core import Engine
 from streams.core.correlation import HostView
@@ -104,6 +105,7 @@ class Service:
             incidents=DecodedView(self.incidents, msgspec.json.Decoder(HostView).decode),
             store=self._load,
             metrics=self.metrics,
+            baselines=Baselines(s.baseline_dir, s),
         )
         self.engine.factory.latency(), self.engine.factory.gpu()  # pay threshold calibration before consuming
         self.inference_decoder = InferenceDecoder(s)

@@ -9,26 +9,27 @@ letters would be.
 
 from __future__ import annotations
 
-import gzip
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import msgspec
 
+from streams.baselines import Baselines
 from streams.core import Engine
 from streams.core.correlation import HostView
 from streams.core.engine import Output
 from streams.decoding import GpuDecoder, InferenceDecoder
 from streams.intake import Intake
+from streams.line_files import open_lines
 from streams.records import Alert, GpuSample, InferenceEvent
 from streams.settings import Settings
 from streams.timestamps import to_epoch_seconds
 
-__all__ = ["BacktestResult", "open_lines", "read_messages", "run"]
+__all__ = ["BacktestResult", "read_messages", "run"]
 
 _ANY = msgspec.json.Decoder()
 
@@ -42,11 +43,6 @@ class BacktestResult:
     samples: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
-
-
-def open_lines(path: Path) -> IO[bytes]:
-    """A JSONL file, gzip-compressed when its name ends in ``.gz``."""
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
 def _lines(path: Path, topic: str) -> Iterator[tuple[float, int, str, bytes]]:
@@ -77,7 +73,7 @@ def run(messages: Iterable[tuple[str, bytes]], settings: Settings, *, batch_size
     """Feed messages through the engine; returns the alerts and what was seen."""
     gpu_states: dict[str, Any] = {}
     incidents: dict[str, HostView] = {}
-    engine = Engine(settings, gpu_states=gpu_states, incidents=incidents)
+    engine = Engine(settings, gpu_states=gpu_states, incidents=incidents, baselines=Baselines(settings.baseline_dir, settings))
     intakes = {"inference": Intake(InferenceDecoder(settings)), "gpu": Intake(GpuDecoder(settings))}
     result = BacktestResult()
     batch: list[Any] = []

@@ -17,6 +17,7 @@ use_one_blas_thread()  # before numpy is first imported
 
 import click
 
+from streams.control import ACTIONS
 from streams.settings import Settings, SettingsError
 
 _SETTINGS_HELP = "\n".join(f"  {var}  (default {default}): {text}" for var, default, text in Settings.describe())
@@ -70,6 +71,13 @@ def _settings(**overrides: object) -> Settings:
     return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 
+def _checked_baseline_dir(settings: Settings) -> Settings:
+    """``settings``, once its baseline folder (if one is set) is found to be a folder."""
+    if settings.baseline_dir and not Path(settings.baseline_dir).is_dir():
+        raise click.UsageError(f"INFERWATCH_BASELINE_DIR={settings.baseline_dir!r} is not a folder")
+    return settings
+
+
 @main.command()
 @click.option("--bootstrap", help="Kafka bootstrap servers (default: INFERWATCH_KAFKA_BOOTSTRAP).")
 @click.option("--partitions", default=1, show_default=True, help="Partitions for topics this worker has to create.")
@@ -81,7 +89,7 @@ def worker(bootstrap: str | None, partitions: int) -> None:
     """
     from streams.worker import run_worker
 
-    run_worker(_settings(kafka_bootstrap=bootstrap), partitions=partitions)
+    run_worker(_checked_baseline_dir(_settings(kafka_bootstrap=bootstrap)), partitions=partitions)
 
 
 @main.command()
@@ -113,7 +121,7 @@ def backtest(inference_file: Path | None, gpu_file: Path | None, out: Path, plot
 
     if inference_file is None and gpu_file is None:
         raise click.UsageError("give --inference and/or --gpu")
-    result = run(read_messages(inference_file, gpu_file), _settings())
+    result = run(read_messages(inference_file, gpu_file), _checked_baseline_dir(_settings()))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(b"".join(msgspec.json.encode(a) + b"\n" for a in result.alerts))
     plot = plot or out.with_suffix(".svg")
@@ -127,17 +135,56 @@ def backtest(inference_file: Path | None, gpu_file: Path | None, out: Path, plot
 
 
 @main.command()
-@click.argument("action", type=click.Choice(["reset", "relearn"]))
+@click.argument("action", type=click.Choice(ACTIONS))
 @click.argument("model")
 @click.argument("version", required=False)
 @click.option("--bootstrap", help="Kafka bootstrap servers (default: INFERWATCH_KAFKA_BOOTSTRAP).")
 def reference(action: str, model: str, version: str | None, bootstrap: str | None) -> None:
-    """Reset (keep reference, restart statistics) or relearn (new warm-up) a model's reference."""
+    """Reset (keep reference, restart statistics), relearn (new warm-up) or baseline (load from the
+    workers' INFERWATCH_BASELINE_DIR again) a model's reference."""
     from streams.control import send_command
 
     settings = _settings(kafka_bootstrap=bootstrap)
     command = asyncio.run(send_command(settings, action, model, version))
     click.echo(f"sent {action} for {model} {version or '(all versions)'} to {settings.control_topic} (id {command['id']})")
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+def baselines(directory: Path | None) -> None:
+    """Check a baseline folder (default: INFERWATCH_BASELINE_DIR) as a worker would read it: events and
+    features per model version, whether each is long enough to be used, and the lines it would skip.
+
+    Exits 1 when it finds no usable baseline or skips lines, 2 when the folder is missing.
+    """
+    from streams.baselines import MAX_BASELINE_EVENTS, read_baseline
+
+    settings = _settings()
+    folder = directory or (Path(settings.baseline_dir) if settings.baseline_dir else None)
+    if folder is None:
+        raise click.UsageError("give a folder, or set INFERWATCH_BASELINE_DIR")
+    try:
+        read = read_baseline(folder, settings)
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"{read.files} files in {folder}")
+    click.echo(f"{'model':<24} {'version':<12} {'events':>8} {'numeric':>8} {'categorical':>12}  used")
+    usable = 0
+    for (model, version), events in sorted(read.events.items()):
+        kinds = {name: isinstance(value, str) for e in events for name, value in e.features.items() if value is not None}
+        used = len(events) >= settings.warmup_events
+        usable += used
+        note = "yes" if used else f"no: under INFERWATCH_WARMUP_EVENTS={settings.warmup_events}"
+        note += f" (its first {MAX_BASELINE_EVENTS})" if (model, version) in read.capped else ""
+        click.echo(f"{model:<24} {version:<12} {len(events):>8} {sum(not s for s in kinds.values()):>8} {sum(kinds.values()):>12}  {note}")
+    if read.rejected:
+        click.echo(f"skipped {sum(read.rejected.values())} bad lines or files: {dict(read.rejected)}", err=True)
+        for problem in read.problems:
+            click.echo(f"  {problem}", err=True)
+    if not usable:
+        click.echo("no usable baseline", err=True)
+    if read.rejected or not usable:
+        raise SystemExit(1)
 
 
 @main.command("gpu-collect")

@@ -1,7 +1,8 @@
-"""Reference commands on the control topic: ``reset`` or ``relearn`` a model's reference.
+"""Reference commands on the control topic: ``reset``, ``relearn`` or ``baseline`` a model's reference.
 
 ``reset`` restarts the change statistics and keeps the learned reference;
-``relearn`` forgets the reference and starts a new warm-up.  A command names a
+``relearn`` forgets the reference and starts a new warm-up; ``baseline`` takes
+the reference from the version's baseline file again (``INFERWATCH_BASELINE_DIR``).  A command names a
 model and optionally a version (all versions when absent); its ``id`` makes
 applying it idempotent.  ``make_command`` builds one, ``parse_command``
 validates one read from Kafka (malformed ones are dead-lettered by the worker).
@@ -18,7 +19,7 @@ from streams.errors import Rejected
 
 __all__ = ["ACTIONS", "make_command", "parse_command"]
 
-ACTIONS = ("reset", "relearn")
+ACTIONS = ("reset", "relearn", "baseline")
 
 
 def make_command(action: str, model: str, version: str | None = None, requested_by: str = "cli") -> dict[str, Any]:

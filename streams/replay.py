@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaProducer
 
-from streams.backtest import open_lines
+from streams.line_files import open_lines
 from streams.settings import Settings
 from streams.timestamps import to_epoch_seconds
 

@@ -77,6 +77,7 @@ class Settings:
     session_timeout_seconds: float = _env("SESSION_TIMEOUT_SECONDS", 10.0, "A worker silent this long loses its partitions to the others.")
     snapshot_interval_seconds: float = _env("SNAPSHOT_INTERVAL_SECONDS", 5.0, "Detector state is written to its changelog at most this often (at once when alerts change).")
     max_state_bytes: int = _env("MAX_STATE_BYTES", 8 * 1024 * 1024, "Largest detector-state record (changelog topics are created to allow it).")
+    baseline_dir: str = _env("BASELINE_DIR", "", "Folder of baseline files (*.jsonl / *.jsonl.gz of inference events, as replay reads): a model version first seen whose baseline holds at least WARMUP_EVENTS events takes its drift references from it instead of its first events ('': none).")
     warmup_events: int = _env("WARMUP_EVENTS", 2000, "Events per model version (latency: per version and host) learned before its detectors alarm.")
     gpu_warmup_samples: int = _env("GPU_WARMUP_SAMPLES", 1000, "Samples per GPU learned before its statistical alarms are raised (hard signals such as XID errors fire from the first).")
     resolve_after_seconds: float = _env("RESOLVE_AFTER_SECONDS", 120.0, "An alert resolves after its detector is quiet this long (event time).")

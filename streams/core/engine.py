@@ -18,7 +18,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,11 +28,15 @@ from streams.core.detectors import DetectorFactory
 from streams.core.gpu_lookup import GpuIndexByUuid
 from streams.core.gpu_monitor import GpuState, HostMonitor, gpu_key
 from streams.core.model_monitor import VersionMonitor
+from streams.core.reference import apply_command, load_baseline
 from streams.core.signals import Signal
 from streams.core.triage import Triage
 from streams.metrics import Metrics
 from streams.records import Alert, GpuSample, InferenceEvent
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.baselines import Baselines
 
 __all__ = ["Engine", "ModelState", "Output"]
 
@@ -99,6 +103,7 @@ class Engine:
         incidents: Mapping[str, HostView] | None = None,
         store: Callable[[str], bytes | None] | None = None,
         metrics: Metrics | None = None,
+        baselines: Baselines | None = None,
     ) -> None:
         self.settings = settings
         self.factory = DetectorFactory(
@@ -113,6 +118,7 @@ class Engine:
         self.incidents: Mapping[str, HostView] = incidents if incidents is not None else {}
         self._store = store or (lambda key: None)
         self.metrics = metrics
+        self.baselines = baselines  # a version first seen takes its reference from its baseline, if any
         self.triage = Triage(settings.correlation_grace_seconds, settings.correlation_window_seconds)
         self.models: dict[str, ModelState] = {}
         self.hosts: dict[str, HostState] = {}
@@ -222,7 +228,8 @@ class Engine:
                 monitor = state.versions[version] = VersionMonitor(
                     name, version, self.factory, max_features=self.settings.max_features, alerts_per_day=self.settings.false_alerts_per_model_per_day
                 )
-                log.info("%s: version %s first seen; learning its reference from its first %d events", name, version, self.factory.warmup)
+                if not load_baseline(monitor, self.baselines, self.factory.warmup):
+                    log.info("%s: version %s first seen; learning its reference from its first %d events", name, version, self.factory.warmup)
             signals += monitor.process(batch)
             self._export_drift(name, version, monitor)
         for (version, host), batch in by_host.items():
@@ -373,21 +380,6 @@ class Engine:
 
     # -- control --------------------------------------------------------------
     def command(self, command_id: str, action: str, model: str, version: str | None) -> str | None:
-        """Apply ``reset`` (restart change statistics) or ``relearn`` (new warm-up) once.
-
-        Returns what was done, or None when this command was applied before.
-        """
-        state = self.model(model)
-        if command_id in state.applied_commands:
-            return None
-        versions = [version] if version else list(state.versions)
-        for v in versions:
-            monitor = state.versions.get(v)
-            for detector in monitor.detectors() if monitor else []:
-                getattr(detector, action)()
-        for key in [k for k in state.latency if k[0] in versions]:
-            state.latency[key] = self.factory.latency()  # windowed: a fresh one (warm-up and all) is both reset and relearn
-        state.applied_commands = [*state.applied_commands[-99:], command_id]
-        message = f"reference {action} applied to {model} versions {', '.join(versions) or '(none yet)'}"
-        log.info("%s (command %s)", message, command_id)
-        return message
+        """Apply a reference command once (:func:`~streams.core.reference.apply_command`); what was
+        done, or None when this command was applied before."""
+        return apply_command(self.model(model), self.factory, self.baselines, command_id, action, model, version)

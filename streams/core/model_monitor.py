@@ -8,7 +8,9 @@ missing-value rate is watched for every monitored feature: a numeric one missing
 null or not a number, a categorical one missing or not a string.
 ``process(events)`` updates every detector in batch and returns a ``Signal``
 for each alarm, at the event that raised it; a detector that finishes learning its
-reference in the batch is logged (INFO).
+reference in the batch is logged (INFO).  ``learn_baseline(events)`` gives every
+detector its reference from a baseline instead (the schema too, when not yet
+fixed; events waiting for it are then monitored with the next batch).
 """
 
 from __future__ import annotations
@@ -57,6 +59,14 @@ def _matrix(events: Sequence[InferenceEvent], names: tuple[str, ...]) -> np.ndar
             return np.array([[_number(v) for v in row] for row in rows], dtype=float)
 
 
+def _has_values(values: Any) -> bool:
+    """Whether a detector's input holds anything but missing values (NaN rows, ``None`` labels); a
+    missing-value rate learns from those too."""
+    if isinstance(values, np.ndarray):
+        return bool(values.size) and not bool(np.isnan(values).all())
+    return any(v is not None for v in values)
+
+
 def _feature_detail(evidence: dict[str, Any], feature: str) -> dict[str, Any]:
     """The per-feature part of a vectorised detector's last alarm, else its whole evidence."""
     alarm = evidence.get("last_alarm") or {}
@@ -79,6 +89,7 @@ class VersionMonitor:
         self.max_features = max_features
         self.schema_events = schema_events
         self._pending: list[InferenceEvent] | None = []
+        self._schema_fixed = False
         self.numeric_names: tuple[str, ...] = ()
         self.categorical_names: tuple[str, ...] = ()
         self.missing_names: tuple[str, ...] = ()  # the features whose missing-value rate is watched
@@ -100,6 +111,7 @@ class VersionMonitor:
                     self.unmonitored.add(name)
                     continue
                 kinds[name] = "categorical" if isinstance(value, str) else "numeric"
+        self._schema_fixed = True
         self.numeric_names = tuple(n for n, k in kinds.items() if k == "numeric")
         self.categorical_names = tuple(n for n, k in kinds.items() if k == "categorical")
         self.missing_names = self.numeric_names + self.categorical_names
@@ -135,10 +147,11 @@ class VersionMonitor:
         """Update every detector with ``events`` (stream order); the alarms they raised."""
         if self._pending is not None:
             self._pending.extend(events)
-            if len(self._pending) < self.schema_events:
+            if len(self._pending) < self.schema_events and not self._schema_fixed:
                 return []
             events, self._pending = self._pending, None
-            self._fix_schema(events)
+            if not self._schema_fixed:
+                self._fix_schema(events)
         learning = [d for d in self.detectors() if getattr(d, "phase", None) == "learning"]
         signals = self._update(events)
         self.events += len(events)
@@ -146,6 +159,32 @@ class VersionMonitor:
         if learned:
             log.info("%s %s: reference learned, monitoring from event %d: %s", self.model, self.version, self.events, ", ".join(learned))
         return signals
+
+    def learn_baseline(self, events: Sequence[InferenceEvent]) -> list[str]:
+        """Take every drift detector's reference from ``events`` (a baseline of this version) and monitor
+        from the next event; returns the detectors that did.  A detector whose input the baseline lacks
+        (no confidence, say), or that cannot learn from it, keeps what it had (its warm-up, if learning)."""
+        if not self._schema_fixed:
+            self._fix_schema(events)  # and the daily budget, at the baseline's rate
+        rows = _matrix(events, self.numeric_names) if self.numeric_names else None
+        labels = {name: [v if isinstance(v := e.features.get(name), str) else None for e in events] for name in self.categorical}
+        inputs: list[tuple[Any, Any]] = [(self.numeric, rows), (self.multivariate, rows)]
+        if self.missing is not None:
+            inputs.append((self.missing, self._missing_rows(rows, labels, len(events))))
+        inputs += [(detector, labels[name]) for name, detector in self.categorical.items()]
+        inputs.append((self.confidence, [e.probabilities if e.probabilities else e.confidence for e in events]))
+        inputs.append((self.prediction, [None if e.prediction is None else str(e.prediction) for e in events]))
+        learned = []
+        for detector, values in inputs:
+            if detector is None or values is None or (detector is not self.missing and not _has_values(values)):
+                continue
+            try:
+                detector.learn_reference(values)
+            except ValueError as exc:
+                log.warning("%s %s: %s cannot learn from the baseline (%s); it keeps its reference", self.model, self.version, self._label(detector), exc)
+                continue
+            learned.append(self._label(detector))
+        return learned
 
     def _label(self, detector: Any) -> str:
         """The detector's name, and its feature for a categorical one."""
@@ -188,6 +227,7 @@ class VersionMonitor:
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("missing_names", state.get("numeric_names", ()))  # before categorical features' missing rate
         state.setdefault("alerts_per_day", 0.0)  # before a daily budget per model
+        state.setdefault("_schema_fixed", state.get("_pending") is None)  # before baselines
         self.__dict__.update(state)
 
     def _vector(self, detector: Any, rows: Any, events: Sequence[InferenceEvent], kind: str, names: tuple[str, ...]) -> list[Signal]:

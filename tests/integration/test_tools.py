@@ -1,4 +1,4 @@
-"""CLI tools against the real broker: replay, backtest, gpu-bridge, reference commands."""
+"""CLI tools against the real broker: replay, backtest, gpu-bridge, reference commands, baselines."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from streams.deadletter import from_kafka
 from streams.decoding import GpuDecoder
 from streams.gpu_bridge import bridge
 from streams.gpu_collect import collect, kafka_sink
-from streams.scenario import Scenario, builtin, write_files
+from streams.scenario import MODELS, InputDrift, Scenario, baseline, builtin, write_files
 from streams.settings import Settings
 from streams.worker import spawn_worker, stop_worker, wait_healthy
-from tests.integration.service_helpers import metrics_text, replay_messages, run_settings, split, worker_log
+from tests.integration.service_helpers import metrics_text, read_alerts, replay_messages, run_settings, split, worker_log, wait_for
 from tests.unit.test_tools import DCGM_TEXT, FakeNvmlV2
 
 pytestmark = pytest.mark.integration
@@ -169,5 +169,34 @@ def test_reference_commands_reach_the_worker_and_bad_ones_are_dead_lettered(kafk
         letters = [from_kafka(m.key, m.value, list(m.headers)) for m in asyncio.run(_drain(kafka_bootstrap, settings.deadletter_topic, 0, until=has_bad_command))]
         (bad,) = [letter for letter in letters if letter.reason == "bad_command"]
         assert bad.topic == settings.control_topic and b"drop-table" in bad.value
+    finally:
+        stop_worker(worker)
+
+
+def test_a_worker_takes_a_versions_reference_from_its_baseline_file_and_reloads_it_on_command(kafka_bootstrap: str, tmp_path: Path) -> None:
+    folder = tmp_path / "baselines"
+    folder.mkdir()
+    healthy = [m.value for m in baseline(seconds=70, rate=20.0) if m.topic == "inference"]  # 1,400 events a model, and bad lines
+    (folder / "healthy.jsonl.gz").write_bytes(gzip.compress(b"".join(line + b"\n" for line in healthy)))
+    settings = run_settings(kafka_bootstrap, baseline_dir=str(folder))  # a warm-up of 1,000 events
+    # 30 s = 600 events a model, x1 of fraud-detector moved by 1 sd from the first: fewer than a warm-up
+    live = list(Scenario(seconds=30, rate=20.0, start=1_700_100_000.0, incidents=(InputDrift(MODELS[0], "x1", 0, 30, 1.0),)).messages())
+    log = tmp_path / "worker.log"
+    worker = spawn_worker(settings, log)
+    try:
+        wait_healthy(settings.web_port, worker, log)
+        replay_messages(live[: len(live) // 2], settings, speed=0)
+        drift = lambda alerts: any(a.kind == "input_drift" and a.feature == "x1" and a.status == "firing" for a in alerts)  # noqa: E731
+        alerts = read_alerts(settings, drift, timeout=90, settle=0)
+        assert drift(alerts), worker_log(log)
+        assert {a.model for a in alerts if a.kind == "input_drift"} == {MODELS[0]}
+        assert f"{MODELS[0]} v1: reference loaded from its baseline of 1400 events" in log.read_text()
+
+        result = CliRunner().invoke(main, ["reference", "baseline", MODELS[0], "v1"], env=_env(settings))
+        assert result.exit_code == 0 and "sent baseline for fraud-detector v1" in result.output, result.output
+        replay_messages(live[len(live) // 2 :], settings, speed=0)  # the command applies on the model's next batch
+        wait_for("the baseline command", lambda: "reference baseline applied to fraud-detector versions v1" in log.read_text())
+        assert log.read_text().count(f"{MODELS[0]} v1: reference loaded from its baseline") == 2
+        assert 'inferwatch_reference_commands_total{action="baseline"} 1.0' in metrics_text(settings.web_port)
     finally:
         stop_worker(worker)
