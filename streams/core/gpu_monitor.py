@@ -2,7 +2,9 @@
 
 ``HostMonitor.process(samples)`` updates each GPU's detector and returns the
 ``GpuState`` rows to publish (one per GPU: small, so every worker can hold all
-of them) and the signals of GPUs that turned anomalous.  A GPU alert is held
+of them; each carries its latest sample and a summary of the last ``quiet_after``
+seconds, :mod:`~streams.core.gpu_window`) and the signals of GPUs that turned
+anomalous.  A GPU alert is held
 for ``grace`` seconds of event time: if a model incident on the same host claims
 it meanwhile, it is reported inside that model's correlated alert instead.
 """
@@ -16,6 +18,7 @@ import msgspec
 
 from models.anomaly.dcgm import dcgm_observation
 from streams.core.detectors import DetectorFactory
+from streams.core.gpu_window import GpuWindow
 from streams.core.signals import Signal
 from streams.records import GpuSample
 
@@ -58,13 +61,14 @@ class GpuState(msgspec.Struct, kw_only=True):
     last_fired: float | None = None
     last_unusual: float | None = None
     hard_signals: list[str] = []
+    window: dict[str, Any] = {}  # the last window's summary (:meth:`GpuWindow.summary`)
 
     def context(self) -> dict[str, Any]:
-        """The row as it appears in an alert's ``gpu_context``."""
+        """The row as it appears in an alert's ``gpu_context``: the latest sample, and the window's summary."""
         return {
             "host": self.host, "gpu": self.gpu, "uuid": self.uuid, "ts": self.ts,
             **self.fields, "anomaly_score": round(self.score, 4), "anomalous": self.anomalous_since is not None,
-            "hard_signals": self.hard_signals,
+            "hard_signals": self.hard_signals, "window": self.window,
         }
 
 
@@ -77,6 +81,7 @@ class HostMonitor:
         self.quiet_after = quiet_after
         self.detectors: dict[str, Any] = {}
         self.states: dict[str, GpuState] = {}
+        self.windows: dict[str, GpuWindow] = {}
 
     def process(self, samples: Sequence[GpuSample]) -> tuple[list[GpuState], list[Signal]]:
         """Update with samples of this host (event order); changed states and new alarms."""
@@ -88,6 +93,10 @@ class HostMonitor:
             if detector is None:
                 detector = self.detectors[gpu] = self.factory.gpu()
             detector.update(dcgm_observation(sample.fields))
+            window = self.windows.get(gpu)
+            if window is None:
+                window = self.windows[gpu] = GpuWindow(self.quiet_after)
+            window.add(sample.ts, sample.fields)
             state = self.states.get(gpu) or GpuState(host=self.host, gpu=gpu, ts=sample.ts)
             state.uuid = sample.uuid or state.uuid
             state.ts = sample.ts
@@ -105,7 +114,13 @@ class HostMonitor:
             elif state.anomalous_since is not None and sample.ts - (state.last_fired or sample.ts) >= self.quiet_after:
                 state.anomalous_since = None
             self.states[gpu] = touched[gpu] = state
+        for gpu, state in touched.items():
+            state.window = self.windows[gpu].summary()
         return list(touched.values()), signals
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("windows", {})  # before window summaries: they start empty
+        self.__dict__.update(state)
 
     def _signal(self, state: GpuState, sample: GpuSample, evidence: dict[str, Any]) -> Signal:
         return Signal(

@@ -126,6 +126,7 @@ def test_gpu_contention_gives_one_correlated_alert_with_gpu_context(service_run:
     context = alerts[0].gpu_context
     assert {(row["host"], row["gpu"]) for row in context} == {("gpu-node-2", "0"), ("gpu-node-2", "1")}
     assert all(row["util_pct"] > 90 for row in context)
+    assert all(row["window"]["util_pct"][2] > 90 and row["window"]["samples"] >= 10 for row in context)  # the last 60 s
     assert alerts[0].evidence["model_side"] == "latency_anomaly"
     assert alerts[0].dashboard_url.startswith("http://grafana.test/d/inferwatch-model?")
 
