@@ -278,6 +278,10 @@ class Engine:
         if opened is None:
             return
         opened.gpu_context = gpu_context(context)
+        if signal.kind == "correlated":
+            for plain in self.triage.take_over(opened, state.tracker):
+                self._resolve(plain, signal.ts, out)  # as the correlated alert opens
+        signal = opened.first  # started with the first alert it took over
         out.alerts.append(make_alert(signal, "firing", signal.ts, gpu_context=opened.gpu_context, grafana_url=self.settings.grafana_url))
         if signal.kind in CORRELATED_KINDS:
             for host in {signal.host} if signal.host else {h for h, _ in state.gpus}:

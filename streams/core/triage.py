@@ -11,6 +11,13 @@
   ``grace`` seconds and dropped when a per-feature input-drift alert of the same
   model version opens meanwhile (or is open).
 * Every other signal opens (or keeps open) its own alert at once.
+
+An incident that opened as itself (its GPUs fine through the grace) and whose GPUs
+turn anomalous later *escalates*: when its ``correlated`` alert opens, the plain
+alerts it grew from (:meth:`Triage.take_over`) resolve at that moment (their
+evidence naming it, ``superseded_by``), and the correlated alert starts when the
+first of them did, naming them (``escalated_from``): one incident, one alert
+firing at a time.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from streams.core.alerts import AlertTracker
+from streams.core.alerts import AlertTracker, OpenAlert
 from streams.core.correlation import CORRELATABLE, is_correlated, serving_states
 from streams.core.gpu_monitor import GpuState
 from streams.core.model_monitor import MULTIVARIATE
@@ -68,6 +75,27 @@ class Triage:
             pending.setdefault(signal.fingerprint, signal)
             return None
         return signal
+
+    @staticmethod
+    def take_over(opened: OpenAlert, tracker: AlertTracker) -> list[OpenAlert]:
+        """Remove from ``tracker`` and return the open plain alerts the ``correlated`` alert just ``opened``
+        takes over: those of its model-side kind, model version and host (any host when either names
+        none).  ``opened`` then starts when the first of them started; the caller resolves them."""
+        correlated = opened.first
+        side = correlated.evidence.get("model_side")
+        keys = [
+            key for key, alert in tracker.open.items()
+            if alert.first.kind == side and alert.first.version == correlated.version
+            and (alert.first.host is None or correlated.host is None or alert.first.host == correlated.host)
+        ]
+        taken = [tracker.open.pop(key) for key in keys]
+        for plain in taken:
+            plain.latest = dataclasses.replace(plain.latest, evidence={**plain.latest.evidence, "superseded_by": correlated.fingerprint})
+        if taken:
+            start = min(correlated.ts, *(plain.started for plain in taken))
+            opened.latest = dataclasses.replace(correlated, evidence={**correlated.evidence, "escalated_from": keys})
+            opened.first = dataclasses.replace(opened.latest, ts=start)  # its latest fire stays now: quiet spells count from it
+        return taken
 
     def due(self, now: float, tracker: AlertTracker, pending: dict[str, Signal], context_of: Any) -> list[Signal]:
         """Held signals whose grace has passed, as they should now fire (dropped ones omitted)."""
