@@ -9,8 +9,9 @@ messages that must end in the dead-letter topic.  Incidents:
 
 * ``InputDrift(model, feature, start, end, shift)``: the feature's mean moves by
   ``shift`` standard deviations;
-* ``GpuContention(host, start, end, slowdown)``: the host's GPUs run hot and
-  saturated while the latency of the model it serves grows ``slowdown`` times.
+* ``GpuContention(host, start, end, slowdown, gpu_lag)``: the host's GPUs run hot and
+  saturated while the latency of the model it serves grows ``slowdown`` times (the
+  GPUs from ``gpu_lag`` seconds after the latency).
 
 ``builtin()`` is the demo's scenario: warm-up, an input drift, a GPU-contention
 latency incident, then a quiet period; ``baseline()`` has no incidents.
@@ -70,13 +71,15 @@ class InputDrift:
 
 @dataclass(frozen=True, slots=True)
 class GpuContention:
-    """``host``'s GPUs saturate during [start, end); its model's latency grows ``slowdown`` times."""
+    """``host``'s model's latency grows ``slowdown`` times during [start, end), its GPUs saturate
+    during [start + gpu_lag, end)."""
 
     host: str
     start: float
     end: float
     slowdown: float = 3.0
     kind: str = "correlated"
+    gpu_lag: float = 0.0
 
 
 Incident = InputDrift | GpuContention
@@ -159,7 +162,7 @@ class Scenario:
             t0 = self.start + second
             active = _active(self.incidents, second)
             for host in HOSTS:
-                contended = any(isinstance(a, GpuContention) and a.host == host for a in active)
+                contended = any(isinstance(a, GpuContention) and a.host == host and second >= a.start + a.gpu_lag for a in active)
                 for gpu in range(GPUS_PER_HOST):
                     sample = _gpu(rng, host, gpu, t0, contended)
                     yield ScenarioMessage("gpu", host.encode(), encode_gpu_sample(sample), t0)

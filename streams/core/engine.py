@@ -281,9 +281,8 @@ class Engine:
         if signal.kind == "correlated":
             for plain in self.triage.take_over(opened, state.tracker):
                 self._resolve(plain, signal.ts, out)  # as the correlated alert opens
-        signal = opened.first  # started with the first alert it took over
-        out.alerts.append(make_alert(signal, "firing", signal.ts, gpu_context=opened.gpu_context, grafana_url=self.settings.grafana_url))
-        if signal.kind in CORRELATED_KINDS:
+        out.alerts.append(make_alert(opened.first, "firing", opened.started, gpu_context=opened.gpu_context, grafana_url=self.settings.grafana_url))
+        if signal.kind in CORRELATED_KINDS:  # claims the GPU anomalies of its hosts from now
             for host in {signal.host} if signal.host else {h for h, _ in state.gpus}:
                 self._host_view(host, out).incidents[signal.fingerprint] = signal.ts
         self._count(out.alerts[-1])

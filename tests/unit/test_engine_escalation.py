@@ -3,17 +3,12 @@ correlated alert: the latency alert resolves as the correlated one opens, which 
 
 from __future__ import annotations
 
-import random
-
-import msgspec
-
 from streams.backtest import run
 from streams.core.alerts import AlertTracker
 from streams.core.signals import Signal
 from streams.core.triage import Triage
-from streams.decoding import encode_gpu_sample, encode_inference_event
 from streams.records import Alert
-from streams.scenario import HOSTS, MODELS, _event, _gpu
+from streams.scenario import HOSTS, GpuContention, Scenario
 from streams.settings import Settings
 
 T0 = 1.7e9
@@ -23,21 +18,9 @@ SETTINGS = Settings(warmup_events=1000, gpu_warmup_samples=100, resolve_after_se
 def incident(gpu_lag: float) -> list[Alert]:
     """churn-ranker (on gpu-node-2) three times slower from second 150 to 200; gpu-node-2's GPUs
     saturated from ``150 + gpu_lag`` to 200; 10 events a second a model, one sample a second a GPU."""
-    rng, messages, i = random.Random(0), [], 0
-    for second in range(230):
-        t0 = T0 + second
-        for host in HOSTS:
-            for gpu in range(2):
-                busy = host == HOSTS[1] and 150 + gpu_lag <= second < 200
-                messages.append(("gpu", encode_gpu_sample(_gpu(rng, host, gpu, t0, busy))))
-        for k in range(10):
-            for model in MODELS:
-                event = _event(rng, model, t0 + k / 10, i)
-                i += 1
-                if model == MODELS[1] and 150 <= second < 200:
-                    event = msgspec.structs.replace(event, latency_ms=event.latency_ms * 3)
-                messages.append(("inference", encode_inference_event(event)))
-    return run(messages, SETTINGS).alerts
+    contention = GpuContention(host=HOSTS[1], start=150, end=200, gpu_lag=gpu_lag)
+    scenario = Scenario(seconds=230, rate=10.0, start=T0, incidents=(contention,), malformed=False)
+    return run(((m.topic, m.value) for m in scenario.messages()), SETTINGS).alerts
 
 
 def summary(alerts: list[Alert]) -> list[tuple[str, str, float, float | None]]:
