@@ -5,7 +5,8 @@ gzip-compressed ``*.jsonl.gz``, in any sub-folder) of inference events in the
 encodings the inference topic accepts: the files ``inferwatch replay`` and
 ``backtest`` read, such as traffic the model is known to be healthy on.  When a
 worker first sees a model version, :meth:`Baselines.get` reads that version's
-events from every file (lines not naming the model are skipped unparsed), keeping
+events from every file (lines not naming the model are skipped unparsed), in the
+worker's loop (keep a folder to what a few warm-ups need: megabytes), keeping
 the first ``max_events``; its drift detectors then take their reference from them
 and monitor from the version's first live event.  The ``baseline`` reference
 command reads them again (after the files changed).
@@ -68,7 +69,9 @@ def read_baseline(directory: Path, settings: Settings, *, model: str | None = No
     version, decoded as the inference topic's messages are (``settings``: sizes, feature limit, KServe
     joining).  Raises ``FileNotFoundError`` only when ``directory`` is not a folder."""
     read = BaselineRead()
-    needle = model.encode() if model is not None else b""
+    # Lines not naming the model are skipped unparsed, unless JSON may write its name otherwise (escaped).
+    plain = model is not None and model.isascii() and model.isprintable() and not any(c in model for c in '"\\/')
+    needle = model.encode() if plain else b""
     for path in baseline_files(directory):
         read.files += 1
         decoder = InferenceDecoder(settings)  # KServe halves join within one file

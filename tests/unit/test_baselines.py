@@ -97,6 +97,14 @@ def test_one_version_is_read_alone_and_capped_at_its_first_events(tmp_path: Path
     assert not read.rejected  # the line not naming the model is not even parsed
 
 
+def test_a_model_whose_name_json_escapes_is_still_found(tmp_path: Path) -> None:
+    event = msgspec.structs.replace(events(1)[0], model="modèle \"β\"")
+    line = json.dumps(msgspec.to_builtins(event)).encode()  # Python's json writes \u00e8 and \"
+    assert b"\\u00e8" in line
+    write(tmp_path / "b.jsonl", [line])
+    assert len(read_baseline(tmp_path, Settings(), model=event.model, version="v1").events[(event.model, "v1")]) == 1
+
+
 def test_baselines_without_a_folder_or_for_an_unknown_version_are_none(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     write(tmp_path / "b.jsonl", lines_of(events(100)))
     assert Baselines("", Settings()).get(MODEL, "v1") is None
