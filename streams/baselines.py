@@ -1,9 +1,10 @@
 """Baseline files: a model version's reference loaded from recorded events instead of learned live.
 
 ``INFERWATCH_BASELINE_DIR`` names a folder of JSON-lines files (``*.jsonl``, or
-gzip-compressed ``*.jsonl.gz``, in any sub-folder) of inference events in the
-encodings the inference topic accepts: the files ``inferwatch replay`` and
-``backtest`` read, such as traffic the model is known to be healthy on.  When a
+gzip-compressed ``*.jsonl.gz``, in any sub-folder) of native JSON inference events
+(one per line, no Kafka headers, so no binary-mode CloudEvents): the files
+``inferwatch replay`` and ``backtest`` read, such as traffic the model is known to
+be healthy on.  When a
 worker first sees a model version, :meth:`Baselines.get` reads that version's
 events from every file (lines not naming the model are skipped unparsed), in the
 worker's loop (keep a folder to what a few warm-ups need: megabytes), keeping
