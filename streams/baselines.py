@@ -65,7 +65,9 @@ def baseline_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file() and (p.name.endswith(".jsonl") or p.name.endswith(".jsonl.gz")))
 
 
-def read_baseline(directory: Path, settings: Settings, *, model: str | None = None, version: str | None = None, max_events: int = MAX_BASELINE_EVENTS) -> BaselineRead:
+def read_baseline(
+    directory: Path, settings: Settings, *, model: str | None = None, version: str | None = None, max_events: int = MAX_BASELINE_EVENTS
+) -> BaselineRead:
     """Events under ``directory`` (of ``model`` and ``version`` when given), at most ``max_events`` per
     version, decoded as the inference topic's messages are (``settings``: sizes, feature limit, KServe
     joining).  Raises ``FileNotFoundError`` only when ``directory`` is not a folder."""

@@ -2,9 +2,9 @@
 
 ``reset`` restarts the change statistics and keeps the learned reference;
 ``relearn`` forgets the reference and starts a new warm-up; ``baseline`` takes
-the reference from the version's baseline file again (``INFERWATCH_BASELINE_DIR``).  A command names a
-model and optionally a version (all versions when absent); its ``id`` makes
-applying it idempotent.  ``make_command`` builds one, ``parse_command``
+the reference from the version's baseline files again (``INFERWATCH_BASELINE_DIR``).
+A command names a model and optionally a version (all versions when absent); its
+``id`` makes applying it idempotent.  ``make_command`` builds one, ``parse_command``
 validates one read from Kafka (malformed ones are dead-lettered by the worker).
 """
 

@@ -4,9 +4,9 @@
 ``GpuState`` rows to publish (one per GPU: small, so every worker can hold all
 of them; each carries its latest sample and a summary of the last ``quiet_after``
 seconds, :mod:`~streams.core.gpu_window`) and the signals of GPUs that turned
-anomalous.  A GPU alert is held
-for ``grace`` seconds of event time: if a model incident on the same host claims
-it meanwhile, it is reported inside that model's correlated alert instead.
+anomalous.  A GPU alert is held for ``grace`` seconds of event time: if a model
+incident on the same host claims it meanwhile, it is reported inside that model's
+correlated alert instead.
 """
 
 from __future__ import annotations
