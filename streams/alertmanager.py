@@ -21,7 +21,7 @@ import aiohttp
 from streams.errors import InferwatchError
 from streams.records import Alert
 
-__all__ = ["AlertmanagerClient", "DeliveryError", "to_payload"]
+__all__ = ["AlertmanagerClient", "DeliveryError", "gpu_context_annotation", "to_payload"]
 
 log = logging.getLogger(__name__)
 _LABELS = ("kind", "severity", "model", "version", "feature", "host", "gpu")
@@ -34,6 +34,22 @@ class DeliveryError(InferwatchError):
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def gpu_context_annotation(rows: list[dict[str, Any]], limit: int = _MAX_ANNOTATION) -> str:
+    """The GPU context as JSON of at most ``limit`` characters, and always whole JSON: the rows as they
+    are; else without their window summaries; else the first rows that fit, then ``{"more_gpus": n}``
+    (the alert on the alerts topic keeps them all)."""
+    text = json.dumps(rows, default=str)
+    if len(text) <= limit:
+        return text
+    bare = [{k: v for k, v in row.items() if k != "window"} for row in rows]
+    text = json.dumps(bare, default=str)
+    kept = len(bare)
+    while len(text) > limit and kept:
+        kept -= 1
+        text = json.dumps([*bare[:kept], {"more_gpus": len(bare) - kept}], default=str)
+    return text
 
 
 def to_payload(alert: Alert, *, now: float, ttl: float) -> dict[str, Any]:
@@ -49,7 +65,7 @@ def to_payload(alert: Alert, *, now: float, ttl: float) -> dict[str, Any]:
         "evidence": json.dumps(alert.evidence, default=str)[:_MAX_ANNOTATION],
     }
     if alert.gpu_context:
-        annotations["gpu_context"] = json.dumps(alert.gpu_context, default=str)[:_MAX_ANNOTATION]
+        annotations["gpu_context"] = gpu_context_annotation(alert.gpu_context)
     if alert.dashboard_url:
         annotations["dashboard"] = alert.dashboard_url
     payload: dict[str, Any] = {
