@@ -21,7 +21,7 @@ import aiohttp
 from streams.errors import InferwatchError
 from streams.records import Alert
 
-__all__ = ["AlertmanagerClient", "DeliveryError", "gpu_context_annotation", "to_payload"]
+__all__ = ["AlertmanagerClient", "DeliveryError", "evidence_annotation", "gpu_context_annotation", "to_payload"]
 
 log = logging.getLogger(__name__)
 _LABELS = ("kind", "severity", "model", "version", "feature", "host", "gpu")
@@ -34,6 +34,21 @@ class DeliveryError(InferwatchError):
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def evidence_annotation(evidence: dict[str, Any], limit: int = _MAX_ANNOTATION) -> str:
+    """The evidence as JSON of at most ``limit`` characters, and always whole JSON: its largest entries
+    are left out until it fits, named under ``"omitted"`` (the alert on the alerts topic keeps them)."""
+    sizes = {key: len(json.dumps(value, default=str)) for key, value in evidence.items()}
+    kept, omitted = dict(evidence), []
+    text = json.dumps(kept, default=str)
+    for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
+        if len(text) <= limit:
+            break
+        del kept[key]
+        omitted.append(key)
+        text = json.dumps({**kept, "omitted": omitted}, default=str)
+    return text if len(text) <= limit else json.dumps({"omitted_entries": len(evidence)})  # names too long to list
 
 
 def gpu_context_annotation(rows: list[dict[str, Any]], limit: int = _MAX_ANNOTATION) -> str:
@@ -62,7 +77,7 @@ def to_payload(alert: Alert, *, now: float, ttl: float) -> dict[str, Any]:
         "threshold": f"{alert.threshold:.6g}",
         "statistic": alert.statistic,
         "fingerprint": alert.fingerprint,
-        "evidence": json.dumps(alert.evidence, default=str)[:_MAX_ANNOTATION],
+        "evidence": evidence_annotation(alert.evidence),
     }
     if alert.gpu_context:
         annotations["gpu_context"] = gpu_context_annotation(alert.gpu_context)

@@ -1,11 +1,11 @@
-"""The GPU context annotation sent to Alertmanager stays whole JSON within its size limit."""
+"""The evidence and GPU context annotations sent to Alertmanager stay whole JSON within their size limit."""
 
 from __future__ import annotations
 
 import json
 import random
 
-from streams.alertmanager import _MAX_ANNOTATION, gpu_context_annotation, to_payload
+from streams.alertmanager import _MAX_ANNOTATION, evidence_annotation, gpu_context_annotation, to_payload
 from streams.core.detectors import DetectorFactory
 from streams.core.gpu_monitor import HostMonitor
 from streams.records import Alert
@@ -47,3 +47,14 @@ def test_the_payload_uses_it() -> None:
                   starts_at=1.7e9, gpu_context=rows(8))
     payload = to_payload(alert, now=1.7e9 + 10, ttl=300.0)
     assert len(json.loads(payload["annotations"]["gpu_context"])) == 8
+
+
+def test_long_evidence_leaves_out_its_largest_entries_and_names_them() -> None:
+    evidence = {"score": 3.2, "component": "location", "last_alarm": {"detail": [{"feature": f"f{i}", "z": i} for i in range(400)]},
+                "reference": {"mean": 1.0}, "recent": {"mean": 2.0}}
+    text = evidence_annotation(evidence)
+    sent = json.loads(text)
+    assert len(text) <= _MAX_ANNOTATION
+    assert sent == {"score": 3.2, "component": "location", "reference": {"mean": 1.0}, "recent": {"mean": 2.0}, "omitted": ["last_alarm"]}
+    assert json.loads(evidence_annotation({"score": 1.0})) == {"score": 1.0}
+    assert json.loads(evidence_annotation({"k" * 5000: 1})) == {"omitted_entries": 1}
