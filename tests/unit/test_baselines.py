@@ -223,3 +223,20 @@ def test_baselines_cli_reports_versions_use_and_bad_lines(tmp_path: Path) -> Non
 def test_reference_cli_offers_the_baseline_action() -> None:
     result = CliRunner().invoke(main, ["reference", "--help"])
     assert "reset|relearn|baseline" in result.output
+
+
+def test_a_monitor_snapshot_from_before_baselines_restores_its_schema_state() -> None:
+    import pickle
+
+    fixed, waiting = monitor(), monitor()
+    fixed.process(events(150))
+    waiting.process(events(40))
+    restored = []
+    for m, expected in ((fixed, True), (waiting, False)):
+        del m.__dict__["_schema_fixed"]  # as pickled before baselines
+        restored.append(pickle.loads(pickle.dumps(m)))
+        assert restored[-1]._schema_fixed is expected
+    still_waiting = restored[1]
+    assert still_waiting.process(events(59)) == [] and still_waiting._pending is not None  # 99 of 100: still waiting
+    still_waiting.process(events(1))
+    assert still_waiting._pending is None and still_waiting._schema_fixed
