@@ -152,12 +152,14 @@ def reference(action: str, model: str, version: str | None, bootstrap: str | Non
 @main.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def baselines(directory: Path | None) -> None:
-    """Check a baseline folder (default: INFERWATCH_BASELINE_DIR) as a worker would read it: events and
-    features per model version, whether each is long enough to be used, and the lines it would skip.
+    """Check a baseline folder (default: INFERWATCH_BASELINE_DIR) as a worker would read it: events, their
+    rate (which a daily false-alert budget is spread at) and features per model version, whether each is
+    long enough to be used, and the lines it would skip.
 
     Exits 1 when it finds no usable baseline or skips lines, 2 when the folder is missing.
     """
     from streams.baselines import MAX_BASELINE_EVENTS, read_baseline
+    from streams.core.model_budget import event_rate
 
     settings = _settings()
     folder = directory or (Path(settings.baseline_dir) if settings.baseline_dir else None)
@@ -168,7 +170,7 @@ def baselines(directory: Path | None) -> None:
     except FileNotFoundError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"{read.files} files in {folder}")
-    click.echo(f"{'model':<24} {'version':<12} {'events':>8} {'numeric':>8} {'categorical':>12}  used")
+    click.echo(f"{'model':<24} {'version':<12} {'events':>8} {'events/s':>9} {'numeric':>8} {'categorical':>12}  used")
     usable = 0
     for (model, version), events in sorted(read.events.items()):
         kinds = {name: isinstance(value, str) for e in events for name, value in e.features.items() if value is not None}
@@ -176,7 +178,9 @@ def baselines(directory: Path | None) -> None:
         usable += used
         note = "yes" if used else f"no: under INFERWATCH_WARMUP_EVENTS={settings.warmup_events}"
         note += f" (its first {MAX_BASELINE_EVENTS})" if (model, version) in read.capped else ""
-        click.echo(f"{model:<24} {version:<12} {len(events):>8} {sum(not s for s in kinds.values()):>8} {sum(kinds.values()):>12}  {note}")
+        rate = event_rate(events)  # what a daily false-alert budget is spread at
+        rate_text = f"{rate:.3g}" if rate is not None else "-"
+        click.echo(f"{model:<24} {version:<12} {len(events):>8} {rate_text:>9} {sum(not s for s in kinds.values()):>8} {sum(kinds.values()):>12}  {note}")
     if read.rejected:
         click.echo(f"skipped {sum(read.rejected.values())} bad lines or files: {dict(read.rejected)}", err=True)
         for problem in read.problems:

@@ -211,8 +211,8 @@ def test_baselines_cli_reports_versions_use_and_bad_lines(tmp_path: Path) -> Non
     write(tmp_path / "a.jsonl", lines_of(events(2100)) + lines_of(events(300, version="v2")))
     ok = CliRunner().invoke(main, ["baselines", str(tmp_path)])
     assert ok.exit_code == 0, ok.output
-    assert "fraud-detector           v1               2100        7            1  yes" in ok.output
-    assert "v2                300        7            1  no: under INFERWATCH_WARMUP_EVENTS=2000" in ok.output
+    assert "fraud-detector           v1               2100        20        7            1  yes" in ok.output
+    assert "v2                300        20        7            1  no: under INFERWATCH_WARMUP_EVENTS=2000" in ok.output
     write(tmp_path / "b.jsonl", list(BAD_LINES))
     bad = CliRunner().invoke(main, ["baselines", str(tmp_path)])
     assert bad.exit_code == 1 and "skipped 5 bad lines or files" in bad.output and "b.jsonl:3: not_json" in bad.output
