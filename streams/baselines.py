@@ -70,7 +70,8 @@ def read_baseline(
 ) -> BaselineRead:
     """Events under ``directory`` (of ``model`` and ``version`` when given), at most ``max_events`` per
     version, decoded as the inference topic's messages are (``settings``: sizes, feature limit, KServe
-    joining).  Raises ``FileNotFoundError`` only when ``directory`` is not a folder."""
+    joining).  Reading one version stops at its first event past ``max_events``.  Raises
+    ``FileNotFoundError`` only when ``directory`` is not a folder."""
     read = BaselineRead()
     # Lines not naming the model are skipped unparsed, unless JSON may write its name otherwise (escaped).
     plain = model is not None and model.isascii() and model.isprintable() and not any(c in model for c in '"\\/')
@@ -93,8 +94,10 @@ def read_baseline(
                         kept = read.events.setdefault((event.model, event.version), [])
                         if len(kept) < max_events:
                             kept.append(event)
-                        else:
-                            read.capped.add((event.model, event.version))
+                            continue
+                        read.capped.add((event.model, event.version))
+                        if model is not None and version is not None:
+                            return read  # all that one version's reference takes
         except (OSError, EOFError, zlib.error) as exc:  # unreadable, or a damaged gzip stream: what was read stays
             read.rejected["unreadable_file"] += 1
             read._problem(f"{path}: cannot be read: {exc}")
@@ -118,6 +121,9 @@ class Baselines:
             read = read_baseline(self.directory, self.settings, model=model, version=version, max_events=self.max_events)
         except FileNotFoundError as exc:
             log.warning("no baseline for %s %s: %s", model, version, exc)
+            return None
+        except Exception:  # a bug reading baselines must not cost the live batch that asked for one
+            log.exception("reading the baseline of %s %s failed; its reference is learned from live events", model, version)
             return None
         if read.rejected:
             log.warning("baseline of %s %s: skipped %d bad lines or files %s; first: %s", model, version,

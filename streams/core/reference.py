@@ -40,7 +40,12 @@ def load_baseline(monitor: VersionMonitor, baselines: Baselines | None, warmup: 
         log.warning("%s %s: its baseline holds %d events, fewer than a warm-up's %d (INFERWATCH_WARMUP_EVENTS); "
                     "its reference is learned from live events instead", monitor.model, monitor.version, len(events), warmup)
         return False
-    learned = monitor.learn_baseline(events)
+    try:
+        learned = monitor.learn_baseline(events)
+    except Exception:  # a bug here must not cost the live batch (its messages would be dead-lettered)
+        log.exception("%s %s: learning from its baseline failed; detectors that had not learned from it learn live",
+                      monitor.model, monitor.version)
+        return False
     log.info("%s %s: reference loaded from its baseline of %d events, monitoring from its next event: %s",
              monitor.model, monitor.version, len(events), ", ".join(learned) or "none")
     return True

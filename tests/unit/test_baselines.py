@@ -240,3 +240,31 @@ def test_a_monitor_snapshot_from_before_baselines_restores_its_schema_state() ->
     assert still_waiting.process(events(59)) == [] and still_waiting._pending is not None  # 99 of 100: still waiting
     still_waiting.process(events(1))
     assert still_waiting._pending is None and still_waiting._schema_fixed
+
+
+def test_reading_one_version_stops_once_it_has_enough(tmp_path: Path) -> None:
+    write(tmp_path / "a.jsonl", lines_of(events(300, version="v2")) + [BAD_LINES[0]])
+    read = read_baseline(tmp_path, Settings(), model=MODEL, version="v2", max_events=120)
+    assert len(read.events[(MODEL, "v2")]) == 120 and not read.rejected  # the bad line after them was never read
+    assert read_baseline(tmp_path, Settings(), max_events=120).rejected == {"out_of_range": 1}  # a whole read goes on
+
+
+def test_a_failure_inside_baseline_loading_costs_the_live_batch_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    import streams.baselines
+
+    write(tmp_path / "fraud.jsonl", lines_of(events(1500)))
+    settings = Settings(warmup_events=1000)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(streams.baselines, "read_baseline", broken)
+        assert Baselines(tmp_path, settings).get(MODEL, "v1") is None
+    with monkeypatch.context() as patch:
+        patch.setattr(VersionMonitor, "learn_baseline", broken)
+        with caplog.at_level(logging.INFO, logger="streams.core"):
+            out = Engine(settings, baselines=Baselines(tmp_path, settings)).on_events(events(200, start=1.8e9))
+        assert out.models == {MODEL} and "learning from its baseline failed" in caplog.text
+        assert "version v1 first seen; learning its reference from its first 1000 events" in caplog.text
