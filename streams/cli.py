@@ -160,6 +160,7 @@ def baselines(directory: Path | None) -> None:
     """
     from streams.baselines import MAX_BASELINE_EVENTS, read_baseline
     from streams.core.model_budget import event_rate
+    from streams.core.model_monitor import feature_schema
 
     settings = _settings()
     folder = directory or (Path(settings.baseline_dir) if settings.baseline_dir else None)
@@ -173,14 +174,14 @@ def baselines(directory: Path | None) -> None:
     click.echo(f"{'model':<24} {'version':<12} {'events':>8} {'events/s':>9} {'numeric':>8} {'categorical':>12}  used")
     usable = 0
     for (model, version), events in sorted(read.events.items()):
-        kinds = {name: isinstance(value, str) for e in events for name, value in e.features.items() if value is not None}
+        numeric, categorical, _ = feature_schema(events, settings.max_features)  # as the baseline fixes it
         used = len(events) >= settings.warmup_events
         usable += used
         note = "yes" if used else f"no: under INFERWATCH_WARMUP_EVENTS={settings.warmup_events}"
         note += f" (its first {MAX_BASELINE_EVENTS})" if (model, version) in read.capped else ""
         rate = event_rate(events)  # what a daily false-alert budget is spread at
         rate_text = f"{rate:.3g}" if rate is not None else "-"
-        click.echo(f"{model:<24} {version:<12} {len(events):>8} {rate_text:>9} {sum(not s for s in kinds.values()):>8} {sum(kinds.values()):>12}  {note}")
+        click.echo(f"{model:<24} {version:<12} {len(events):>8} {rate_text:>9} {len(numeric):>8} {len(categorical):>12}  {note}")
     if read.rejected:
         click.echo(f"skipped {sum(read.rejected.values())} bad lines or files: {dict(read.rejected)}", err=True)
         for problem in read.problems:

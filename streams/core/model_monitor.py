@@ -28,7 +28,7 @@ from streams.core.model_budget import budget_units, event_rate, per_million
 from streams.core.signals import Signal
 from streams.records import InferenceEvent
 
-__all__ = ["VersionMonitor"]
+__all__ = ["VersionMonitor", "feature_schema"]
 
 MULTIVARIATE = "_all_features"
 log = logging.getLogger(__name__)
@@ -57,6 +57,24 @@ def _matrix(events: Sequence[InferenceEvent], names: tuple[str, ...]) -> np.ndar
             return cells.astype(float)
         except (TypeError, ValueError):  # a string where a number was learned
             return np.array([[_number(v) for v in row] for row in rows], dtype=float)
+
+
+def feature_schema(events: Sequence[InferenceEvent], max_features: int) -> tuple[tuple[str, ...], tuple[str, ...], set[str]]:
+    """``(numeric, categorical, unmonitored)`` feature names of ``events``: a feature is numeric when its
+    first non-null value is a number or boolean, categorical when a string; up to ``max_features`` in order
+    of first appearance, those beyond unmonitored."""
+    kinds: dict[str, str] = {}
+    unmonitored: set[str] = set()
+    for event in events:
+        for name, value in event.features.items():
+            if value is None or name in kinds:
+                continue
+            if len(kinds) >= max_features:
+                unmonitored.add(name)
+                continue
+            kinds[name] = "categorical" if isinstance(value, str) else "numeric"
+    numeric = tuple(n for n, k in kinds.items() if k == "numeric")
+    return numeric, tuple(n for n, k in kinds.items() if k == "categorical"), unmonitored
 
 
 def _has_values(values: Any) -> bool:
@@ -102,18 +120,9 @@ class VersionMonitor:
 
     # -- schema -----------------------------------------------------------
     def _fix_schema(self, events: Sequence[InferenceEvent]) -> None:
-        kinds: dict[str, str] = {}
-        for event in events:
-            for name, value in event.features.items():
-                if value is None or name in kinds:
-                    continue
-                if len(kinds) >= self.max_features:
-                    self.unmonitored.add(name)
-                    continue
-                kinds[name] = "categorical" if isinstance(value, str) else "numeric"
+        self.numeric_names, self.categorical_names, unmonitored = feature_schema(events, self.max_features)
+        self.unmonitored |= unmonitored
         self._schema_fixed = True
-        self.numeric_names = tuple(n for n, k in kinds.items() if k == "numeric")
-        self.categorical_names = tuple(n for n, k in kinds.items() if k == "categorical")
         self.missing_names = self.numeric_names + self.categorical_names
         if self.alerts_per_day > 0:
             self._spread_budget(events)
@@ -166,14 +175,12 @@ class VersionMonitor:
         (no confidence, say), or that cannot learn from it, keeps what it had (its warm-up, if learning)."""
         if not self._schema_fixed:
             self._fix_schema(events)  # and the daily budget, at the baseline's rate
-        rows = _matrix(events, self.numeric_names) if self.numeric_names else None
-        labels = {name: [v if isinstance(v := e.features.get(name), str) else None for e in events] for name in self.categorical}
+        rows, labels, conf, preds = self._inputs(events)
         inputs: list[tuple[Any, Any]] = [(self.numeric, rows), (self.multivariate, rows)]
         if self.missing is not None:
             inputs.append((self.missing, self._missing_rows(rows, labels, len(events))))
         inputs += [(detector, labels[name]) for name, detector in self.categorical.items()]
-        inputs.append((self.confidence, [e.probabilities if e.probabilities else e.confidence for e in events]))
-        inputs.append((self.prediction, [None if e.prediction is None else str(e.prediction) for e in events]))
+        inputs += [(self.confidence, conf), (self.prediction, preds)]
         learned = []
         for detector, values in inputs:
             if detector is None or values is None or (detector is not self.missing and not _has_values(values)):
@@ -191,10 +198,19 @@ class VersionMonitor:
         feature = next((name for name, d in self.categorical.items() if d is detector), None)
         return f"{detector.name}[{feature}]" if feature is not None else str(detector.name)
 
-    def _update(self, events: Sequence[InferenceEvent]) -> list[Signal]:
-        signals: list[Signal] = []
+    def _inputs(self, events: Sequence[InferenceEvent]) -> tuple[np.ndarray | None, dict[str, list[str | None]], list[Any], list[str | None]]:
+        """What the detectors take from ``events``: the numeric rows (None: no numeric feature), each
+        categorical feature's labels (None: missing or not a string), confidences or probabilities,
+        predicted classes as text."""
         rows = _matrix(events, self.numeric_names) if self.numeric_names else None
         labels = {name: [v if isinstance(v := e.features.get(name), str) else None for e in events] for name in self.categorical}
+        conf = [e.probabilities if e.probabilities else e.confidence for e in events]
+        preds = [None if e.prediction is None else str(e.prediction) for e in events]
+        return rows, labels, conf, preds
+
+    def _update(self, events: Sequence[InferenceEvent]) -> list[Signal]:
+        signals: list[Signal] = []
+        rows, labels, conf, preds = self._inputs(events)
         if rows is not None:
             signals += self._vector(self.numeric, rows, events, "input_drift", self.numeric_names)
         if self.missing is not None:
@@ -205,10 +221,8 @@ class VersionMonitor:
         for name, detector in self.categorical.items():
             for i in detector.update_many(labels[name]):
                 signals.append(self._signal("input_drift", name, events[i].ts, detector, detector.evidence()))
-        conf = [e.probabilities if e.probabilities else e.confidence for e in events]
         if any(c is not None for c in conf):
             signals += self._vector(self.confidence, conf, events, "confidence_drift", ("confidence", "entropy"))
-        preds = [None if e.prediction is None else str(e.prediction) for e in events]
         if any(p is not None for p in preds):
             for i in self.prediction.update_many(preds):
                 signals.append(self._signal("prediction_drift", "prediction", events[i].ts, self.prediction, self.prediction.evidence()))
