@@ -58,16 +58,17 @@ def apply_command(state: ModelState, factory: DetectorFactory, baselines: Baseli
     if command_id in state.applied_commands:
         return None
     versions = [version] if version else list(state.versions)
-    for v in versions:
-        monitor = state.versions.get(v)
-        if action == "baseline":
+    if action == "baseline":
+        for v in versions:
+            monitor = state.versions.get(v)
             if monitor is None or not load_baseline(monitor, baselines, factory.warmup):
                 log.warning("%s %s: no baseline loaded (%s); its reference is unchanged", model, v,
                             "version not seen yet" if monitor is None else "none found, or too short")
-            continue
-        for detector in monitor.detectors() if monitor else []:
-            getattr(detector, action)()
-    if action != "baseline":
+    else:
+        for v in versions:
+            monitor = state.versions.get(v)
+            for detector in monitor.detectors() if monitor else []:
+                getattr(detector, action)()
         for key in [k for k in state.latency if k[0] in versions]:
             state.latency[key] = factory.latency()  # windowed: a fresh one (warm-up and all) is both reset and relearn
     state.applied_commands = [*state.applied_commands[-99:], command_id]
