@@ -7,7 +7,8 @@ properties: ``score`` (high = more anomalous / drifted), ``threshold`` (the
 score at which it fires), ``fired`` (did the last observation raise an alarm).
 ``evidence()`` gives a short JSON-able summary for alert records.
 ``snapshot()`` / ``restore()`` move the full state through bytes so a Faust
-table (changelog topic) can persist it.
+table (changelog topic) can persist it.  ``rebudget()`` gives a running detector
+another false-alarm budget (its thresholds follow; its reference stays).
 
 Observations are a float for univariate detectors and a 1-D ``numpy`` array for
 vectorised / multivariate ones (one entry per feature or per GPU field).
@@ -22,6 +23,8 @@ import pickle
 from typing import Any, ClassVar, Self
 
 import numpy as np
+
+from models.calibration import FalseAlarmBudget, check_budget
 
 __all__ = ["Detector", "check_choice", "check_int", "check_positive", "check_probability", "is_finite_number"]
 
@@ -42,6 +45,7 @@ class Detector(abc.ABC):
     name: ClassVar[str] = "detector"
 
     _fired: bool = False
+    budget: FalseAlarmBudget
 
     # -- learning ---------------------------------------------------------
     def update(self, x: Any) -> None:
@@ -63,6 +67,20 @@ class Detector(abc.ABC):
     @abc.abstractmethod
     def _learn_one(self, x: Any) -> None:
         """Update the state with one observation and set ``self._fired``."""
+
+    # -- budget -------------------------------------------------------------
+    def rebudget(self, budget: FalseAlarmBudget) -> None:
+        """Hold ``budget`` from now on: every threshold becomes the one a detector built with ``budget``
+        would hold on the same reference, while the reference and the running statistics stay (no new
+        warm-up).  Raises ``ValueError`` if ``budget`` is not a ``FalseAlarmBudget``."""
+        check_budget(budget)
+        self.budget = budget
+        self._apply_budget()
+
+    @abc.abstractmethod
+    def _apply_budget(self) -> None:
+        """Set every threshold from ``self.budget`` (those a detector sets once its reference is
+        learned only when it has one)."""
 
     # -- read-only results ---------------------------------------------------
     @property

@@ -209,14 +209,8 @@ class GpuAnomaly(Detector):
         self.refractory, self.relearn_after_alarm, self.block, self.warmup = refractory, relearn_after_alarm, block, warmup
         self._crossings: Crossings = collections.deque()  # (sample, ratio) within refractory
         self._crossed = False  # the last sample crossed (raised, a repeat, or a hard signal)
-        # Four CUSUMs (two per phase), each stepping every other sample, and with ``block`` the level
-        # view: each of the five takes an even share of the budget.
-        tests = 5 if block else 4
-        self._h = (cusum_threshold(spike_k, tests * budget.arl / 2), cusum_threshold(shift_k, tests * budget.arl / 2))
         self._blocks = BlockSteps(len(FIELDS), block, 2 * window // max(1, block // 2), tail, _MIN_SCALE) if block else None
-        # The level view tests each block step alone (a Shewhart test, valid however the overlapping
-        # steps depend on each other): a surprisal of ``_h_block`` is its share of the budget per step.
-        self._h_block = math.log(tests * budget.arl / self._blocks.stride) if self._blocks else math.inf
+        self._apply_budget()
         self._block_ratio = 0.0
         self._block_surprisal: dict[str, float] = {}
         self._rng = np.random.default_rng(seed)
@@ -232,6 +226,16 @@ class GpuAnomaly(Detector):
         # Re-learning after a raised alarm: fresh references per phase and field, and the alarm's sample.
         self._fresh: _Refs | None = None
         self._alarm_n = 0
+
+    def _apply_budget(self) -> None:
+        # Four CUSUMs (two per phase), each stepping every other sample, and with ``block`` the level
+        # view: each of the five takes an even share of the budget.
+        tests = 5 if self.block else 4
+        arl = self.budget.arl
+        self._h = (cusum_threshold(self.spike_k, tests * arl / 2), cusum_threshold(self.shift_k, tests * arl / 2))
+        # The level view tests each block step alone (a Shewhart test, valid however the overlapping
+        # steps depend on each other): a surprisal of ``_h_block`` is its share of the budget per step.
+        self._h_block = math.log(tests * arl / self._blocks.stride) if self._blocks else math.inf
 
     @property
     def relearn_span(self) -> int:

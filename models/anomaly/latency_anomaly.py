@@ -230,9 +230,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
         self._plain_until_season_ready = True  # the plain views stay in use until the residual's reference is ready
         self._long_season_blocks = True  # a long period's level shifts are scored in blocks while its residual is steady
         self._k = [getattr(self, attr) for *_, attr in CUSUMS]
-        self._h_plain, self._h_season, self._h_season_blocks, self._h_level_blocks = thresholds(
-            self._k, budget.arl, drops=drops, short_window=short_window, season_block=season_block, level_block=level_block
-        )
+        self._apply_budget()
         self._context = seasonal_context(window, season_prominence)
         self._rng = np.random.default_rng(seed)
         self._uniforms: list[float] = []
@@ -266,6 +264,12 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(upgrade(state, len(CUSUMS), (view for view, _ in SIDES)))
+
+    def _apply_budget(self) -> None:
+        self._h_plain, self._h_season, self._h_season_blocks, self._h_level_blocks = thresholds(
+            self._k, self.budget.arl, drops=self.drops, short_window=self.short_window,
+            season_block=self.season_block, level_block=self.level_block,
+        )
 
     def _uniform(self) -> float:
         if not self._uniforms:

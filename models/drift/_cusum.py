@@ -209,12 +209,19 @@ class CusumBank:
         self._k = np.array([c[2] for c in columns], dtype=float)
         n_features = len(n_ref)
         self.h = np.full((n_features, len(columns)), np.inf)
-        for f in np.flatnonzero(enabled):
-            n = floor_2sig(float(n_ref[f]))
-            self.h[f] = [gaussian_cusum_threshold(float(k), rate, n) for k in self._k]
+        self._set_h(np.flatnonzero(enabled), rate, n_ref)
         self.s = np.zeros_like(self.h)
         #: Features with finite thresholds; the others keep ``s == 0``.
         self.rows = np.flatnonzero(np.isfinite(self.h).all(axis=1))
+
+    def set_rate(self, rate: float, n_ref: np.ndarray) -> None:
+        """The enabled features' thresholds for another false-alarm ``rate`` (the statistics stay)."""
+        self._set_h(self.rows, rate, n_ref)
+
+    def _set_h(self, rows: np.ndarray, rate: float, n_ref: np.ndarray) -> None:
+        for f in rows:
+            n = floor_2sig(float(n_ref[f]))
+            self.h[f] = [gaussian_cusum_threshold(float(k), rate, n) for k in self._k]
 
     def run(self, stats: list[np.ndarray], ok: np.ndarray) -> CusumPath:
         """Statistics of the enabled features over a batch: ``stats[i]`` ``(T, F)``, 0 where not ``ok``."""

@@ -9,7 +9,7 @@ import numpy as np
 from models.calibration import FalseAlarmBudget
 from models.drift.missing_rate import MissingRate
 
-__all__ = ["share_cusums", "share_rises"]
+__all__ = ["share_budget", "share_cusums", "share_rises"]
 
 
 def share_cusums(counts: list[int], labels: tuple[str, ...], per_million: float) -> MissingRate | None:
@@ -19,12 +19,18 @@ def share_cusums(counts: list[int], labels: tuple[str, ...], per_million: float)
     n = sum(counts)
     if n < 100:
         return None
-    watched = sum(1 for k in counts if k <= 0.9 * n)
-    cusums = MissingRate(warmup=n, budget=FalseAlarmBudget(per_million / max(watched, 1)), features=labels)
+    cusums = MissingRate(warmup=n, budget=share_budget(counts, per_million), features=labels)
     reference = np.ones((n, len(counts)))  # NaN marks the value's category (order is irrelevant)
     reference[np.arange(n), np.repeat(np.arange(len(counts)), counts)] = np.nan
     cusums.learn_reference(reference)
     return cusums
+
+
+def share_budget(counts: list[int], per_million: float) -> FalseAlarmBudget:
+    """Each column's budget: ``per_million`` split over the columns whose share is at most 90 %."""
+    n = sum(counts)
+    watched = sum(1 for k in counts if k <= 0.9 * n)
+    return FalseAlarmBudget(per_million / max(watched, 1))
 
 
 def share_rises(cusums: MissingRate, codes: np.ndarray, events: int) -> tuple[np.ndarray, dict[str, Any] | None]:

@@ -121,6 +121,14 @@ class WarmupDetector(Detector):
             i += len(chunk)
         return np.asarray(fired, dtype=np.int64)
 
+    def _apply_budget(self) -> None:
+        if self.phase == "monitoring":
+            self._thresholds()  # while learning, _start reads the budget
+
+    @abc.abstractmethod
+    def _thresholds(self) -> None:
+        """Set the thresholds from ``self.budget`` and the reference learned."""
+
     @abc.abstractmethod
     def _start(self, sample: np.ndarray) -> None:
         """Learn the reference from ``sample`` ``(n, F)`` and set up the statistics."""

@@ -46,7 +46,7 @@ class SlidingChi2:
         self.windows = windows
         self.strides = [max(w // 5, 1) for w in windows]
         self.p_ref, self.n_ref, self.n_bins = p_ref, np.maximum(n_ref, 1.0), n_bins
-        self.crit = np.array([chi2_window_threshold(n_bins - 1, s, rate) for s in self.strides])
+        self.set_rate(rate)
         self._size = n_bins + 1
         self._offset = np.arange(n_features) * self._size
         # Flat indices (feature * (B + 1) + bin) of past events, oldest first, in a
@@ -60,6 +60,10 @@ class SlidingChi2:
         self._seq = self._buf[: self._h]
         self._t0 = 0
         self._copied = False
+
+    def set_rate(self, rate: float) -> None:
+        """Each window's critical value for a false-alarm ``rate`` per event (the windows' counts stay)."""
+        self.crit = np.array([chi2_window_threshold(self.n_bins - 1, s, rate) for s in self.strides])
 
     def begin(self, bins: np.ndarray) -> None:
         """Start a batch of events with bins ``(T, F)`` (``B`` = missing)."""

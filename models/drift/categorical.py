@@ -12,7 +12,7 @@ import numpy as np
 from models.base import Detector, check_int
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget, check_budget
 from models.drift._category_limits import DEFAULT_WINDOWS, binomial_critical, count_limits, own_bins, windows_for
-from models.drift._share_rises import share_cusums, share_rises
+from models.drift._share_rises import share_budget, share_cusums, share_rises
 from models.drift.missing_rate import MissingRate
 
 __all__ = ["DEFAULT_WINDOWS", "CategoricalDrift", "windows_for"]  # the window lengths re-exported
@@ -225,6 +225,18 @@ class CategoricalDrift(Detector):
         """The share CUSUMs, and each window's bins, tested bins, count limits and unseen limit."""
         # Bernoulli CUSUMs for a rising share: whenever shares move, some share rises.
         self._rises = share_cusums(self._bin_counts(keep), tuple(str(c) for c in keep) + (_OTHER,), self.budget.per_million / 2)
+        self._window_limits(keep)
+
+    def _apply_budget(self) -> None:
+        if self.phase != "monitoring":
+            return  # while learning, _start reads the budget
+        keep = self._labels[:-2]
+        if self._rises is not None:
+            self._rises.rebudget(share_budget(self._bin_counts(keep), self.budget.per_million / 2))
+        self._window_limits(keep)
+
+    def _window_limits(self, keep: list[Hashable]) -> None:
+        """Each window's bins, tested bins, count limits and unseen limit."""
         # Half the budget for the windows (per window: its share tests and its unseen test), half for the CUSUMs.
         alpha = SAFETY * self.budget.alpha / len(self.windows) / (2 if self._rises is not None else 1)
         self._refs, self._tested, self._limits, self._unseen_crits = [], [], [], []

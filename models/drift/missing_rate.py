@@ -126,6 +126,9 @@ class MissingRate(WarmupDetector):
             bernoulli_cusum_threshold(float(a), float(b), self.budget.alpha, floor_2sig(float(m))) for a, b, m in zip(p0, p1, n, strict=True)
         ]
 
+    def _thresholds(self) -> None:
+        self._set_reference(np.flatnonzero(np.isfinite(self._h)))  # the watched features
+
     def _grow_reference(self) -> None:
         """Fold the events monitored since the last time into the reference of every watched feature
         that has not alarmed since, set its ``p0``, ``p1`` and threshold again; schedule the next time."""

@@ -105,15 +105,22 @@ class MultivariateDrift(WarmupDetector):
         cov += np.diag(np.maximum(0.0, MIN_SD**2 - np.diag(cov)))
         self._whiten = np.linalg.inv(np.linalg.cholesky(cov)) if self._used.size else np.zeros((0, 0))
         self._t2_scale = n * (n - d) / (d * (n + 1) * (n - 1))
-        rate = SAFETY * self.budget.alpha / (len(self.allowances) + 1)
         cols = [(0, 1, float(k)) for k in self.allowances]
-        self._bank = CusumBank(cols, rate, np.array([n]), np.array([self._used.size > 0]))
-        self._crit = chi2_window_threshold(d, self.window, rate)
+        self._bank = CusumBank(cols, self._rate(), np.array([n]), np.array([self._used.size > 0]))
+        self._crit = chi2_window_threshold(d, self.window, self._rate())
         self._acc = np.zeros(self._used.size)  # no feature used: empty sums, the mean test stays at 0
         self._acc_z = np.zeros(self._used.size)
         self._acc_n = 0
         self._mean_ratio = 0.0
         self._alarm_score: float | None = None
+
+    def _rate(self) -> float:
+        """False alarms per event of each test: the budget's, split over the CUSUMs and the window."""
+        return SAFETY * self.budget.alpha / (len(self.allowances) + 1)
+
+    def _thresholds(self) -> None:
+        self._bank.set_rate(self._rate(), np.array([self._n]))
+        self._crit = chi2_window_threshold(self._d, self.window, self._rate())
 
     def _clear(self, rows: np.ndarray | slice) -> None:
         self._bank.clear()

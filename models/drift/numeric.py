@@ -125,7 +125,7 @@ class NumericDrift(WarmupDetector):
         continuous = ref.usable & (ref.distinct >= 20) & (self._mu[1] > 0) & (self._mu[3] > 0)
         cols = [(0, sgn, float(k)) for sgn in (1, -1) for k in self.allowances]
         cols += [(1, sgn, float(k)) for sgn in (1, -1) for k in self.scale_allowances]
-        rate = SAFETY * self.budget.alpha / (len(cols) + len(self.windows))
+        rate = self._rate()
         self._bank = CusumBank(cols, rate, ref.n, continuous)
         self._edges = ndtri(np.arange(1, self.bins) / self.bins)
         binned = [np.searchsorted(self._edges, c[~np.isnan(c)]) for c in z.T]
@@ -135,6 +135,16 @@ class NumericDrift(WarmupDetector):
         # Evidence only: single precision (7 significant digits) halves the largest part of a snapshot.
         self._recent = np.full((self.recent, z.shape[1]), np.nan, dtype=np.float32)
         self._clear(slice(None))
+
+    def _rate(self) -> float:
+        """False alarms per event of each test: the budget's, split over the CUSUMs and windows."""
+        tests = 2 * (len(self.allowances) + len(self.scale_allowances)) + len(self.windows)
+        return SAFETY * self.budget.alpha / tests
+
+    def _thresholds(self) -> None:
+        rate = self._rate()
+        self._bank.set_rate(rate, self._ref.n)
+        self._shape.set_rate(rate)
 
     def _clear(self, rows: np.ndarray | slice) -> None:
         self._bank.clear(rows)

@@ -6,6 +6,7 @@ Each package exposes ``CONFORMANCE_CASES``: ``(factory, stream)`` pairs where
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import pickle
@@ -105,6 +106,38 @@ def test_score_threshold_are_floats_and_evidence_is_json(case):
     assert isinstance(det.score, float) and isinstance(det.threshold, float)
     assert isinstance(det.fired, bool)
     json.dumps(det.evidence())
+
+
+def _learned_at(det: Detector) -> list[int]:
+    """Events after which to rebudget: none, and (a drift detector) its warm-up's end, before any alarm."""
+    return [0, det.warmup] if hasattr(det, "relearn") else [0]
+
+
+def test_rebudget_holds_what_a_detector_built_with_that_budget_holds(case):
+    factory, stream = case
+    xs, loose = stream(7), FalseAlarmBudget(5000.0)
+    for cut in _learned_at(factory()):
+        det, built, same = factory(), type(factory())(**{**copy.deepcopy(factory()._params()), "budget": loose}), factory()
+        for d in (det, built, same):
+            d.update_many(xs[:cut])
+        det.rebudget(loose)
+        assert det.budget == loose
+        assert pickle.dumps(det) == pickle.dumps(built), f"after {cut} events"
+        assert pickle.dumps(det) != pickle.dumps(same), "the budget sets some threshold"
+        np.testing.assert_array_equal(det.update_many(xs[cut:]), built.update_many(xs[cut:]))
+        assert det.threshold == built.threshold and det.score == built.score
+
+
+def test_rebudget_keeps_the_reference_and_rejects_a_non_budget(case):
+    factory, stream = case
+    xs = stream(8)
+    det = factory()
+    det.update_many(xs[: len(xs) // 2])
+    before = pickle.dumps(det)
+    det.rebudget(det.budget)  # the same budget: nothing changes
+    assert pickle.dumps(det) == before
+    with pytest.raises(ValueError, match="budget"):
+        det.rebudget(5.0)  # type: ignore[arg-type]
 
 
 def _bad_values(default: Any) -> list[Any]:
