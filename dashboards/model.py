@@ -158,6 +158,14 @@ def _drift(d: db.Dashboard) -> db.Dashboard:
         unit="none", thresholds=steps((None, GREEN), (0.8, "orange"), (1.0, "red")), w=12, h=9, min_val=0,
         threshold_lines=True,
     ))
+    d = d.with_panel(timeseries_panel(
+        "False-alarm budget per detector",
+        "False alarms per million events each detector of the version may raise with no change: "
+        "INFERWATCH_FALSE_ALARMS_PER_MILLION, or its share of INFERWATCH_FALSE_ALERTS_PER_MODEL_PER_DAY "
+        "at the version's event rate (it steps down as traffic grows, up as it falls).",
+        [q(f"max by (version) (inferwatch_false_alarms_per_million{{{MODEL_SEL}}})", "{{version}}")],
+        unit="none", thresholds=steps((None, GREEN)), w=24, h=6, min_val=0,
+    ))
     return d
 
 

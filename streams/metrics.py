@@ -123,6 +123,10 @@ class Metrics:
             ["model", "version", "feature", "kind"], registry=r,
         )
         self.drift_threshold = Gauge("inferwatch_drift_threshold", "Drift score threshold.", ["model", "version", "feature", "kind"], registry=r)
+        self.false_alarm_budget = Gauge(
+            "inferwatch_false_alarms_per_million",
+            "False alarms per million events each of a model version's detectors may raise with no change "
+            "(INFERWATCH_FALSE_ALARMS_PER_MILLION, or its share of a daily budget at its event rate).", ["model", "version"], registry=r)
         self.latency_score = Gauge("inferwatch_latency_anomaly_score", "Latency anomaly score per model and host.", ["model", "version", "host"], registry=r)
         self.latency_threshold = Gauge("inferwatch_latency_anomaly_threshold", "Latency anomaly score threshold.", ["model", "version", "host"], registry=r)
         self.gpu_score = Gauge("inferwatch_gpu_anomaly_score", "GPU anomaly score.", list(_GPU_LABELS), registry=r)

@@ -251,11 +251,12 @@ class Engine:
         return self._gpu_index.index(event.host, event.gpu_uuid) if event.host and event.gpu_uuid else None
 
     def _latency(self, state: ModelState, model: str, version: str, host: str, events: list[InferenceEvent]) -> list[Signal]:
-        factory = state.versions[version].factory  # the version's budget (once its schema is fixed, with a daily one)
+        factory = state.versions[version].factory  # the version's budget (with a daily one: as its rate moves)
         detector = state.latency.get((version, host))
-        if detector is None or detector.budget != factory.budget:
-            # one made before the version's own budget was set (its first events) starts over with it
+        if detector is None:
             detector = state.latency[(version, host)] = factory.latency()
+        elif detector.budget != factory.budget:
+            detector.rebudget(factory.budget)  # what it learned stays
         fired = detector.update_many(np.array([e.latency_ms for e in events], dtype=float))
         if self.metrics is not None:
             self.metrics.latency_score.labels(model, version, host).set(float(detector.score))
@@ -309,6 +310,7 @@ class Engine:
     def _export_drift(self, model: str, version: str, monitor: VersionMonitor) -> None:
         if self.metrics is None:
             return
+        self.metrics.false_alarm_budget.labels(model, version).set(monitor.factory.false_alarms_per_million)
         for kind, feature, score, threshold in monitor.scores():
             label = self.metrics.feature_label(model, version, feature)
             self.metrics.drift_score.labels(model, version, label, kind).set(score)

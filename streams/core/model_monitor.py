@@ -10,7 +10,9 @@ null or not a number, a categorical one missing or not a string.
 for each alarm, at the event that raised it; a detector that finishes learning its
 reference in the batch is logged (INFO).  ``learn_baseline(events)`` gives every
 detector its reference from a baseline instead (the schema too, when not yet
-fixed; events waiting for it are then monitored with the next batch).
+fixed; events waiting for it are then monitored with the next batch).  With a daily
+false-alert budget, the detectors' budgets follow the version's event rate
+(:mod:`~streams.core.model_budget`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from streams.core.detectors import DetectorFactory
-from streams.core.model_budget import budget_units, event_rate, per_million
+from streams.core.model_budget import RateWindow, budget_units, event_rate, per_million, rate_moved
 from streams.core.signals import Signal
 from streams.records import InferenceEvent
 
@@ -117,6 +119,9 @@ class VersionMonitor:
         self.confidence = factory.confidence()
         self.prediction = factory.prediction()
         self.events = 0
+        self.budget_rate: float | None = None  # events/s the daily budget is spread at (None: not spread)
+        self._rate_window = RateWindow()
+        self._moved_rate: float | None = None  # the last window's rate, if it moved from budget_rate
 
     # -- schema -----------------------------------------------------------
     def _fix_schema(self, events: Sequence[InferenceEvent]) -> None:
@@ -137,19 +142,40 @@ class VersionMonitor:
 
     def _spread_budget(self, events: Sequence[InferenceEvent]) -> None:
         """Give every detector the version's daily budget divided as :mod:`~streams.core.model_budget` says,
-        at the rate of ``events`` (its first; none has been learned yet)."""
-        numeric = len(self.numeric_names)
-        units = budget_units(numeric, len(self.missing_names), len(self.categorical_names), numeric >= 2)
+        at the rate of ``events`` (its first, or its baseline's)."""
         rate = event_rate(events)
         if rate is None:
-            log.warning("%s %s: its first %d events span no time, so no event rate to spread %g false alerts a day over: "
-                        "each detector keeps %g false alarms per million events", self.model, self.version, len(events),
-                        self.alerts_per_day, self.factory.false_alarms_per_million)
+            log.warning("%s %s: its first %d events span no time, so no event rate to spread %g false alerts a day over yet: "
+                        "each detector keeps %g false alarms per million events until one is measured", self.model, self.version,
+                        len(events), self.alerts_per_day, self.factory.false_alarms_per_million)
             return
+        self._spread_at(rate)
+
+    def _follow_rate(self, events: Sequence[InferenceEvent]) -> None:
+        """Measure the event rate over the next window; spread the daily budget again once two windows
+        in a row moved from it and agree (one event's wrong time, stretching one window, moves nothing)."""
+        rate = self._rate_window.add([e.ts for e in events])
+        if rate is None:
+            return
+        if not rate_moved(self.budget_rate, rate):
+            self._moved_rate = None
+        elif self.budget_rate is None or (self._moved_rate is not None and not rate_moved(self._moved_rate, rate)):
+            self._moved_rate = None
+            self._spread_at(rate)
+        else:
+            self._moved_rate = rate  # the next window confirms it, or not
+
+    def _spread_at(self, rate: float) -> None:
+        """Every detector's budget (the latency detectors': the factory's) for the daily budget at ``rate``."""
+        numeric = len(self.numeric_names)
+        units = budget_units(numeric, len(self.missing_names), len(self.categorical_names), numeric >= 2)
         self.factory = self.factory.with_budget(per_million(self.alerts_per_day, rate, units))
-        self.confidence, self.prediction = self.factory.confidence(), self.factory.prediction()
-        log.info("%s %s: %g false alerts a day over %d detector budgets at %.3g events/s: %.3g false alarms per million events each",
-                 self.model, self.version, self.alerts_per_day, units, rate, self.factory.false_alarms_per_million)
+        for detector in self.detectors():
+            detector.rebudget(self.factory.budget)
+        log.info("%s %s: %g false alerts a day over %d detector budgets at %.3g events/s%s: %.3g false alarms per million events each",
+                 self.model, self.version, self.alerts_per_day, units, rate,
+                 "" if self.budget_rate is None else f" (was {self.budget_rate:.3g})", self.factory.false_alarms_per_million)
+        self.budget_rate = rate
 
     # -- learning ---------------------------------------------------------
     def process(self, events: Sequence[InferenceEvent]) -> list[Signal]:
@@ -164,6 +190,8 @@ class VersionMonitor:
         learning = [d for d in self.detectors() if getattr(d, "phase", None) == "learning"]
         signals = self._update(events)
         self.events += len(events)
+        if self.alerts_per_day > 0:
+            self._follow_rate(events)
         learned = [self._label(d) for d in learning if getattr(d, "phase", None) != "learning"]
         if learned:
             log.info("%s %s: reference learned, monitoring from event %d: %s", self.model, self.version, self.events, ", ".join(learned))
@@ -242,6 +270,9 @@ class VersionMonitor:
         state.setdefault("missing_names", state.get("numeric_names", ()))  # before categorical features' missing rate
         state.setdefault("alerts_per_day", 0.0)  # before a daily budget per model
         state.setdefault("_schema_fixed", state.get("_pending") is None)  # before baselines
+        state.setdefault("budget_rate", None)  # before the daily budget followed the rate: spread at the next window's
+        state.setdefault("_rate_window", RateWindow())
+        state.setdefault("_moved_rate", None)
         self.__dict__.update(state)
 
     def _vector(self, detector: Any, rows: Any, events: Sequence[InferenceEvent], kind: str, names: tuple[str, ...]) -> list[Signal]:
@@ -280,6 +311,6 @@ class VersionMonitor:
         return out
 
     def detectors(self) -> list[Any]:
-        """Every detector, for reference commands (reset / relearn)."""
+        """Every detector, for reference commands (reset / relearn) and budgets."""
         found = [self.numeric, self.missing, self.multivariate, self.confidence, self.prediction, *self.categorical.values()]
         return [d for d in found if d is not None]

@@ -89,6 +89,7 @@ class ScenarioFeeder:
                 drifting = model == MODEL and feature == "x0"
                 m.drift_score.labels(model, VERSION, feature, kind).set(1.3 if drifting else score)
                 m.drift_threshold.labels(model, VERSION, feature, kind).set(1.0)
+            m.false_alarm_budget.labels(model, VERSION).set(0.05)
             for i, host in enumerate(HOSTS):
                 m.latency_score.labels(model, VERSION, host).set(2.0 + i)
                 m.latency_threshold.labels(model, VERSION, host).set(6.0)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import pickle
 
 import numpy as np
 import pytest
 
 from streams.core import Engine
-from streams.core.model_budget import HIGHEST_PER_MILLION, LOWEST_PER_MILLION, budget_units, event_rate, per_million
+from streams.core.model_budget import HIGHEST_PER_MILLION, LOWEST_PER_MILLION, RateWindow, budget_units, event_rate, per_million, rate_moved
 from streams.records import InferenceEvent
 from streams.settings import Settings
 
@@ -20,6 +21,21 @@ def _events(n: int, every: float, rng: np.random.Generator, model: str = "fraud"
                        prediction="ok", confidence=0.9)
         for i in range(n)
     ]
+
+
+def _arrivals(times: np.ndarray, rng: np.random.Generator) -> list[InferenceEvent]:
+    """Events of model fraud at ``times`` (seconds after 1.7e9) from two hosts, with no change."""
+    return [
+        InferenceEvent(ts=1.7e9 + float(t), model="fraud", host=f"h{i % 2}", latency_ms=float(rng.lognormal(3.0, 0.3)),
+                       features={"a": float(rng.normal()), "b": float(rng.normal()), "c": int(rng.integers(0, 5)), "country": str(rng.choice(["DE", "FR"]))},
+                       prediction="ok", confidence=0.9)
+        for i, t in enumerate(times)
+    ]
+
+
+def _feed(engine: Engine, events: list[InferenceEvent], batch: int = 500) -> None:
+    for i in range(0, len(events), batch):
+        engine.on_events(events[i : i + batch])
 
 
 def test_the_budget_is_the_daily_alerts_over_the_units_at_the_rate() -> None:
@@ -62,3 +78,75 @@ def test_first_events_that_span_no_time_keep_the_budget_per_million(caplog: pyte
     monitor = engine.models["fraud"].versions["unknown"]
     assert all(d.budget.per_million == 3.0 for d in monitor.detectors())
     assert any("span no time" in r.getMessage() for r in caplog.records)
+
+
+def test_a_rate_window_closes_after_enough_events_and_time() -> None:
+    w = RateWindow(events=4, seconds=10.0)
+    assert w.add([]) is None
+    assert w.add([5.0, 0.0, 2.0]) is None  # out of order: the window runs from 0 to 5
+    assert w.add([20.0]) == pytest.approx(3 / 20)  # 4 events, 3 intervals over 20 s
+    assert w.add([21.0, 22.0, 23.0, 24.0]) is None  # 4 events over 3 s: not yet 10 s
+    assert w.add([31.0]) == pytest.approx(4 / 10)
+    assert not rate_moved(10.0, 12.4) and not rate_moved(10.0, 8.1)
+    assert rate_moved(10.0, 12.5) and rate_moved(10.0, 8.0) and rate_moved(None, 1.0)
+
+
+def test_the_daily_budget_follows_a_canary_that_grows_to_full_traffic(caplog: pytest.LogCaptureFixture) -> None:
+    # A canary at 1 request/s for 40 minutes, then full traffic at 20/s for 30 minutes (Poisson arrivals).
+    rng = np.random.default_rng(5)
+    canary = np.cumsum(rng.exponential(1.0, 2400))
+    full = canary[-1] + np.cumsum(rng.exponential(1 / 20, 36_000))
+    engine = Engine(Settings(false_alerts_per_model_per_day=1.0, warmup_events=500))
+    units = budget_units(3, 4, 1, True)
+    _feed(engine, _arrivals(canary, rng))
+    state = engine.models["fraud"]
+    monitor = state.versions["unknown"]
+    first = monitor.budget_rate
+    assert first == pytest.approx(1.0, rel=0.3)  # the first 100 events' rate; the canary's windows did not move it
+    before = monitor.factory.false_alarms_per_million
+    assert before == pytest.approx(per_million(1.0, first, units))
+    with caplog.at_level(logging.INFO, logger="streams.core"):
+        _feed(engine, _arrivals(full, rng))
+    assert monitor.budget_rate == pytest.approx(20.0, rel=0.25)  # a window may straddle the ramp: within RATE_CHANGE
+    budget = monitor.factory.budget
+    assert budget.per_million == pytest.approx(per_million(1.0, monitor.budget_rate, units))
+    assert budget.per_million < before / 10  # 20 times the events a day: each detector gets a twentieth
+    detectors = [*monitor.detectors(), *state.latency.values()]
+    assert len(detectors) == 8 and all(d.budget == budget for d in detectors)
+    # In place: the drift references and the latency detectors' learning stay.
+    assert all(d.phase == "monitoring" for d in monitor.detectors())
+    assert monitor.numeric.n_events == len(canary) + len(full)
+    assert sum(d._n for d in state.latency.values()) == len(canary) + len(full)
+    assert any(f"(was {first:.3g})" in r.getMessage() for r in caplog.records)
+
+
+def test_a_monitor_from_before_rate_following_spreads_at_its_next_window() -> None:
+    rng = np.random.default_rng(6)
+    engine = Engine(Settings(false_alerts_per_model_per_day=1.0, warmup_events=500))
+    times = np.cumsum(rng.exponential(1 / 5, 6000))  # 5/s for 20 minutes
+    _feed(engine, _arrivals(times[:1000], rng))
+    state = engine.models["fraud"]
+    old = state.versions["unknown"]
+    for name in ("budget_rate", "_rate_window"):
+        del old.__dict__[name]
+    monitor = state.versions["unknown"] = pickle.loads(pickle.dumps(old))
+    assert monitor.budget_rate is None
+    _feed(engine, _arrivals(times[1000:], rng))
+    assert monitor.budget_rate == pytest.approx(5.0, rel=0.1)
+    assert all(d.budget == monitor.factory.budget for d in [*monitor.detectors(), *state.latency.values()])
+
+
+def test_one_event_with_a_wrong_time_does_not_move_the_budget() -> None:
+    rng = np.random.default_rng(8)
+    times = np.cumsum(rng.exponential(1 / 5, 15_000))  # 5/s for 50 minutes
+    times[4000] -= 86_400.0  # a day early: the window holding it measures a rate 100 times too low
+    engine = Engine(Settings(false_alerts_per_model_per_day=1.0, warmup_events=500))
+    events = _arrivals(times, rng)
+    _feed(engine, events[:1000])
+    monitor = engine.models["fraud"].versions["unknown"]
+    first, rates = monitor.budget_rate, []
+    for i in range(1000, len(events), 500):
+        _feed(engine, events[i : i + 500])
+        rates.append(monitor.budget_rate)
+    assert first == pytest.approx(5.0, rel=0.25) and set(rates) == {first}  # never spread again
+    assert monitor.factory.false_alarms_per_million == pytest.approx(per_million(1.0, monitor.budget_rate, budget_units(3, 4, 1, True)))
