@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from contextlib import nullcontext
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 from unittest import mock

@@ -106,8 +106,9 @@ class MultivariateDrift(WarmupDetector):
         self._whiten = np.linalg.inv(np.linalg.cholesky(cov)) if self._used.size else np.zeros((0, 0))
         self._t2_scale = n * (n - d) / (d * (n + 1) * (n - 1))
         cols = [(0, 1, float(k)) for k in self.allowances]
-        self._bank = CusumBank(cols, self._rate(), np.array([n]), np.array([self._used.size > 0]))
-        self._crit = chi2_window_threshold(d, self.window, self._rate())
+        rate = self._rate()
+        self._bank = CusumBank(cols, rate, np.array([n]), np.array([self._used.size > 0]))
+        self._crit = chi2_window_threshold(d, self.window, rate)
         self._acc = np.zeros(self._used.size)  # no feature used: empty sums, the mean test stays at 0
         self._acc_z = np.zeros(self._used.size)
         self._acc_n = 0

@@ -17,11 +17,12 @@ per day stay within the setting at that rate.  The rate is measured again over e
 :class:`RateWindow` (at least 1,000 events and 10 minutes of event time); two windows in
 a row :data:`RATE_CHANGE` times above or below the rate the budget was spread at (25 %),
 and within it of each other, spread it again at the new rate (one event with a wrong
-time stretches one window only), and every detector takes its new budget in place (its reference
-stays): a canary that grows to full traffic keeps the day's budget instead of raising
-false alerts in proportion.  Since each stretch of time spends its own share of the
-day's budget, a rate that varies over the day (busy days, quiet nights) keeps the
-total too.  GPU detectors are per GPU, not per model: they keep the per-million budget.
+time stretches one window only), and every detector takes its new budget in place
+(``Detector.rebudget``: its reference stays).  A canary that grows to full traffic
+keeps the day's budget instead of raising false alerts in proportion; since each
+stretch of time spends its own share of the day's budget, a rate that varies over the
+day (busy days, quiet nights) keeps the total too.  GPU detectors are per GPU, not per
+model: they keep the per-million budget.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def test_the_daily_budget_follows_a_canary_growing_to_full_traffic(kafka_bootstr
     settings = run_settings(kafka_bootstrap, false_alerts_per_model_per_day=2.0)
     rng = np.random.default_rng(7)
     canary = np.cumsum(rng.exponential(1.0, 1200))  # 1 request/s for 20 minutes of event time
-    full = canary[-1] + np.cumsum(rng.exponential(1 / 20, 30_000))  # then 20/s for 25 minutes
+    full = canary[-1] + np.cumsum(rng.exponential(1 / 20, 48_000))  # then 20/s for 40 minutes
     lines = _lines(np.concatenate([canary, full]), rng)
     log = tmp_path / "worker.log"
     with running_worker(settings, log):
