@@ -153,7 +153,7 @@ def reference(action: str, model: str, version: str | None, bootstrap: str | Non
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 def baselines(directory: Path | None) -> None:
     """Check a baseline folder (default: INFERWATCH_BASELINE_DIR) as a worker would read it: events, their
-    rate (which a daily false-alert budget is spread at) and features per model version, whether each is
+    rate (which a daily false-alert budget is first spread at) and features per model version, whether each is
     long enough to be used, and the lines it would skip.
 
     Exits 1 when it finds no usable baseline or skips lines, 2 when the folder is missing.
@@ -179,7 +179,7 @@ def baselines(directory: Path | None) -> None:
         usable += used
         note = "yes" if used else f"no: under INFERWATCH_WARMUP_EVENTS={settings.warmup_events}"
         note += f" (its first {MAX_BASELINE_EVENTS})" if (model, version) in read.capped else ""
-        rate = event_rate(events)  # what a daily false-alert budget is spread at
+        rate = event_rate(events)  # what a daily false-alert budget is first spread at (then the live rate)
         rate_text = f"{rate:.3g}" if rate is not None else "-"
         click.echo(f"{model:<24} {version:<12} {len(events):>8} {rate_text:>9} {len(numeric):>8} {len(categorical):>12}  {note}")
     if read.rejected:
