@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["DEFAULT_WINDOWS", "MIN_EXPECTED", "binomial_critical", "count_limits", "own_bins", "windows_for"]
+__all__ = ["DEFAULT_WINDOWS", "MIN_EXPECTED", "binomial_critical", "count_limits", "own_bins", "tested_bins", "windows_for"]
 
 #: Window lengths by default: short ones catch a large shift within a few hundred values, long ones a small one.
 DEFAULT_WINDOWS = (100, 200, 400, 800, 1600)
@@ -22,6 +22,15 @@ def own_bins(counts: list[int], n_ref: int, window: int) -> int:
     """How many of the most frequent categories (``counts``, descending) expect at least
     ``MIN_EXPECTED`` values in a window of ``window`` values."""
     return sum(1 for k in counts if k * window / n_ref >= MIN_EXPECTED)
+
+
+def tested_bins(ref: list[int]) -> list[int]:
+    """Which of a window's bins (reference counts ``ref``: its own categories, most frequent first, then
+    the rest) its count tests watch: not the rest when the reference had none of it (only unseen
+    categories land there, which the unseen count watches), and of two bins only the second, the
+    rarer (the other is the window minus it)."""
+    bins = list(range(len(ref) - (ref[-1] == 0)))
+    return bins[1:] if len(bins) == 2 else (bins if len(bins) > 2 else [])
 
 
 def count_limits(window: int, ref: int, n_ref: int, level: float) -> tuple[int, int]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from models.base import Detector, check_int
 from models.calibration import DEFAULT_BUDGET, SAFETY, FalseAlarmBudget, check_budget
-from models.drift._category_limits import DEFAULT_WINDOWS, binomial_critical, count_limits, own_bins, windows_for
+from models.drift._category_limits import DEFAULT_WINDOWS, binomial_critical, count_limits, own_bins, tested_bins, windows_for
 from models.drift._share_rises import share_budget, share_cusums, share_rises
 from models.drift.missing_rate import MissingRate
 
@@ -22,15 +22,6 @@ _OTHER = "__other__"
 _UNSEEN = "__unseen__"
 #: Share of each window's budget for its test of unseen categories (its critical count barely moves with the level).
 _UNSEEN_SHARE = 0.1
-
-
-def _tested_bins(ref: list[int]) -> list[int]:
-    """Which of a window's bins (reference counts ``ref``: its own categories, most frequent first, then
-    the rest) its count tests watch: not the rest when the reference had none of it (only unseen
-    categories land there, which the unseen count watches), and of two bins only the second, the
-    rarer (the other is the window minus it)."""
-    bins = list(range(len(ref) - (ref[-1] == 0)))
-    return bins[1:] if len(bins) == 2 else (bins if len(bins) > 2 else [])
 
 
 def _missing(x: Any) -> bool:
@@ -242,7 +233,7 @@ class CategoricalDrift(Detector):
         self._refs, self._tested, self._limits, self._unseen_crits = [], [], [], []
         for w, own, stride in zip(self.windows, self._own, self._strides):
             ref = self._bin_counts(keep[:own])
-            tested = _tested_bins(ref)
+            tested = tested_bins(ref)
             level = stride * alpha * (1.0 - _UNSEEN_SHARE) / (2 * max(len(tested), 1))  # each tested bin, each side
             limits = np.array([count_limits(w, ref[j], self._n_ref, level) for j in tested], dtype=float).reshape(-1, 2).T
             self._tested.append(np.array(tested, dtype=np.int64))
