@@ -24,7 +24,7 @@ from streams.core.correlation import HostView
 from streams.core.engine import Output
 from streams.decoding import GpuDecoder, InferenceDecoder
 from streams.intake import Intake
-from streams.line_files import open_lines
+from streams.line_files import numbered_lines
 from streams.records import Alert, GpuSample, InferenceEvent
 from streams.settings import Settings
 from streams.timestamps import to_epoch_seconds
@@ -46,11 +46,8 @@ class BacktestResult:
 
 
 def _lines(path: Path, topic: str) -> Iterator[tuple[float, int, str, bytes]]:
-    with open_lines(path) as handle:
-        for n, line in enumerate(handle):
-            line = line.rstrip(b"\r\n")
-            if line:
-                yield _event_time(line), n, topic, line
+    for n, line in numbered_lines(path):
+        yield _event_time(line), n, topic, line
 
 
 def _event_time(line: bytes) -> float:

@@ -81,7 +81,7 @@ def read_baseline(
         decoder = InferenceDecoder(settings)  # KServe halves join within one file
         try:
             for n, line in numbered_lines(path):
-                if needle not in line:
+                if needle not in line or not line.strip():  # white space only: no event, not a bad line
                     continue
                 try:
                     events = decoder.decode(line)

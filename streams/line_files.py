@@ -16,9 +16,9 @@ def open_lines(path: Path) -> IO[bytes]:
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """``(line number from 1, line without its end)`` of every line holding more than white space."""
+    """``(line number from 1, line without its end)`` of every line that is not empty."""
     with open_lines(path) as handle:
         for n, line in enumerate(handle, 1):
             line = line.rstrip(b"\r\n")
-            if line.strip():
+            if line:
                 yield n, line

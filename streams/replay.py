@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaProducer
 
-from streams.line_files import open_lines
+from streams.line_files import numbered_lines
 from streams.settings import Settings
 from streams.timestamps import to_epoch_seconds
 
@@ -51,11 +51,8 @@ def classify(line: bytes) -> tuple[str, bytes | None, float | None]:
 def read_lines(paths: Iterable[Path]) -> Iterator[bytes]:
     """Non-empty lines of every file, in order."""
     for path in paths:
-        with open_lines(path) as handle:
-            for line in handle:
-                line = line.rstrip(b"\r\n")
-                if line:
-                    yield line
+        for _, line in numbered_lines(path):
+            yield line
 
 
 async def replay(lines: Iterable[bytes], settings: Settings, *, speed: float = 1.0, progress: Any = None) -> dict[str, int]:

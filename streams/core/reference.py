@@ -70,7 +70,8 @@ def apply_command(state: ModelState, factory: DetectorFactory, baselines: Baseli
             for detector in monitor.detectors() if monitor else []:
                 getattr(detector, action)()
         for key in [k for k in state.latency if k[0] in versions]:
-            state.latency[key] = factory.latency()  # windowed: a fresh one (warm-up and all) is both reset and relearn
+            # windowed: a fresh one (warm-up and all) is both reset and relearn; with the version's budget
+            state.latency[key] = state.versions[key[0]].factory.latency()
     state.applied_commands = [*state.applied_commands[-99:], command_id]
     message = f"reference {action} applied to {model} versions {', '.join(versions) or '(none yet)'}"
     log.info("%s (command %s)", message, command_id)

@@ -15,18 +15,13 @@ from streams.settings import Settings
 
 
 def _events(n: int, every: float, rng: np.random.Generator, model: str = "fraud") -> list[InferenceEvent]:
-    return [
-        InferenceEvent(ts=1.7e9 + i * every, model=model, host=f"h{i % 2}", latency_ms=float(rng.lognormal(3.0, 0.3)),
-                       features={"a": float(rng.normal()), "b": float(rng.normal()), "c": int(rng.integers(0, 5)), "country": str(rng.choice(["DE", "FR"]))},
-                       prediction="ok", confidence=0.9)
-        for i in range(n)
-    ]
+    return _arrivals(np.arange(n) * every, rng, model)
 
 
-def _arrivals(times: np.ndarray, rng: np.random.Generator) -> list[InferenceEvent]:
-    """Events of model fraud at ``times`` (seconds after 1.7e9) from two hosts, with no change."""
+def _arrivals(times: np.ndarray, rng: np.random.Generator, model: str = "fraud") -> list[InferenceEvent]:
+    """Events of ``model`` at ``times`` (seconds after 1.7e9) from two hosts, with no change."""
     return [
-        InferenceEvent(ts=1.7e9 + float(t), model="fraud", host=f"h{i % 2}", latency_ms=float(rng.lognormal(3.0, 0.3)),
+        InferenceEvent(ts=1.7e9 + float(t), model=model, host=f"h{i % 2}", latency_ms=float(rng.lognormal(3.0, 0.3)),
                        features={"a": float(rng.normal()), "b": float(rng.normal()), "c": int(rng.integers(0, 5)), "country": str(rng.choice(["DE", "FR"]))},
                        prediction="ok", confidence=0.9)
         for i, t in enumerate(times)
