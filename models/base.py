@@ -4,7 +4,9 @@ A detector learns from a stream, one observation at a time (``update``) or a
 batch of observations in stream order (``update_many``); both paths must leave
 the detector in the same state and raise the same alarms.  Results are read-only
 properties: ``score`` (high = more anomalous / drifted), ``threshold`` (the
-score at which it fires), ``fired`` (did the last observation raise an alarm).
+score at which it fires), ``fired`` (did the last observation raise an alarm),
+``crossed`` (did it cross the threshold, raised or held back as a repeat of a
+recent alarm: an incident still going on).
 ``evidence()`` gives a short JSON-able summary for alert records.
 ``snapshot()`` / ``restore()`` move the full state through bytes so a Faust
 table (changelog topic) can persist it.  ``rebudget()`` gives a running detector
@@ -36,7 +38,8 @@ class Detector(abc.ABC):
     """Base class: online detector with a calibrated threshold.
 
     Subclasses implement ``_learn_one`` and the ``score`` / ``threshold``
-    properties and set ``self._fired`` in ``_learn_one``.  They may override
+    properties and set ``self._fired`` (and, holding back repeats, ``self._repeated``)
+    in ``_learn_one``.  They may override
     ``update_many`` with a vectorised version that must match the one-by-one
     path exactly.
     """
@@ -45,6 +48,7 @@ class Detector(abc.ABC):
     name: ClassVar[str] = "detector"
 
     _fired: bool = False
+    _repeated: bool = False
     budget: FalseAlarmBudget
 
     # -- learning ---------------------------------------------------------
@@ -63,6 +67,19 @@ class Detector(abc.ABC):
             if self._fired:
                 fired.append(i)
         return np.asarray(fired, dtype=np.int64)
+
+    def update_crossings(self, xs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Learn from ``xs`` as :meth:`update_many` does; returns the indices that fired and those that
+        crossed the threshold without firing (repeats of a recent alarm: its incident goes on)."""
+        fired: list[int] = []
+        repeated: list[int] = []
+        for i, x in enumerate(xs):
+            self._learn_one(x)
+            if self._fired:
+                fired.append(i)
+            elif self.crossed:
+                repeated.append(i)
+        return np.asarray(fired, dtype=np.int64), np.asarray(repeated, dtype=np.int64)
 
     @abc.abstractmethod
     def _learn_one(self, x: Any) -> None:
@@ -97,6 +114,13 @@ class Detector(abc.ABC):
     def fired(self) -> bool:
         """Whether the last observation raised an alarm."""
         return self._fired
+
+    @property
+    def crossed(self) -> bool:
+        """Whether the last observation crossed the threshold: it fired, or (a detector that raises
+        one alarm per incident sets ``_repeated``) it was held back as a repeat of a recent crossing,
+        past the warm-up: the incident goes on."""
+        return self._fired or self._repeated
 
     def evidence(self) -> dict[str, Any]:
         """A short JSON-able summary of why the score is what it is."""

@@ -63,8 +63,8 @@ class GpuAnomaly(Detector):
     budget's (five, and five times, with the level view below).  One incident, one
     alarm: a crossing within ``refractory`` samples of an earlier one (a job
     starting: its utilisation jump, then the new noise of its power and the climb
-    of its temperature) is raised only if it is more severe (higher CUSUM /
-    threshold); otherwise its score stays just below the threshold.
+    of its temperature) is raised only if it is clearly more severe (CUSUM / threshold
+    over 1.1 times each one's, ``REPEAT_MARGIN``); else its score stays just below it.
 
     After a raised alarm the detector re-learns (``relearn_after_alarm``): the alarm
     marks a change, and the steps after it go, besides the sliding references, into
@@ -139,7 +139,7 @@ class GpuAnomaly(Detector):
     throttle_mask
         Clocks-event-reason bits that are hard signals (see ``dcgm.THROTTLE_BITS``).
     refractory
-        Samples after a crossing within which a crossing no more severe is a repeat
+        Samples after a crossing within which a crossing not clearly more severe is a repeat
         (0: every crossing alarms); with ``relearn_after_alarm`` an incident also
         closes once it has re-learned.  Hard signals always fire.
     relearn_after_alarm
@@ -293,11 +293,11 @@ class GpuAnomaly(Detector):
         self._ratio = max(ratios)
         crossed = self._ratio >= 1.0
         self._crossed = crossed or bool(self._hard)
-        muted = False
+        muted = self._repeated = False
         if crossed:
             self._cusum = [[0.0, 0.0], [0.0, 0.0]]
             if repeats(self._crossings, self._n, self._ratio, self.refractory):
-                crossed, self._ratio = False, BELOW_ONE
+                crossed, self._ratio, self._repeated = False, BELOW_ONE, self._n > self.warmup
             elif self._n <= self.warmup:  # learned as a raised one would be (its change re-learned), not raised
                 muted, self._ratio = True, BELOW_ONE
             else:

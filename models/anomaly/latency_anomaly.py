@@ -118,11 +118,12 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
     same; only their ranking changes (and with it which ones repeat an earlier,
     more severe crossing, below).  After a crossing all CUSUMs restart.  Within
     ``refractory`` events of an earlier crossing, a new one is raised only if it
-    is more severe (larger ``r``) than every crossing in that span; otherwise it
-    is a repeat of the same incident, not raised (``fired`` stays false, the
-    score just below the threshold).  The reference keeps sliding, so a lasting shift keeps alarming
-    (less and less often, and only when it grows) until it fills the window:
-    the alert layer dedups.
+    is clearly more severe (``r`` over ``refractory.REPEAT_MARGIN``, 1.1, times that
+    of every crossing in that span); otherwise it is a repeat of the same incident,
+    not raised (``fired`` stays false, the score just below the threshold).  The
+    reference keeps sliding, so a lasting shift keeps alarming (less and less often,
+    and only when it grows by over 10 %) until it fills the window: the alert layer
+    dedups.
 
     Parameters
     ----------
@@ -150,7 +151,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
     corroboration_weight
         Ratio added at an alarm per unit ``S / h`` held by the other views (``0``: none).
     refractory
-        Events after a crossing during which a new crossing alarms only if more severe (``0``: every crossing alarms).
+        Events after a crossing during which a new crossing alarms only if clearly more severe (``0``: every crossing alarms).
     short_window
         Values in the short reference (``0`` turns that view off); at least ``8 * tail``, at most ``window``.
     drops
@@ -297,7 +298,7 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
         if self._n > 1 and not self._crossed:
             views[f"pair{self._n % 2}"] = y - self._prev
         self._prev = y
-        self._fired = self._crossed = False
+        self._fired = self._crossed = self._repeated = False
         season = self._season_step(y, views)
         if not season.in_season and self.short_window:
             views["short"] = w
@@ -339,10 +340,11 @@ class LatencyAnomaly(ValueMapping, ViewScoring, SeasonalViews, LevelBlocks, Dete
             # Corroboration: the evidence the other views hold at this moment.
             self._ratio += self.corroboration_weight * other_views_evidence(ratios, best)
             self._cusum = [0.0] * len(CUSUMS)
-            # One incident, one alarm: a crossing no more severe than one in the last
+            # One incident, one alarm: a crossing not clearly more severe than one in the last
             # ``refractory`` events repeats it and is not raised; nor is one within the warm-up.
-            if repeats(self._crossings, self._n, self._ratio, self.refractory) or self._n <= self.warmup:
-                self._ratio = BELOW_ONE
+            repeat = repeats(self._crossings, self._n, self._ratio, self.refractory)
+            if repeat or self._n <= self.warmup:
+                self._ratio, self._repeated = BELOW_ONE, repeat and self._n > self.warmup
             else:
                 self._fired = True
                 self._kind = CUSUMS[best][0]

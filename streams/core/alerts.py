@@ -6,12 +6,14 @@ alert resolves (one ``resolved`` record) when its detector has not fired for
 ``resolve_after`` seconds of event time (it ends then, however late the tick
 that notices) — so a persisting change, whose detector re-fires after each
 restart, stays one alert, and a lone spike gives one short alert rather than a
-storm.  ``escalate`` lets a more severe fire replace an open alert (the caller
+storm.  A crossing the detector held back as a repeat of its alarm counts as a
+fire of the open alert (``keep_open``), and opens none.  ``escalate`` lets a more severe fire replace an open alert (the caller
 resolves the old one and opens the new).  The tracker pickles with the monitor.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +102,17 @@ class AlertTracker:
         opened = OpenAlert(first=signal, latest=signal)
         self.open[key] = opened
         return opened
+
+    def keep_open(self, key: str, ts: float) -> bool:
+        """Count event time ``ts`` as a fire of the open alert ``key`` (its detector crossed again, a
+        repeat it did not raise: the incident goes on), so its quiet spell starts later; the latest
+        signal's content stays.  Opens nothing; whether ``key`` was open."""
+        current = self.open.get(key)
+        if current is None:
+            return False
+        if ts > current.latest.ts:
+            current.latest = dataclasses.replace(current.latest, ts=ts)
+        return True
 
     def escalate(self, signal: Signal) -> OpenAlert | None:
         """Remove and return the open alert of ``signal``'s fingerprint if ``signal`` is more severe

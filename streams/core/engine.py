@@ -29,7 +29,7 @@ from streams.core.gpu_lookup import GpuIndexByUuid
 from streams.core.gpu_monitor import GpuState, HostMonitor, gpu_key
 from streams.core.model_monitor import VersionMonitor
 from streams.core.reference import apply_command, load_baseline
-from streams.core.signals import Signal
+from streams.core.signals import Signal, latency_signals
 from streams.core.triage import Triage
 from streams.metrics import Metrics
 from streams.records import Alert, GpuSample, InferenceEvent
@@ -232,8 +232,11 @@ class Engine:
                     log.info("%s: version %s first seen; learning its reference from its first %d events", name, version, self.factory.warmup)
             signals += monitor.process(batch)
             self._export_drift(name, version, monitor)
+        repeats: list[Signal] = []
         for (version, host), batch in by_host.items():
-            signals += self._latency(state, name, version, host, batch)
+            fired, repeated = self._latency(state, name, version, host, batch)
+            signals += fired
+            repeats += repeated
         state.last_ts = max(state.last_ts, max(e.ts for e in events))
         for (_, host), batch in by_host.items():
             view = self._host_view(host, out)
@@ -241,6 +244,9 @@ class Engine:
         for signal in sorted(signals, key=lambda s: s.ts):
             context = self.triage.context(state.gpus, self.gpu_states, signal.host)
             self._open_model_alert(state, self.triage.decide(signal, state.tracker, state.pending, context), out)
+        for repeat in repeats:  # after the fires: they keep open what those opened
+            context = self.triage.context(state.gpus, self.gpu_states, repeat.host)
+            self._open_model_alert(state, self.triage.on_repeat(repeat, state.tracker, context), out)
         self._settle_model(state, state.last_ts, out)
 
     def _gpu_of(self, event: InferenceEvent) -> str | None:
@@ -250,26 +256,20 @@ class Engine:
             return str(event.gpu)
         return self._gpu_index.index(event.host, event.gpu_uuid) if event.host and event.gpu_uuid else None
 
-    def _latency(self, state: ModelState, model: str, version: str, host: str, events: list[InferenceEvent]) -> list[Signal]:
+    def _latency(self, state: ModelState, model: str, version: str, host: str, events: list[InferenceEvent]) -> tuple[list[Signal], list[Signal]]:
+        """The latency detector of ``version`` on ``host`` learns ``events``: its signals, and its repeats
+        (crossings it held back: the incident goes on)."""
         factory = state.versions[version].factory  # the version's budget (with a daily one: as its rate moves)
         detector = state.latency.get((version, host))
         if detector is None:
             detector = state.latency[(version, host)] = factory.latency()
         elif detector.budget != factory.budget:
             detector.rebudget(factory.budget)  # what it learned stays
-        fired = detector.update_many(np.array([e.latency_ms for e in events], dtype=float))
+        fired, repeated = detector.update_crossings(np.array([e.latency_ms for e in events], dtype=float))
         if self.metrics is not None:
             self.metrics.latency_score.labels(model, version, host).set(float(detector.score))
             self.metrics.latency_threshold.labels(model, version, host).set(float(detector.threshold))
-        if len(fired) == 0:
-            return []
-        evidence = detector.evidence()
-        return [
-            Signal(kind="latency_anomaly", ts=events[i].ts, score=max(float(detector.score), float(detector.threshold)),
-                   threshold=float(detector.threshold), statistic=str(evidence.get("kind", "latency")),
-                   model=model, version=version, host=host, evidence=evidence)
-            for i in fired
-        ]
+        return latency_signals(detector, [e.ts for e in events], fired, repeated, model=model, version=version, host=host)
 
     def _open_model_alert(self, state: ModelState, signal: Signal | None, out: Output) -> None:
         if signal is None:
@@ -332,16 +332,20 @@ class Engine:
                 self.metrics.observe_gpu(sample)
         for name, batch in by_host.items():
             state = self.host(name)
-            states, signals = state.monitor.process(batch)
+            states, signals, repeats = state.monitor.process(batch)
             state.last_ts = max(state.last_ts, max(s.ts for s in batch))
             for row in states:
                 out.gpu_states[gpu_key(row.host, row.gpu)] = row
                 if self.metrics is not None:
                     self.metrics.gpu_score.labels(row.host, row.gpu, row.uuid or "").set(row.score)
                     self.metrics.gpu_threshold.labels(row.host, row.gpu, row.uuid or "").set(row.threshold)
-            for signal in signals:  # in event order, each after what fell due before it: any batching, same alerts
-                self._settle_host(state, signal.ts, out)
-                self._host_signal(state, signal)
+            marked = [(s, False) for s in signals] + [(s, True) for s in repeats]
+            for signal, repeat in sorted(marked, key=lambda m: m[0].ts):  # in event order, each after what fell due
+                self._settle_host(state, signal.ts, out)  # before it: any batching, same alerts
+                if repeat:  # the incident goes on: its open alert stays open (opens none)
+                    state.tracker.keep_open(signal.fingerprint, signal.ts)
+                else:
+                    self._host_signal(state, signal)
             self._settle_host(state, state.last_ts, out)
             out.hosts.add(name)
             self._wall[_HOST_PREFIX + name] = (time.time(), state.last_ts)

@@ -3,8 +3,9 @@
 ``HostMonitor.process(samples)`` updates each GPU's detector and returns the
 ``GpuState`` rows to publish (one per GPU: small, so every worker can hold all
 of them; each carries its latest sample and a summary of the last ``quiet_after``
-seconds, :mod:`~streams.core.gpu_window`) and the signals of GPUs that turned
-anomalous.  A GPU alert is held for ``grace`` seconds of event time: if a model
+seconds, :mod:`~streams.core.gpu_window`), the signals of GPUs that turned
+anomalous, and those of crossings a detector held back as repeats (the
+incident goes on: they keep its alert open, and the GPU anomalous).  A GPU alert is held for ``grace`` seconds of event time: if a model
 incident on the same host claims it meanwhile, it is reported inside that model's
 correlated alert instead.
 """
@@ -83,9 +84,10 @@ class HostMonitor:
         self.states: dict[str, GpuState] = {}
         self.windows: dict[str, GpuWindow] = {}
 
-    def process(self, samples: Sequence[GpuSample]) -> tuple[list[GpuState], list[Signal]]:
-        """Update with samples of this host (event order); changed states and new alarms."""
+    def process(self, samples: Sequence[GpuSample]) -> tuple[list[GpuState], list[Signal], list[Signal]]:
+        """Update with samples of this host (event order); changed states, new alarms and repeats."""
         signals: list[Signal] = []
+        repeats: list[Signal] = []
         touched: dict[str, GpuState] = {}
         for sample in samples:
             gpu = str(sample.gpu)
@@ -111,12 +113,15 @@ class HostMonitor:
                 if state.anomalous_since is None:
                     state.anomalous_since = sample.ts
                 signals.append(self._signal(state, sample, evidence))
+            elif detector.crossed and state.anomalous_since is not None:
+                state.last_fired = sample.ts
+                repeats.append(self._signal(state, sample, evidence))
             elif state.anomalous_since is not None and sample.ts - (state.last_fired or sample.ts) >= self.quiet_after:
                 state.anomalous_since = None
             self.states[gpu] = touched[gpu] = state
         for gpu, state in touched.items():
             state.window = self.windows[gpu].summary()
-        return list(touched.values()), signals
+        return list(touched.values()), signals, repeats
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("windows", {})  # before window summaries: they start empty

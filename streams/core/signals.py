@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Signal", "fingerprint"]
+__all__ = ["Signal", "fingerprint", "latency_signals"]
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -44,3 +44,18 @@ class Signal:
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.labels())
+
+
+def latency_signals(detector: Any, times: list[float], fired: Any, repeated: Any, **identity: str) -> tuple[list[Signal], list[Signal]]:
+    """``latency_anomaly`` signals of a latency detector that just learned events at ``times``: those
+    of the events that ``fired``, and of those ``repeated`` (crossings it held back as repeats)."""
+    if len(fired) == 0 and len(repeated) == 0:
+        return [], []
+    evidence = detector.evidence()
+    score, threshold = float(detector.score), float(detector.threshold)
+    signals = [
+        Signal(kind="latency_anomaly", ts=times[i], score=max(score, threshold), threshold=threshold,
+               statistic=str(evidence.get("kind", "latency")), evidence=evidence, **identity)
+        for i in (*fired, *repeated)
+    ]
+    return signals[: len(fired)], signals[len(fired):]

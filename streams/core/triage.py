@@ -76,6 +76,20 @@ class Triage:
             return None
         return signal
 
+    def on_repeat(self, signal: Signal, tracker: AlertTracker, context: list[GpuState]) -> Signal | None:
+        """A crossing its detector held back as a repeat (``signal``): the incident goes on.  It keeps
+        the incident's open alert open (the plain one, or the ``correlated`` one it became); an open
+        plain alert whose GPUs have turned anomalous escalates (the returned signal, to fire).  Opens
+        nothing else (a held signal stays as it was)."""
+        if signal.kind in CORRELATABLE:
+            if tracker.keep_open(_correlated(signal, []).fingerprint, signal.ts):
+                return None
+            hits = is_correlated(context, signal.ts, self.window)
+            if hits and tracker.is_open(signal.fingerprint):
+                return _correlated(signal, hits)
+        tracker.keep_open(signal.fingerprint, signal.ts)
+        return None
+
     @staticmethod
     def take_over(opened: OpenAlert, tracker: AlertTracker) -> list[OpenAlert]:
         """Remove from ``tracker`` and return the open plain alerts the ``correlated`` alert just ``opened``

@@ -64,6 +64,23 @@ def test_update_many_equals_one_by_one(case):
     assert a.fired == b.fired
 
 
+def test_update_crossings_is_update_many_with_its_repeats(case):
+    factory, stream = case
+    xs = stream(1)
+    a, b = factory(), factory()
+    fired, repeated = a.update_crossings(xs)
+    np.testing.assert_array_equal(fired, b.update_many(xs))
+    assert (a.score, a.fired) == (b.score, b.fired)
+    np.testing.assert_array_equal(a.update_many(stream(2)), b.update_many(stream(2)))  # the same state
+    assert not set(fired.tolist()) & set(repeated.tolist())
+    c, crossed = factory(), []
+    for i, x in enumerate(xs):
+        c.update(x)
+        if c.crossed and not c.fired:
+            crossed.append(i)
+    assert repeated.tolist() == crossed
+
+
 def test_same_seed_same_alarms(case):
     factory, stream = case
     np.testing.assert_array_equal(factory().update_many(stream(2)), factory().update_many(stream(2)))

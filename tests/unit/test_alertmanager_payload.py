@@ -15,7 +15,7 @@ from streams.scenario import _gpu
 def rows(gpus: int) -> list[dict]:
     rng = random.Random(0)
     monitor = HostMonitor("node-1", DetectorFactory(gpu_warmup=100), quiet_after=60.0)
-    states, _ = monitor.process([_gpu(rng, "node-1", g, 1.7e9 + t, False) for t in range(120) for g in range(gpus)])
+    states, _, _ = monitor.process([_gpu(rng, "node-1", g, 1.7e9 + t, False) for t in range(120) for g in range(gpus)])
     return [s.context() for s in states]
 
 

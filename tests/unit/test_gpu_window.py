@@ -43,14 +43,14 @@ def sample(ts: float, util: float) -> GpuSample:
 
 def test_state_rows_carry_the_summary_and_old_host_snapshots_restore() -> None:
     monitor = HostMonitor("node-1", DetectorFactory(gpu_warmup=100), quiet_after=60.0)
-    (state,), _ = monitor.process([sample(1000.0 + t, 50.0 + t % 10) for t in range(200)])
+    (state,), _, _ = monitor.process([sample(1000.0 + t, 50.0 + t % 10) for t in range(200)])
     # t = 139 .. 199: utilisation 59, then 50 .. 59 six times
     assert state.window["util_pct"] == [50.0, round(50 + (9 + 6 * 45) / 61, 1), 59.0] and state.window["samples"] == 61
     assert state.context()["window"] == state.window
     old = pickle.loads(pickle.dumps(monitor))
     del old.__dict__["windows"]  # a snapshot from before window summaries
     restored = pickle.loads(pickle.dumps(old))
-    (state,), _ = restored.process([sample(1300.0, 80.0)])
+    (state,), _, _ = restored.process([sample(1300.0, 80.0)])
     assert state.window["samples"] == 1 and state.window["util_pct"] == [80.0, 80.0, 80.0]
 
 
