@@ -38,10 +38,9 @@ class Detector(abc.ABC):
     """Base class: online detector with a calibrated threshold.
 
     Subclasses implement ``_learn_one`` and the ``score`` / ``threshold``
-    properties and set ``self._fired`` (and, holding back repeats, ``self._repeated``)
-    in ``_learn_one``.  They may override
-    ``update_many`` with a vectorised version that must match the one-by-one
-    path exactly.
+    properties and set ``self._fired`` (and, holding back repeats,
+    ``self._repeated``) in ``_learn_one``.  They may override ``update_many``
+    with a vectorised version that must match the one-by-one path exactly.
     """
 
     #: Short name used in alert records and metric labels.

@@ -33,4 +33,3 @@ def repeats(recent: Crossings, n: int, ratio: float, span: int) -> bool:
     if span:
         recent.append((n, ratio))
     return repeat
-

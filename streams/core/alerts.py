@@ -7,8 +7,9 @@ alert resolves (one ``resolved`` record) when its detector has not fired for
 that notices) — so a persisting change, whose detector re-fires after each
 restart, stays one alert, and a lone spike gives one short alert rather than a
 storm.  A crossing the detector held back as a repeat of its alarm counts as a
-fire of the open alert (``keep_open``), and opens none.  ``escalate`` lets a more severe fire replace an open alert (the caller
-resolves the old one and opens the new).  The tracker pickles with the monitor.
+fire of the open alert (``keep_open``), and opens none.  ``escalate`` lets a
+more severe fire replace an open alert (the caller resolves the old one and
+opens the new).  The tracker pickles with the monitor.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@
 of them; each carries its latest sample and a summary of the last ``quiet_after``
 seconds, :mod:`~streams.core.gpu_window`), the signals of GPUs that turned
 anomalous, and those of crossings a detector held back as repeats (the
-incident goes on: they keep its alert open, and the GPU anomalous).  A GPU alert is held for ``grace`` seconds of event time: if a model
-incident on the same host claims it meanwhile, it is reported inside that model's
-correlated alert instead.
+incident goes on: they keep its alert open, and the GPU anomalous).  A GPU
+alert is held for ``grace`` seconds of event time: if a model incident on the
+same host claims it meanwhile, it is reported inside that model's correlated
+alert instead.
 """
 
 from __future__ import annotations
