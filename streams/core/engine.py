@@ -241,12 +241,14 @@ class Engine:
         for (_, host), batch in by_host.items():
             view = self._host_view(host, out)
             view.seen = max(view.seen, batch[-1].ts)
-        for signal in sorted(signals, key=lambda s: s.ts):
+        marked = [(s, False) for s in signals] + [(s, True) for s in repeats]
+        for signal, repeat in sorted(marked, key=lambda m: m[0].ts):  # in event order, each after what fell due before it
+            self._settle_model(state, signal.ts, out)
             context = self.triage.context(state.gpus, self.gpu_states, signal.host)
-            self._open_model_alert(state, self.triage.decide(signal, state.tracker, state.pending, context), out)
-        for repeat in repeats:  # after the fires: they keep open what those opened
-            context = self.triage.context(state.gpus, self.gpu_states, repeat.host)
-            self._open_model_alert(state, self.triage.on_repeat(repeat, state.tracker, context), out)
+            if repeat:  # the incident goes on: its open alert stays open (or escalates)
+                self._open_model_alert(state, self.triage.on_repeat(signal, state.tracker, context), out)
+            else:
+                self._open_model_alert(state, self.triage.decide(signal, state.tracker, state.pending, context), out)
         self._settle_model(state, state.last_ts, out)
 
     def _gpu_of(self, event: InferenceEvent) -> str | None:
