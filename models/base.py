@@ -60,16 +60,12 @@ class Detector(abc.ABC):
 
         Returns the indices (into ``xs``) of the observations that fired.
         """
-        fired: list[int] = []
-        for i, x in enumerate(xs):
-            self._learn_one(x)
-            if self._fired:
-                fired.append(i)
-        return np.asarray(fired, dtype=np.int64)
+        return self.update_crossings(xs)[0]
 
     def update_crossings(self, xs: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Learn from ``xs`` as :meth:`update_many` does; returns the indices that fired and those that
-        crossed the threshold without firing (repeats of a recent alarm: its incident goes on)."""
+        """Learn from ``xs`` one observation at a time (a vectorised :meth:`update_many` must match this
+        path); returns the indices that fired and those that crossed the threshold without firing
+        (repeats of a recent alarm: its incident goes on)."""
         fired: list[int] = []
         repeated: list[int] = []
         for i, x in enumerate(xs):

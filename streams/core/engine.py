@@ -29,7 +29,7 @@ from streams.core.gpu_lookup import GpuIndexByUuid
 from streams.core.gpu_monitor import GpuState, HostMonitor, gpu_key
 from streams.core.model_monitor import VersionMonitor
 from streams.core.reference import apply_command, load_baseline
-from streams.core.signals import Signal, latency_signals
+from streams.core.signals import Signal, in_event_order, latency_signals
 from streams.core.triage import Triage
 from streams.metrics import Metrics
 from streams.records import Alert, GpuSample, InferenceEvent
@@ -241,8 +241,7 @@ class Engine:
         for (_, host), batch in by_host.items():
             view = self._host_view(host, out)
             view.seen = max(view.seen, batch[-1].ts)
-        marked = [(s, False) for s in signals] + [(s, True) for s in repeats]
-        for signal, repeat in sorted(marked, key=lambda m: m[0].ts):  # in event order, each after what fell due before it
+        for signal, repeat in in_event_order(signals, repeats):  # each after what fell due before it
             self._settle_model(state, signal.ts, out)
             context = self.triage.context(state.gpus, self.gpu_states, signal.host)
             if repeat:  # the incident goes on: its open alert stays open (or escalates)
@@ -341,9 +340,8 @@ class Engine:
                 if self.metrics is not None:
                     self.metrics.gpu_score.labels(row.host, row.gpu, row.uuid or "").set(row.score)
                     self.metrics.gpu_threshold.labels(row.host, row.gpu, row.uuid or "").set(row.threshold)
-            marked = [(s, False) for s in signals] + [(s, True) for s in repeats]
-            for signal, repeat in sorted(marked, key=lambda m: m[0].ts):  # in event order, each after what fell due
-                self._settle_host(state, signal.ts, out)  # before it: any batching, same alerts
+            for signal, repeat in in_event_order(signals, repeats):  # each after what fell due before it: any
+                self._settle_host(state, signal.ts, out)  # batching, same alerts
                 if repeat:  # the incident goes on: its open alert stays open (opens none)
                     state.tracker.keep_open(signal.fingerprint, signal.ts)
                 else:

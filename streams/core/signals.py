@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Signal", "fingerprint", "latency_signals"]
+__all__ = ["Signal", "fingerprint", "in_event_order", "latency_signals"]
 
 
 def fingerprint(labels: dict[str, str]) -> str:
@@ -59,3 +59,9 @@ def latency_signals(detector: Any, times: list[float], fired: Any, repeated: Any
         for i in (*fired, *repeated)
     ]
     return signals[: len(fired)], signals[len(fired):]
+
+
+def in_event_order(signals: list[Signal], repeats: list[Signal]) -> list[tuple[Signal, bool]]:
+    """``signals`` and ``repeats`` (crossings held back: the incident goes on) in event-time order, each
+    with whether it is a repeat; at one time, fires first."""
+    return sorted([(s, False) for s in signals] + [(s, True) for s in repeats], key=lambda m: m[0].ts)
